@@ -1,0 +1,223 @@
+"""The k8snet CLI: Mininet's CLI plus kubectl-like commands and ``POD CMD``.
+
+Every Mininet command keeps working.  As Mininet does for host names, pod
+and node names in a pod command are replaced by their IPs.
+"""
+from __future__ import annotations
+
+import platform
+import shlex
+import subprocess
+import sys
+
+from mininet.cli import CLI
+from mininet.log import output
+
+from k8snet import kubectl, reach
+from k8snet.errors import K8snetError
+from k8snet.model import ContainerPort
+
+
+def substitute(words: list[str], names: dict[str, str]) -> list[str]:
+    """Replace every word that is a known pod or node name by its IP."""
+    return [names.get(word, word) for word in words]
+
+
+def matrix_probes(cluster) -> list[reach.Probe]:
+    """Every pod to every other pod and to ext, and each node to its pods."""
+    pods = sorted(cluster.pods.values(), key=lambda s: (s.node, s.pod.name))
+    ext_ip = cluster.spec.network.ext_ip
+    probes = []
+    for src in pods:
+        targets = tuple((dst.pod.name, dst.ip) for dst in pods if dst is not src)
+        probes.append(reach.Probe(src.pod.name, src.netns,
+                                  targets + (("ext", ext_ip),)))
+    for name in sorted(cluster.nodes):
+        mine = tuple((s.pod.name, s.ip) for s in pods if s.node == name)
+        if mine:
+            from k8snet import naming
+            probes.append(reach.Probe(
+                name, naming.node_netns(cluster.spec.name, name), mine))
+    return probes
+
+
+def ping_pods(cluster, out=output) -> float:
+    """Run the matrix, print it Mininet style, return the percent dropped."""
+    out("*** Ping: testing pod reachability (pod <-> pod, node -> own pods, "
+        "pod -> ext)\n")
+    results = []
+    for probe in matrix_probes(cluster):
+        result = reach.run_probe(probe)
+        results.append(result)
+        out(reach.format_line(result) + "\n")
+    dropped, received, sent = reach.summary(results)
+    out(f"*** Results: {dropped:.0f}% dropped ({received}/{sent} received)\n")
+    return dropped
+
+
+class K8sCLI(CLI):
+    prompt = "k8snet> "
+
+    def __init__(self, mininet, cluster, **kwargs):
+        self.cluster = cluster
+        super().__init__(mininet, **kwargs)
+
+    # --- pods as CLI targets ---------------------------------------------
+
+    def name_map(self) -> dict[str, str]:
+        names = {n.name: n.ip for n in self.cluster.nodes.values()}
+        names.update({s.pod.name: s.ip for s in self.cluster.pods.values()})
+        names.update({s.pod.key: s.ip for s in self.cluster.pods.values()})
+        return names
+
+    def run_in_pod(self, pod_name: str, words: list[str]) -> int:
+        status = self.cluster.find_pod(pod_name)
+        command = " ".join(substitute(words, self.name_map()))
+        try:
+            return subprocess.call(["ip", "netns", "exec", status.netns,
+                                    "sh", "-c", command])
+        except KeyboardInterrupt:
+            output("\n")
+            return 130
+
+    def default(self, line):
+        first, _, rest = line.partition(" ")
+        try:
+            if first and (first in {s.pod.name for s in self.cluster.pods.values()}
+                          or first in self.cluster.pods):
+                if not rest.strip():
+                    output(f"*** Enter a command for pod: {first} <cmd>\n")
+                    return
+                self.run_in_pod(first, shlex.split(rest, posix=False))
+                return
+        except K8snetError as exc:
+            output(f"error: {exc}\n")
+            return
+        super().default(line)
+
+    def completenames(self, text, *ignored):
+        pods = [s.pod.name for s in self.cluster.pods.values()]
+        return sorted(set(super().completenames(text, *ignored))
+                      | {p for p in pods if p.startswith(text)})
+
+    # --- commands ------------------------------------------------------------
+
+    def do_pingpods(self, _line):
+        """Ping every pod from every pod, each node's pods from the node,
+           and ext from every pod; print Mininet-style results."""
+        ping_pods(self.cluster)
+
+    def do_kubectl(self, line):
+        """kubectl-like commands:
+           kubectl get nodes|pods [-o wide] [-A]
+           kubectl run NAME [--image=IMG] [--port=N[/UDP]]... [--labels=k=v,...]
+                       [--node=NODE] [-n NS] [-- COMMAND ARGS...]
+           kubectl delete pod NAME
+           kubectl exec POD -- CMD...
+           kubectl logs POD [-c CONTAINER]"""
+        try:
+            words = shlex.split(line)
+            self.kubectl(words)
+        except K8snetError as exc:
+            output(f"error: {exc}\n")
+        except ValueError as exc:
+            output(f"error: {exc}\n")
+
+    def kubectl(self, words: list[str]) -> None:
+        if not words:
+            raise K8snetError("kubectl: give a command (get, run, delete, exec, logs)")
+        verb, args = words[0], words[1:]
+        handler = getattr(self, f"kubectl_{verb}", None)
+        if handler is None:
+            raise K8snetError(f'unknown command "{verb}" for "kubectl"')
+        handler(args)
+
+    def kubectl_get(self, args: list[str]) -> None:
+        wide = "wide" in args and "-o" in args or "-owide" in args
+        all_ns = "-A" in args or "--all-namespaces" in args
+        namespace = args[args.index("-n") + 1] if "-n" in args else "default"
+        kind = next((a for a in args if not a.startswith("-")
+                     and a != "wide" and a != namespace), "")
+        if kind in ("nodes", "node", "no"):
+            output(kubectl.nodes_table(list(self.cluster.nodes.values()),
+                                       self.cluster.started, platform.release(),
+                                       wide) + "\n")
+        elif kind in ("pods", "pod", "po"):
+            pods = [s for s in self.cluster.pods.values()
+                    if all_ns or s.pod.namespace == namespace]
+            text = kubectl.pods_table(pods, wide, all_ns)
+            if not pods and not all_ns:
+                text = f"No resources found in {namespace} namespace."
+            output(text + "\n")
+        else:
+            raise K8snetError(f'the server doesn\'t have a resource type "{kind}"')
+
+    def kubectl_run(self, args: list[str]) -> None:
+        command: list[str] = []
+        if "--" in args:
+            command = args[args.index("--") + 1:]
+            args = args[:args.index("--")]
+        opts = {"image": "", "labels": "", "node": "", "namespace": "default"}
+        ports: list[ContainerPort] = []
+        positional = []
+        it = iter(args)
+        for arg in it:
+            key, eq, value = arg.partition("=")
+            if key in ("-n", "--namespace"):
+                opts["namespace"] = value if eq else next(it, "")
+            elif key.startswith("--") and key[2:] in ("image", "labels", "node", "port"):
+                value = value if eq else next(it, "")
+                if key == "--port":
+                    num, _, proto = value.partition("/")
+                    if not num.isdigit() or not 1 <= int(num) <= 65535:
+                        raise K8snetError(f"invalid port '{value}'")
+                    ports.append(ContainerPort(int(num), proto.upper() or "TCP"))
+                else:
+                    opts[key[2:]] = value
+            else:
+                positional.append(arg)
+        if len(positional) != 1:
+            raise K8snetError("kubectl run: give exactly one NAME")
+        from k8snet.topofile import parse_pod
+        labels = dict(kv.split("=", 1) for kv in opts["labels"].split(",") if "=" in kv)
+        labels.setdefault("run", positional[0])
+        raw = {"name": positional[0], "namespace": opts["namespace"],
+               "node": opts["node"], "labels": labels,
+               "containers": [{"name": positional[0][:63], "image": opts["image"],
+                               "command": command,
+                               "ports": [{"containerPort": p.container_port,
+                                          "protocol": p.protocol} for p in ports]}]}
+        pod = parse_pod(raw, "kubectl run", "pod")
+        status = self.cluster.add_pod(pod)
+        output(f"pod/{status.pod.name} created\n")
+
+    def kubectl_delete(self, args: list[str]) -> None:
+        if len(args) < 2 or args[0] not in ("pod", "pods", "po"):
+            raise K8snetError("usage: kubectl delete pod NAME")
+        for name in args[1:]:
+            status = self.cluster.delete_pod(name)
+            output(f'pod "{status.pod.name}" deleted\n')
+
+    def kubectl_exec(self, args: list[str]) -> None:
+        if "--" not in args or args.index("--") == 0:
+            raise K8snetError("usage: kubectl exec POD -- COMMAND [ARGS...]")
+        pod = [a for a in args[:args.index("--")] if not a.startswith("-")][0]
+        command = args[args.index("--") + 1:]
+        status = self.cluster.find_pod(pod)
+        subprocess.call(["ip", "netns", "exec", status.netns, *command])
+
+    def kubectl_logs(self, args: list[str]) -> None:
+        container = args[args.index("-c") + 1] if "-c" in args else None
+        names = [a for a in args if not a.startswith("-") and a != container]
+        if not names:
+            raise K8snetError("usage: kubectl logs POD [-c CONTAINER]")
+        status = self.cluster.find_pod(names[0])
+        procs = [c for c in status.containers
+                 if container is None or c.name == container]
+        if not procs:
+            raise K8snetError(f'container {container} is not valid for pod '
+                              f'{status.pod.name}')
+        with open(procs[0].log_path, errors="replace") as fh:
+            sys.stdout.write(fh.read())
+            sys.stdout.flush()
+

@@ -1,0 +1,96 @@
+"""``k8snet`` command line: run a cluster, or clean up after one.
+
+    k8snet run --topo NAME|FILE [--script FILE] [--test pingall|none]
+    k8snet clean
+
+User errors print one ``error:`` line and exit 1; nothing is left behind.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+
+from k8snet.errors import K8snetError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="k8snet", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start a cluster and open the CLI")
+    run.add_argument("--topo", default="single",
+                     help="built-in topology NAME[,NODES] or a YAML file "
+                     "(default: single)")
+    run.add_argument("--script", help="run CLI commands from FILE, then tear down")
+    run.add_argument("--test", choices=["pingall", "none"], default=None,
+                     help="run a test like 'mn --test' and tear down; "
+                     "exit non-zero on failure")
+    run.add_argument("-v", "--verbosity", default="info",
+                     choices=["debug", "info", "output", "warning", "error"])
+    sub.add_parser("clean", help="remove everything k8snet made")
+    return parser
+
+
+def _teardown_on_sigterm() -> None:
+    """SIGTERM tears the cluster down as Ctrl-C does, in this process only.
+
+    pyroute2 forks helpers that inherit handlers; a forked copy must just exit,
+    never run the teardown itself.
+    """
+    owner = os.getpid()
+
+    def handler(*_):
+        if os.getpid() != owner:
+            os._exit(0)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from mininet.log import info, setLogLevel
+
+    from k8snet import topofile
+    from k8snet.cli import K8sCLI, ping_pods
+    from k8snet.cluster import Cluster
+
+    setLogLevel(args.verbosity)
+    spec = topofile.load(args.topo)
+    t0 = time.monotonic()
+    cluster = Cluster(spec)
+    _teardown_on_sigterm()
+    with cluster:
+        info(f"*** Cluster {spec.name} up in {time.monotonic() - t0:.1f}s: "
+             f"{len(cluster.nodes)} nodes, {len(cluster.pods)} pods\n")
+        if args.test == "pingall":
+            dropped = ping_pods(cluster)
+            return 0 if dropped == 0 else 1
+        if args.test == "none":
+            return 0
+        if args.script:
+            K8sCLI(cluster.net, cluster, script=args.script)
+            return 0
+        K8sCLI(cluster.net, cluster)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "clean":
+            from k8snet.cleanup import clean
+            clean()
+            return 0
+        return _run(args)
+    except K8snetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\n*** interrupted; cluster torn down", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Desired state of a cluster as frozen dataclasses.
+
+Names follow the Kubernetes API (Pod, Container, ContainerPort) so that
+manifests map onto them field for field.  Everything here is pure data: no
+kernel, no Mininet.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ContainerPort:
+    container_port: int
+    protocol: str = "TCP"
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    image: str = ""
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    ports: tuple[ContainerPort, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Pod:
+    name: str
+    namespace: str = "default"
+    node_name: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+    containers: tuple[Container, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """``namespace/name``: unique within a cluster, as in the API server."""
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Node:
+    """A Kubernetes node: one Mininet host with its own pod CIDR."""
+
+    name: str
+    index: int
+    ip: str
+    pod_cidr: str
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def pod_gateway(self) -> str:
+        """First address of the pod CIDR, held by ``cni0``."""
+        net = ipaddress.ip_network(self.pod_cidr)
+        return str(net.network_address + 1)
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    """The address plan; defaults follow kind and kubeadm with flannel."""
+
+    node_cidr: str = "172.18.0.0/24"
+    fabric_gateway: str = "172.18.0.1"
+    gateway_router: str = "172.18.0.2"
+    pod_cidr: str = "10.244.0.0/16"
+    node_cidr_mask_size: int = 24
+    service_cidr: str = "10.96.0.0/12"
+    lb_pool: str = "198.51.100.0/24"
+    external_cidr: str = "203.0.113.0/24"
+    ext_ip: str = "203.0.113.10"
+    ext_dns_ip: str = "203.0.113.53"
+    cluster_domain: str = "cluster.local"
+
+
+@dataclass(frozen=True)
+class LinkParams:
+    """Shaping for node links (Mininet TCLink over HTB)."""
+
+    bw: float | None = None  # Mbit/s
+    delay: str | None = None
+    loss: float | None = None
+
+
+@dataclass(frozen=True)
+class Fabric:
+    """Switch layout: ``single`` (one top-of-rack) or ``leafspine``."""
+
+    kind: str = "single"
+    spines: int = 0
+    leaves: int = 1
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    name: str
+    fabric: Fabric
+    network: NetworkPlan
+    nodes: tuple[Node, ...]
+    pods: tuple[Pod, ...] = ()
+    link: LinkParams = field(default_factory=LinkParams)
+    source: str = ""
+
+    def node(self, name: str) -> Node:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)

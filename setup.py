@@ -1,0 +1,13 @@
+from setuptools import setup
+
+setup(
+    name="k8snet",
+    version="0.1.0",
+    description="A Kubernetes networking lab on one Linux machine",
+    packages=["k8snet", "controllers", "topologies", "kproxy"],
+    package_data={"topologies": ["*.yaml"]},
+    python_requires=">=3.11",
+    install_requires=["os-ken>=4.0", "pyroute2>=0.9", "PyYAML>=6.0"],
+    extras_require={"dev": ["pytest", "ruff"]},
+    entry_points={"console_scripts": ["k8snet=k8snet.main:main"]},
+)

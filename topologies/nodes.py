@@ -1,0 +1,103 @@
+"""Mininet node roles: a Kubernetes node, the gateway router, ``ext``, the switch.
+
+As in Mininet's ``examples/linuxrouter.py``, each role is a class that
+overrides ``config()``/``terminate()``; a topology picks it with ``cls=``.
+"""
+from __future__ import annotations
+
+from mininet.node import Host, OVSSwitch
+from mininet.util import quietRun
+
+CNI_BRIDGE = "cni0"
+
+
+def _sysctl(host: Host, key: str, value: str) -> None:
+    host.cmd(f"sysctl -qw {key}={value}")
+
+
+class NamedHost(Host):
+    """A host whose namespace is also visible as ``/var/run/netns/NAME``.
+
+    Naming the namespace lets pyroute2 and ``ip netns exec`` reach it, and
+    lets ``make clean`` find it after a crash.
+    """
+
+    def config(self, netns_name: str = "", **params):
+        result = super().config(**params)
+        self.netns_name = netns_name
+        if netns_name:
+            quietRun(f"ip netns delete {netns_name}")
+            quietRun(f"ip netns attach {netns_name} {self.pid}")
+        # Quiet namespaces: no IPv6 chatter on the fabric.
+        _sysctl(self, "net.ipv6.conf.all.disable_ipv6", "1")
+        _sysctl(self, "net.ipv6.conf.default.disable_ipv6", "1")
+        return result
+
+    def terminate(self):
+        name = getattr(self, "netns_name", "")
+        if name:
+            quietRun(f"ip netns delete {name}")
+        super().terminate()
+
+
+class K8sNode(NamedHost):
+    """A Kubernetes node: ``eth0`` on the node network, pods behind ``cni0``."""
+
+    def config(self, pod_cidr: str = "10.244.1.0/24",
+               pod_gateway: str = "10.244.1.1",
+               fabric_gateway: str = "172.18.0.1", **params):
+        result = super().config(**params)
+        self.pod_cidr = pod_cidr
+        prefix = pod_cidr.split("/")[1]
+        self.cmd(f"ip link add {CNI_BRIDGE} type bridge")
+        self.cmd(f"ip addr add {pod_gateway}/{prefix} dev {CNI_BRIDGE}")
+        self.cmd(f"ip link set {CNI_BRIDGE} up")
+        self.cmd("ip link set lo up")
+        self.cmd(f"ip route replace default via {fabric_gateway}")
+        _sysctl(self, "net.ipv4.ip_forward", "1")
+        # Pod-to-service traffic between pods on one bridge must traverse
+        # the proxy's rules, as kubelet requires of every network plugin.
+        _sysctl(self, "net.bridge.bridge-nf-call-iptables", "1")
+        return result
+
+
+class GatewayRouter(NamedHost):
+    """The border router between the fabric and the emulated Internet."""
+
+    def config(self, routes: tuple = (), **params):
+        result = super().config(**params)
+        _sysctl(self, "net.ipv4.ip_forward", "1")
+        for prefix, via in routes:
+            self.cmd(f"ip route replace {prefix} via {via}")
+        return result
+
+
+class ExtHost(NamedHost):
+    """``ext``: the emulated Internet; its servers are started by the cluster."""
+
+    def config(self, extra_ips: tuple = (), gateway: str = "", **params):
+        result = super().config(**params)
+        for ip in extra_ips:
+            self.cmd(f"ip addr add {ip} dev {self.defaultIntf()}")
+        if gateway:
+            self.cmd(f"ip route replace default via {gateway}")
+        return result
+
+
+class K8sSwitch(OVSSwitch):
+    """OVS with the userspace datapath (no kernel module here), OpenFlow 1.3.
+
+    Fail mode stays ``secure`` so that flows outlive the controller, and the
+    bridge is tagged so cleanup can tell it from anyone else's.
+    """
+
+    def __init__(self, name, cluster: str = "k8snet", **params):
+        params.setdefault("datapath", "user")
+        params.setdefault("protocols", "OpenFlow13")
+        params.setdefault("failMode", "secure")
+        self.cluster = cluster
+        super().__init__(name, **params)
+
+    def bridgeOpts(self):
+        return (super().bridgeOpts()
+                + f" external-ids:k8snet-cluster={self.cluster}")
