@@ -24,10 +24,10 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     """Left-aligned columns separated by three spaces, as kubectl prints them."""
     widths = [len(h) for h in headers]
     for row in rows:
-        widths = [max(w, len(c)) for w, c in zip(widths, row)]
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=False)]
     lines = []
     for row in [headers, *rows]:
-        cells = [c.ljust(w) for c, w in zip(row, widths)]
+        cells = [c.ljust(w) for c, w in zip(row, widths, strict=False)]
         lines.append("   ".join(cells).rstrip())
     return "\n".join(lines)
 

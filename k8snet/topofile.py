@@ -16,8 +16,16 @@ import yaml
 
 from k8snet.errors import K8snetError
 from k8snet.ipam import node_pod_cidrs
-from k8snet.model import (ClusterSpec, Container, ContainerPort, Fabric,
-                          LinkParams, NetworkPlan, Node, Pod)
+from k8snet.model import (
+    ClusterSpec,
+    Container,
+    ContainerPort,
+    Fabric,
+    LinkParams,
+    NetworkPlan,
+    Node,
+    Pod,
+)
 
 TOPO_DIR = Path(__file__).resolve().parent.parent / "topologies"
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

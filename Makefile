@@ -1,0 +1,34 @@
+# k8snet: a Kubernetes networking lab on one Linux machine.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+TOPO   ?= single
+PYTEST := $(PY) -m pytest
+
+.PHONY: setup run-topology test test-unit test-integration perf bench clean lint
+
+setup:
+	@bash scripts/setup.sh
+
+run-topology: setup
+	$(VENV)/bin/k8snet run --topo $(TOPO)
+
+test: setup
+	$(PYTEST) -q tests/unit tests/integration
+
+test-unit: setup
+	$(PYTEST) -q tests/unit
+
+test-integration: setup
+	$(PYTEST) -q tests/integration
+
+bench: setup
+	$(PY) benchmarks/bringup.py
+
+perf: bench
+
+clean:
+	@if [ -x $(VENV)/bin/k8snet ]; then $(VENV)/bin/k8snet clean; \
+	 else PYTHONPATH=. python3 -m k8snet.main clean; fi
+
+lint: setup
+	$(VENV)/bin/ruff check .

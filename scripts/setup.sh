@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Idempotent set-up for k8snet on Debian 12: packages, venv, Open vSwitch.
+# Fast the second time: each step checks before it acts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(mininet openvswitch-switch iperf3 nftables iptables conntrack ethtool
+          tcpdump fping python3-venv python3-pip iproute2 iputils-ping curl
+          dnsutils procps kmod)
+VENV=.venv
+
+if [ "$(id -u)" != 0 ]; then
+  echo "error: k8snet set-up needs root (packages, OVS); run with sudo" >&2
+  exit 1
+fi
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "*** Installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The venv uses Debian's python3 so that Debian's mininet package imports.
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "*** Creating $VENV (system python3, --system-site-packages)"
+  /usr/bin/python3 -m venv --system-site-packages "$VENV"
+fi
+if [ ! -f "$VENV/.installed" ] || [ setup.py -nt "$VENV/.installed" ]; then
+  echo "*** Installing k8snet into $VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -e '.[dev]'
+  touch "$VENV/.installed"
+fi
+
+# Open vSwitch: userspace datapath (no kernel module here) with TSO on.
+OVS_CTL=/usr/share/openvswitch/scripts/ovs-ctl
+if ! ovs-vsctl --timeout=3 show >/dev/null 2>&1; then
+  echo "*** Starting Open vSwitch"
+  "$OVS_CTL" start --system-id=random >/dev/null 2>&1 || true
+fi
+if ! ovs-vsctl --timeout=3 show >/dev/null 2>&1; then
+  echo "error: Open vSwitch did not start; see /var/log/openvswitch/" >&2
+  exit 1
+fi
+tso=$(ovs-vsctl --timeout=3 get Open_vSwitch . other_config:userspace-tso-enable 2>/dev/null || true)
+if [ "$tso" != '"true"' ]; then
+  echo "*** Enabling OVS userspace TSO (restarts ovs-vswitchd)"
+  ovs-vsctl --timeout=3 set Open_vSwitch . other_config:userspace-tso-enable=true
+  "$OVS_CTL" restart --system-id=random >/dev/null 2>&1 || true
+  ovs-vsctl --timeout=10 show >/dev/null
+fi
