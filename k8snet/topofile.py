@@ -75,6 +75,13 @@ def load(topo: str) -> ClusterSpec:
         raise TopologyError(f"{where}: malformed YAML: {problem}") from None
     if not isinstance(data, dict):
         raise TopologyError(f"{path}: expected a mapping at the top level")
+    if "nodes" in overrides and isinstance(data.get("pods"), list):
+        # ``NAME,N``: pods pinned to a node the smaller cluster lacks are
+        # scheduled like unpinned ones instead of failing the built-in file.
+        names = {f"node{i}" for i in range(1, overrides["nodes"] + 1)}
+        for pod in data["pods"]:
+            if isinstance(pod, dict) and pod.get("node") not in names:
+                pod.pop("node", None)
     data.update(overrides)
     return parse(data, source=str(path))
 
