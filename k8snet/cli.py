@@ -6,6 +6,7 @@ and node names in a pod command are replaced by their IPs.
 from __future__ import annotations
 
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -19,8 +20,16 @@ from k8snet.model import ContainerPort
 
 
 def substitute(words: list[str], names: dict[str, str]) -> list[str]:
-    """Replace every word that is a known pod or node name by its IP."""
-    return [names.get(word, word) for word in words]
+    """Replace pod and node names by their IPs, as Mininet does for hosts.
+
+    A name counts as a whole word or inside a URL or ``host:port``
+    (``http://web-1:8080/``), never as part of a longer name (``web-10``).
+    """
+    if not names:
+        return list(words)
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    pattern = re.compile(rf"(?<![\w.-])({alternatives})(?![\w.-]*\w)")
+    return [pattern.sub(lambda m: names[m.group(1)], word) for word in words]
 
 
 def matrix_probes(cluster) -> list[reach.Probe]:

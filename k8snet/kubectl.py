@@ -10,7 +10,7 @@ import time
 
 def age(since: float, now: float | None = None) -> str:
     """kubectl's short age: 45s, 5m, 3h, 2d."""
-    seconds = max(0, int((now or time.time()) - since))
+    seconds = max(0, int((time.time() if now is None else now) - since))
     if seconds < 120:
         return f"{seconds}s"
     if seconds < 3600 * 3:
@@ -50,7 +50,7 @@ def pods_table(pods: list, wide: bool = False, all_namespaces: bool = False,
             row += [status.ip, status.node, "<none>", "<none>"]
         rows.append(row)
     if not rows:
-        return "No resources found in default namespace."
+        return "No resources found"
     return table(headers, rows)
 
 

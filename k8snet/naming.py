@@ -16,7 +16,9 @@ def _digest(*parts: str) -> str:
 
 
 def pod_netns(cluster: str, namespace: str, pod: str) -> str:
-    name = f"{PREFIX}{cluster}-{namespace}-{pod}"
+    """``k8snet-CLUSTER-NS_POD``: ``_`` never occurs in a namespace or pod name,
+    so two pods can never share a name, and none can clash with a node's."""
+    name = f"{PREFIX}{cluster}-{namespace}_{pod}"
     if len(name) <= MAX_NETNS:
         return name
     return name[:MAX_NETNS - 9] + "-" + _digest(cluster, namespace, pod)[:8]

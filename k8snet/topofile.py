@@ -134,9 +134,17 @@ def _network(raw: dict, source: str) -> NetworkPlan:
             if nets[a].overlaps(nets[b]):
                 raise _fail(source, "network",
                             f"{names[a]} {nets[a]} overlaps {names[b]} {nets[b]}")
-    for field in ("fabric_gateway", "gateway_router"):
-        if ipaddress.ip_address(getattr(plan, field)) not in nets["node_cidr"]:
-            raise _fail(source, f"network.{field}", "must be inside nodeCIDR")
+    for field in ("fabric_gateway", "gateway_router", "ext_ip", "ext_dns_ip"):
+        try:
+            ip = ipaddress.ip_address(str(getattr(plan, field)))
+        except ValueError as exc:
+            raise _fail(source, f"network.{field}", str(exc)) from None
+        home = "external_cidr" if field.startswith("ext") else "node_cidr"
+        if ip not in nets[home]:
+            raise _fail(source, f"network.{field}", f"must be inside {names[home]}")
+    mask = plan.node_cidr_mask_size
+    if not isinstance(mask, int) or isinstance(mask, bool):
+        raise _fail(source, "network.nodeCIDRMaskSize", f"'{mask}' must be a whole number")
     return plan
 
 
@@ -177,11 +185,11 @@ def _nodes(raw: Any, plan: NetworkPlan, source: str) -> tuple[Node, ...]:
 
 
 def _port(raw: Any, source: str, where: str) -> ContainerPort:
-    if isinstance(raw, int):
+    if isinstance(raw, int) and not isinstance(raw, bool):
         raw = {"containerPort": raw}
     raw = _mapping(raw, source, where)
     port = raw.get("containerPort")
-    if not isinstance(port, int) or not 1 <= port <= 65535:
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         raise _fail(source, f"{where}.containerPort",
                     f"'{port}' must be a port number 1-65535")
     protocol = str(raw.get("protocol", "TCP"))
@@ -211,13 +219,16 @@ def parse_container(raw: Any, source: str, where: str) -> Container:
         raise _fail(source, f"{where}.name", f"'{name}' is not a DNS-1123 label")
     ports = tuple(_port(p, source, f"{where}.ports[{i}]")
                   for i, p in enumerate(raw.get("ports") or []))
-    env = tuple((str(e.get("name")), str(e.get("value", "")))
-                for e in raw.get("env") or [] if isinstance(e, dict))
+    env = []
+    for i, entry in enumerate(raw.get("env") or []):
+        if not isinstance(entry, dict) or not entry.get("name"):
+            raise _fail(source, f"{where}.env[{i}]", "needs a name")
+        env.append((str(entry["name"]), str(entry.get("value", ""))))
     return Container(name=name, image=str(raw.get("image", "")),
                      command=_strings(raw.get("command"), source,
                                       f"{where}.command"),
                      args=_strings(raw.get("args"), source, f"{where}.args"),
-                     ports=ports, env=env)
+                     ports=ports, env=tuple(env))
 
 
 def parse_pod(raw: Any, source: str, where: str) -> Pod:
@@ -262,7 +273,7 @@ def parse(data: dict, source: str = "<topology>") -> ClusterSpec:
         if key not in known:
             raise _fail(source, key, "unknown field (known: "
                         + ", ".join(sorted(known)) + ")")
-    name = str(data.get("name", Path(source).stem))
+    name = str(data.get("name") or (Path(source).stem if source != "<topology>" else "k8snet"))
     if not DNS1123_LABEL.match(name) or len(name) > 20:
         raise _fail(source, "name", f"'{name}' must be a DNS-1123 label of at "
                     "most 20 characters")
@@ -272,7 +283,7 @@ def parse(data: dict, source: str = "<topology>") -> ClusterSpec:
         fabric = Fabric("single", 0, 1)
     elif kind == "leafspine":
         spines, leaves = fabric_raw.get("spines", 2), fabric_raw.get("leaves", 2)
-        if not (isinstance(spines, int) and isinstance(leaves, int)
+        if not (type(spines) is int and type(leaves) is int
                 and 1 <= spines <= 8 and 1 <= leaves <= 16):
             raise _fail(source, "fabric", "spines must be 1-8 and leaves 1-16")
         fabric = Fabric("leafspine", spines, leaves)
@@ -289,12 +300,15 @@ def parse(data: dict, source: str = "<topology>") -> ClusterSpec:
     links = _mapping(data.get("links"), source, "links")
     link = LinkParams(bw=links.get("bw"), delay=links.get("delay"),
                       loss=links.get("loss"))
-    if link.bw is not None and (not isinstance(link.bw, (int, float))
+    if link.bw is not None and (type(link.bw) not in (int, float)
                                 or not 0 < link.bw <= 100000):
         raise _fail(source, "links.bw", f"'{link.bw}' must be Mbit/s, 0-100000")
     pods, keys = [], set()
     node_names = {n.name for n in nodes}
-    for i, raw in enumerate(data.get("pods") or []):
+    raw_pods = data.get("pods") or []
+    if not isinstance(raw_pods, list):
+        raise _fail(source, "pods", "expected a list of pods")
+    for i, raw in enumerate(raw_pods):
         pod = parse_pod(raw, source, f"pods[{i}]")
         if pod.key in keys:
             raise _fail(source, f"pods[{i}].name",

@@ -1,0 +1,183 @@
+"""Tests for naming, scheduling, the ping summary and cli.substitute (all pure)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from k8snet import naming
+from k8snet.cli import substitute
+from k8snet.model import Node, Pod
+from k8snet.reach import ProbeResult, format_line, summary
+from k8snet.scheduler import pick_node
+
+IFNAMSIZ_MAX = 15  # 16 bytes including the trailing NUL
+
+
+# --- naming ----------------------------------------------------------------------
+
+
+def test_pod_netns_short_name_is_readable() -> None:
+    assert naming.pod_netns("single", "default", "web-1") == "k8snet-single-default_web-1"
+
+
+def test_node_netns() -> None:
+    assert naming.node_netns("single", "node1") == "k8snet-single-node1"
+
+
+@pytest.mark.parametrize("pod", ["a", "web-1", "x" * 40, "y" * 253])
+def test_pod_netns_prefix_and_length(pod: str) -> None:
+    name = naming.pod_netns("leafspine", "default", pod)
+    assert name.startswith("k8snet-")
+    assert len(name) <= naming.MAX_NETNS == 60
+
+
+def test_long_pod_name_is_cut_with_hash() -> None:
+    pod = "a-very-long-pod-name-that-does-not-fit-in-a-netns-name-at-all"
+    name = naming.pod_netns("single", "default", pod)
+    assert len(name) == 60
+    assert name.startswith("k8snet-single-default_a-very-long")
+    assert re.fullmatch(r".*-[0-9a-f]{8}", name)
+
+
+def test_long_pod_names_with_common_prefix_stay_unique() -> None:
+    base = "p" * 80
+    names = {naming.pod_netns("single", "default", base + suffix)
+             for suffix in ("a", "b", "c", "-1", "-2")}
+    assert len(names) == 5
+    assert all(len(n) <= 60 for n in names)
+
+
+def test_long_pod_names_in_different_namespaces_stay_unique() -> None:
+    pod = "q" * 80
+    assert (naming.pod_netns("single", "default", pod)
+            != naming.pod_netns("single", "other", pod))
+
+
+def test_pod_netns_is_deterministic() -> None:
+    pod = "z" * 100
+    assert naming.pod_netns("c", "ns", pod) == naming.pod_netns("c", "ns", pod)
+
+
+def test_boundary_length_is_not_hashed() -> None:
+    prefix = len("k8snet-c-ns_")
+    pod = "p" * (60 - prefix)
+    assert naming.pod_netns("c", "ns", pod) == f"k8snet-c-ns_{pod}"
+    longer = naming.pod_netns("c", "ns", pod + "p")
+    assert len(longer) == 60
+    assert longer != f"k8snet-c-ns_{pod}p"[:60]
+
+
+def test_host_veth_fits_ifnamsiz_and_differs_per_pod() -> None:
+    names = [naming.host_veth("single", ns, pod)
+             for ns in ("default", "other")
+             for pod in ("web-1", "web-2", "x" * 200)]
+    assert all(len(n) <= IFNAMSIZ_MAX for n in names)
+    assert all(re.fullmatch(r"veth[0-9a-f]{8}", n) for n in names)
+    assert len(set(names)) == len(names)
+
+
+def test_host_veth_differs_per_cluster() -> None:
+    assert naming.host_veth("a", "default", "web") != naming.host_veth("b", "default", "web")
+
+
+def test_pod_netns_unique_across_hyphen_splits() -> None:
+    assert naming.pod_netns("x", "a-b", "c") != naming.pod_netns("x", "a", "b-c")
+
+
+# --- scheduler -------------------------------------------------------------------
+
+
+NODES = tuple(Node(f"node{i}", i, f"172.18.0.{10 + i}", f"10.244.{i}.0/24")
+              for i in (1, 2, 3))
+
+
+def test_pick_node_honours_node_name() -> None:
+    pod = Pod("a", node_name="node3")
+    assert pick_node(pod, NODES, {"node3": 100}).name == "node3"
+
+
+def test_pick_node_unknown_node_name_raises_key_error() -> None:
+    with pytest.raises(KeyError):
+        pick_node(Pod("a", node_name="node9"), NODES, {})
+
+
+def test_pick_node_least_loaded() -> None:
+    load = {"node1": 3, "node2": 1, "node3": 2}
+    assert pick_node(Pod("a"), NODES, load).name == "node2"
+
+
+def test_pick_node_ties_go_to_lowest_index() -> None:
+    assert pick_node(Pod("a"), NODES, {}).name == "node1"
+    assert pick_node(Pod("a"), NODES, {"node1": 1}).name == "node2"
+    assert pick_node(Pod("a"), NODES, {"node1": 2, "node2": 1, "node3": 1}).name == "node2"
+
+
+def test_pick_node_uses_index_not_tuple_order() -> None:
+    reversed_nodes = tuple(reversed(NODES))
+    assert pick_node(Pod("a"), reversed_nodes, {}).name == "node1"
+
+
+def test_pick_node_spreads_pods_round_robin() -> None:
+    load: dict[str, int] = {}
+    picks = []
+    for i in range(6):
+        node = pick_node(Pod(f"p{i}"), NODES, load)
+        load[node.name] = load.get(node.name, 0) + 1
+        picks.append(node.name)
+    assert picks == ["node1", "node2", "node3"] * 2
+
+
+# --- reach -----------------------------------------------------------------------
+
+
+def test_summary_counts_drops() -> None:
+    results = [ProbeResult("a", {"b": True, "c": False}),
+               ProbeResult("b", {"a": True, "c": True})]
+    assert summary(results) == (25.0, 3, 4)
+
+
+def test_summary_all_reached_and_empty() -> None:
+    assert summary([ProbeResult("a", {"b": True})]) == (0.0, 1, 1)
+    assert summary([]) == (0.0, 0, 0)
+    assert summary([ProbeResult("a", {})]) == (0.0, 0, 0)
+
+
+def test_summary_all_dropped() -> None:
+    assert summary([ProbeResult("a", {"b": False, "c": False})]) == (100.0, 0, 2)
+
+
+def test_format_line_mininet_style() -> None:
+    result = ProbeResult("web-1", {"web-2": True, "web-3": False, "ext": True})
+    assert format_line(result) == "web-1 -> web-2 X ext"
+
+
+def test_format_line_all_unreachable() -> None:
+    assert format_line(ProbeResult("a", {"b": False, "c": False})) == "a -> X X"
+
+
+# --- cli.substitute --------------------------------------------------------------
+
+
+def test_substitute_replaces_whole_names() -> None:
+    names = {"web-1": "10.244.1.2", "node1": "172.18.0.11"}
+    assert substitute(["ping", "-c1", "web-1"], names) == ["ping", "-c1", "10.244.1.2"]
+    assert substitute(["node1"], names) == ["172.18.0.11"]
+
+
+def test_substitute_never_replaces_part_of_a_longer_name() -> None:
+    names = {"web-1": "10.244.1.2", "node1": "172.18.0.11"}
+    words = ["web-10", "xnode1", "node10", "my-web-1", "web-1x", "web-1-canary"]
+    assert substitute(words, names) == words
+
+
+def test_substitute_inside_url_and_host_port() -> None:
+    names = {"web-1": "10.244.1.2", "web-10": "10.244.1.9"}
+    assert substitute(["curl", "http://web-1:8080/", "web-10:80", "web-1:8080"], names) == [
+        "curl", "http://10.244.1.2:8080/", "10.244.1.9:80", "10.244.1.2:8080"]
+
+
+def test_substitute_without_names_is_identity() -> None:
+    words = ["ping", "-c1", "web-1"]
+    assert substitute(words, {}) == words
