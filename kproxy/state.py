@@ -64,4 +64,4 @@ class NodeProxyState:
 def endpoint_id(sp: ServicePortState, ep: Endpoint) -> str:
     raw = f"{sp.id}/{ep.ip}:{ep.port}"
     digest = hashlib.sha256(raw.encode()).hexdigest()[:8].upper()
-    return f"{digest}-{sp.service.namespace}/{sp.service.name}/{sp.proto}/{ep.ip}:{ep.port}"
+    return f"{digest}-{sp.service.namespace}/{sp.service.name}/{sp.proto}/{ep.ip}/{ep.port}"
