@@ -23,6 +23,7 @@ from k8snet.ipam import NodeIpam
 from k8snet.model import ClusterSpec, Node, Pod
 from k8snet.rundir import RunDir
 from k8snet.scheduler import pick_node
+from k8snet.servicectl import ServiceManager
 from topologies.nodes import K8sNode
 from topologies.topos import GATEWAY_MAC, TOPO_CLASSES, node_mac
 
@@ -55,7 +56,7 @@ class PodStatus:
 class Cluster:
     """A running k8snet cluster.  Use as a context manager or call stop()."""
 
-    def __init__(self, spec: ClusterSpec) -> None:
+    def __init__(self, spec: ClusterSpec, proxy_mode: str = "nftables") -> None:
         self.spec = spec
         self.net: Mininet | None = None
         self.controller: ControllerProcess | None = None
@@ -65,6 +66,7 @@ class Cluster:
         self.pods: dict[str, PodStatus] = {}
         self.started = 0.0
         self.aux_procs: list = []
+        self.services = ServiceManager(self, proxy_mode)
 
     # --- planning (no side effects) ----------------------------------------
 
@@ -106,6 +108,7 @@ class Cluster:
     def start(self) -> Cluster:
         self.preflight()
         placements = self.plan_pods(self.spec.pods)
+        planned_services = self.services.plan(list(self.spec.services))
         self.started = time.time()
         self.rundir = RunDir(self.spec.name)
         try:
@@ -115,6 +118,11 @@ class Cluster:
                 self._add_pod(pod, node)
                 info(f"{pod.name}@{node.name} ")
             info("\n")
+            info(f"*** Starting kproxy ({self.services.mode}) on {len(self.nodes)} nodes, "
+                 f"{len(planned_services)} services\n")
+            for name in self.nodes:
+                self.services.add_node(name)
+            self.services.add(list(self.spec.services))
         except BaseException:
             self.stop()
             raise
@@ -210,13 +218,16 @@ class Cluster:
                                         dpid_of[b.node.name], b.node.ports[b]))
         return FabricState(net_plan.fabric_gateway, GATEWAY_MAC,
                            tuple(sorted(dpid_of.values())), tuple(hosts),
-                           tuple(links))
+                           tuple(links), self.services.vips())
 
     # --- pods --------------------------------------------------------------
 
     def add_pod(self, pod: Pod) -> PodStatus:
         ((pod, node),) = self.plan_pods((pod,))
-        return self._add_pod(pod, node)
+        status = self._add_pod(pod, node)
+        if self.services.proxiers:
+            self.services.sync()
+        return status
 
     def _add_pod(self, pod: Pod, node: Node) -> PodStatus:
         t0 = time.perf_counter()
@@ -241,7 +252,7 @@ class Cluster:
             status.containers.append(proc)
         return status
 
-    def delete_pod(self, key: str) -> PodStatus:
+    def delete_pod(self, key: str, sync: bool = True) -> PodStatus:
         status = self.find_pod(key)
         for container in status.containers:
             workload.stop_process(container.proc)
@@ -249,6 +260,8 @@ class Cluster:
                        status.netns, status.veth)
         self.ipam[status.node].release(status.ip)
         del self.pods[status.pod.key]
+        if self.services.proxiers and sync:
+            self.services.sync()
         return status
 
     def find_pod(self, name: str) -> PodStatus:
@@ -289,7 +302,8 @@ class Cluster:
         host.configDefault()
         self.nodes[name] = node
         self.ipam[name] = NodeIpam(name, cidr)
-        self.controller.set_state(self.fabric_state())
+        self.services.add_node(name)
+        self.services.sync()
         return node
 
     # --- teardown ------------------------------------------------------------
@@ -297,9 +311,10 @@ class Cluster:
     def stop(self) -> None:
         for key in list(self.pods):
             try:
-                self.delete_pod(key)
+                self.delete_pod(key, sync=False)
             except Exception as exc:  # keep tearing down the rest
                 info(f"*** could not delete pod {key}: {exc}\n")
+        self.services.cleanup()
         for proc in self.aux_procs:
             proc.terminate()
             proc.wait()

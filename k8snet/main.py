@@ -27,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--test", choices=["pingall", "none"], default=None,
                      help="run a test like 'mn --test' and tear down; "
                      "exit non-zero on failure")
+    run.add_argument("--proxy-mode", default="nftables",
+                     choices=["nftables", "iptables", "ipvs"],
+                     help="how kproxy implements services (default: nftables)")
     run.add_argument("-v", "--verbosity", default="info",
                      choices=["debug", "info", "output", "warning", "error"])
     sub.add_parser("clean", help="remove everything k8snet made")
@@ -59,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
     setLogLevel(args.verbosity)
     spec = topofile.load(args.topo)
     t0 = time.monotonic()
-    cluster = Cluster(spec)
+    cluster = Cluster(spec, proxy_mode=args.proxy_mode)
     _teardown_on_sigterm()
     with cluster:
         info(f"*** Cluster {spec.name} up in {time.monotonic() - t0:.1f}s: "

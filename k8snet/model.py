@@ -102,6 +102,8 @@ class ClusterSpec:
     pods: tuple[Pod, ...] = ()
     link: LinkParams = field(default_factory=LinkParams)
     source: str = ""
+    services: tuple = ()
+    ingresses: tuple = ()
 
     def node(self, name: str) -> Node:
         for node in self.nodes:

@@ -26,6 +26,8 @@ from k8snet.model import (
     Node,
     Pod,
 )
+from k8snet.services import parse_service
+from k8snet.services import validate as validate_service
 
 TOPO_DIR = Path(__file__).resolve().parent.parent / "topologies"
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -268,7 +270,8 @@ def parse_pod(raw: Any, source: str, where: str) -> Pod:
 
 
 def parse(data: dict, source: str = "<topology>") -> ClusterSpec:
-    known = {"name", "fabric", "nodes", "network", "links", "pods"}
+    known = {"name", "fabric", "nodes", "network", "links", "pods", "services",
+             "ingresses"}
     for key in data:
         if key not in known:
             raise _fail(source, key, "unknown field (known: "
@@ -323,5 +326,17 @@ def parse(data: dict, source: str = "<topology>") -> ClusterSpec:
                         + ", ".join(sorted(node_names)) + ")")
         keys.add(pod.key)
         pods.append(pod)
+    services = []
+    raw_services = data.get("services") or []
+    if not isinstance(raw_services, list):
+        raise _fail(source, "services", "expected a list of services")
+    for i, raw in enumerate(raw_services):
+        try:
+            svc = parse_service(raw, source, f"services[{i}]")
+            validate_service(svc)
+        except K8snetError as exc:
+            raise _fail(source, f"services[{i}]", str(exc)) from None
+        services.append(svc)
     return ClusterSpec(name=name, fabric=fabric, network=network,
-                       nodes=nodes, pods=tuple(pods), link=link, source=source)
+                       nodes=nodes, pods=tuple(pods), link=link, source=source,
+                       services=tuple(services))
