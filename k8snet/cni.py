@@ -32,6 +32,9 @@ def add_pod(node_ns: str, pod_ns: str, veth: str, ip: str, prefixlen: int,
             ipr.link("add", ifname=veth, kind="veth",
                      peer={"ifname": "eth0", "net_ns_fd": pod_ns})
             ipr.link("set", ifname=veth, master=found[0], state="up")
+            # Hairpin: a pod calling its own Service is DNATed back to itself,
+            # and br_netfilter bridges that packet out of the port it came in.
+            ipr.brport("set", index=ipr.link_lookup(ifname=veth)[0], mode=1)
         with netns.iproute(pod_ns) as ipr:
             ipr.link("set", ifname="lo", state="up")
             eth0 = ipr.link_lookup(ifname="eth0")[0]
