@@ -14,9 +14,10 @@ import sys
 from mininet.cli import CLI
 from mininet.log import output
 
-from k8snet import kubectl, reach
+from k8snet import ingress, kubectl, reach
 from k8snet.errors import K8snetError
 from k8snet.model import ContainerPort
+from k8snet.services import Service, ServicePort
 
 
 def substitute(words: list[str], names: dict[str, str]) -> list[str]:
@@ -118,10 +119,13 @@ class K8sCLI(CLI):
 
     def do_kubectl(self, line):
         """kubectl-like commands:
-           kubectl get nodes|pods [-o wide] [-A]
+           kubectl get nodes|pods|svc|endpoints|ingress [-o wide] [-A] [-n NS]
+           kubectl create service clusterip|nodeport|loadbalancer NAME
+                       --tcp=PORT[:TARGET] [--node-port=N]   (selects app=NAME)
+           kubectl delete svc NAME
            kubectl run NAME [--image=IMG] [--port=N[/UDP]]... [--labels=k=v,...]
                        [--node=NODE] [-n NS] [-- COMMAND ARGS...]
-           kubectl delete pod NAME
+           kubectl delete pod NAME  (endpoints follow)
            kubectl exec POD -- CMD...
            kubectl logs POD [-c CONTAINER]"""
         try:
@@ -158,6 +162,24 @@ class K8sCLI(CLI):
             if not pods and not all_ns:
                 text = f"No resources found in {namespace} namespace."
             output(text + "\n")
+        elif kind in ("services", "service", "svc"):
+            mgr = self.cluster.services
+            svcs = [v for v in mgr.services.values() if all_ns or v.namespace == namespace]
+            output(kubectl.services_table(svcs, mgr.created, wide, all_ns) + "\n")
+        elif kind in ("endpoints", "ep"):
+            mgr = self.cluster.services
+            svcs = [v for v in mgr.services.values() if all_ns or v.namespace == namespace]
+            output(kubectl.endpoints_table(svcs, mgr.endpoints, mgr.created) + "\n")
+            for warning in mgr.warnings:
+                output(warning + "\n")
+        elif kind in ("ingress", "ingresses", "ing"):
+            ings = [i for i in self.cluster.spec.ingresses
+                    if all_ns or i.namespace == namespace]
+            address = ""
+            key = f"{ingress.INGRESS_NAMESPACE}/{ingress.INGRESS_SERVICE}"
+            if key in self.cluster.services.services:
+                address = self.cluster.services.services[key].load_balancer_ip
+            output(kubectl.ingress_table(ings, address, self.cluster.started) + "\n")
         else:
             raise K8snetError(f'the server doesn\'t have a resource type "{kind}"')
 
@@ -201,11 +223,47 @@ class K8sCLI(CLI):
         output(f"pod/{status.pod.name} created\n")
 
     def kubectl_delete(self, args: list[str]) -> None:
-        if len(args) < 2 or args[0] not in ("pod", "pods", "po"):
-            raise K8snetError("usage: kubectl delete pod NAME")
+        kinds = ("pod", "pods", "po", "svc", "service", "services")
+        if len(args) < 2 or args[0] not in kinds:
+            raise K8snetError("usage: kubectl delete pod|svc NAME...")
         for name in args[1:]:
-            status = self.cluster.delete_pod(name)
-            output(f'pod "{status.pod.name}" deleted\n')
+            if args[0].startswith("po"):
+                status = self.cluster.delete_pod(name)
+                output(f'pod "{status.pod.name}" deleted\n')
+            else:
+                svc = self.cluster.services.delete(name)
+                output(f'service "{svc.name}" deleted\n')
+
+    def kubectl_create(self, args: list[str]) -> None:
+        """kubectl create service clusterip|nodeport|loadbalancer NAME --tcp=P[:T]..."""
+        if len(args) < 3 or args[0] not in ("service", "svc"):
+            raise K8snetError("usage: kubectl create service clusterip|nodeport|loadbalancer "
+                              "NAME --tcp=PORT[:TARGET] [--node-port=N] [--udp=...]")
+        types = {"clusterip": "ClusterIP", "nodeport": "NodePort",
+                 "loadbalancer": "LoadBalancer"}
+        if args[1] not in types:
+            raise K8snetError(f'unknown service type "{args[1]}" (clusterip, nodeport, '
+                              "loadbalancer)")
+        name, ports, node_port = args[2], [], 0
+        for arg in args[3:]:
+            key, _, value = arg.partition("=")
+            if key in ("--tcp", "--udp"):
+                for spec in value.split(","):
+                    port, _, target = spec.partition(":")
+                    if not port.isdigit() or (target and not target.isdigit()):
+                        raise K8snetError(f"invalid port spec '{spec}' (PORT[:TARGET])")
+                    ports.append((int(port), int(target or port), key[2:].upper()))
+            elif key == "--node-port" and value.isdigit():
+                node_port = int(value)
+            else:
+                raise K8snetError(f"unknown flag {arg}")
+        svc_ports = tuple(ServicePort(p, t, proto, name=f"{p}-{t}" if len(ports) > 1 else "",
+                                      node_port=node_port if i == 0 else 0)
+                          for i, (p, t, proto) in enumerate(ports))
+        (svc,) = self.cluster.services.add([Service(name, type=types[args[1]],
+                                                    selector=(("app", name),),
+                                                    ports=svc_ports)])
+        output(f"service/{svc.name} created\n")
 
     def kubectl_exec(self, args: list[str]) -> None:
         if "--" not in args or args.index("--") == 0:

@@ -16,14 +16,15 @@ from mininet.net import Mininet
 from mininet.node import RemoteController
 
 from controllers.fabric_state import FabricHost, FabricLink, FabricState
-from k8snet import cni, naming, preflight, workload
+from k8snet import cni, ingress, naming, preflight, workload
 from k8snet.controller_proc import ControllerProcess
 from k8snet.errors import K8snetError
 from k8snet.ipam import NodeIpam
-from k8snet.model import ClusterSpec, Node, Pod
+from k8snet.model import ClusterSpec, Container, ContainerPort, Node, Pod
 from k8snet.rundir import RunDir
 from k8snet.scheduler import pick_node
 from k8snet.servicectl import ServiceManager
+from k8snet.services import Service, ServicePort
 from topologies.nodes import K8sNode
 from topologies.topos import GATEWAY_MAC, TOPO_CLASSES, node_mac
 
@@ -109,6 +110,9 @@ class Cluster:
         self.preflight()
         placements = self.plan_pods(self.spec.pods)
         planned_services = self.services.plan(list(self.spec.services))
+        planned = {svc.key: svc for svc in planned_services}
+        for ing in self.spec.ingresses:
+            ingress.resolve(ing, planned)
         self.started = time.time()
         self.rundir = RunDir(self.spec.name)
         try:
@@ -123,6 +127,8 @@ class Cluster:
             for name in self.nodes:
                 self.services.add_node(name)
             self.services.add(list(self.spec.services))
+            if self.spec.ingresses:
+                self._start_ingress()
         except BaseException:
             self.stop()
             raise
@@ -191,6 +197,24 @@ class Cluster:
             proc = ext.popen(argv)
             self.aux_procs.append(proc)
             self.rundir.record_pid(proc.pid)
+
+    def _start_ingress(self) -> None:
+        """nginx in an ingress-controller pod, exposed by a LoadBalancer service."""
+        conf_dir = self.rundir.path / "ingress"
+        conf_dir.mkdir(exist_ok=True)
+        conf = conf_dir / "nginx.conf"
+        conf.write_text(ingress.nginx_conf(list(self.spec.ingresses),
+                                           self.services.services, str(conf_dir)))
+        labels = (("app.kubernetes.io/name", "ingress-nginx"),)
+        self._add_pod(Pod(ingress.INGRESS_POD, ingress.INGRESS_NAMESPACE, labels=labels,
+                          containers=(Container(
+                              "controller", command=("nginx", "-c", str(conf), "-g",
+                                                     "daemon off;"),
+                              ports=(ContainerPort(80, name="http"),)),)),
+                      self.plan_pods((Pod(ingress.INGRESS_POD, ingress.INGRESS_NAMESPACE),))[0][1])
+        self.services.add([Service(ingress.INGRESS_SERVICE, ingress.INGRESS_NAMESPACE,
+                                   "LoadBalancer", selector=labels,
+                                   ports=(ServicePort(80, "http", name="http"),))])
 
     def fabric_state(self) -> FabricState:
         """The controller's view: every node and the gateway router, and links."""

@@ -68,3 +68,61 @@ def nodes_table(nodes: list, started: float, kernel: str, wide: bool = False,
                     "k8snet://netns"]
         rows.append(row)
     return table(headers, rows)
+
+
+def _ports(svc) -> str:
+    parts = []
+    for p in svc.ports:
+        node = f":{p.node_port}" if p.node_port and svc.type in ("NodePort", "LoadBalancer") \
+            else ""
+        parts.append(f"{p.port}{node}/{p.protocol}")
+    return ",".join(parts) or "<none>"
+
+
+def services_table(services: list, created: dict, wide: bool = False,
+                   all_namespaces: bool = False, now: float | None = None) -> str:
+    headers = ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+    if all_namespaces:
+        headers.insert(0, "NAMESPACE")
+    if wide:
+        headers.append("SELECTOR")
+    rows = []
+    for svc in sorted(services, key=lambda s: (s.namespace, s.name)):
+        if svc.type == "ExternalName":
+            cluster_ip, external = "<none>", svc.external_name
+        else:
+            cluster_ip = svc.cluster_ip or "<none>"
+            external = (svc.load_balancer_ip or "<pending>") if svc.type == "LoadBalancer" \
+                else "<none>"
+        row = [svc.name, svc.type, cluster_ip, external, _ports(svc),
+               age(created.get(svc.key, time.time()), now)]
+        if all_namespaces:
+            row.insert(0, svc.namespace)
+        if wide:
+            row.append(",".join(f"{k}={v}" for k, v in svc.selector) or "<none>")
+        rows.append(row)
+    return table(headers, rows) if rows else "No resources found"
+
+
+def endpoints_table(services: list, endpoints: dict, created: dict,
+                    now: float | None = None) -> str:
+    """kubectl's Endpoints view: ready addresses, three shown then '+ N more...'."""
+    rows = []
+    for svc in sorted(services, key=lambda s: (s.namespace, s.name)):
+        if svc.type == "ExternalName":
+            continue
+        addrs = [f"{ep.ip}:{ep.port}" for eps in endpoints.get(svc.key, {}).values()
+                 for ep in eps if ep.ready]
+        text = ",".join(addrs[:3]) + (f" + {len(addrs) - 3} more..." if len(addrs) > 3 else "")
+        rows.append([svc.name, text or "<none>", age(created.get(svc.key, time.time()), now)])
+    return table(["NAME", "ENDPOINTS", "AGE"], rows) if rows else "No resources found"
+
+
+def ingress_table(ingresses: list, address: str, started: float,
+                  now: float | None = None) -> str:
+    rows = []
+    for ing in sorted(ingresses, key=lambda i: (i.namespace, i.name)):
+        hosts = ",".join(r.host for r in ing.rules if r.host) or "*"
+        rows.append([ing.name, "nginx", hosts, address or "", "80", age(started, now)])
+    return (table(["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"], rows)
+            if rows else "No resources found")

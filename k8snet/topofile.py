@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from k8snet.errors import K8snetError
+from k8snet.ingress import parse_ingress
 from k8snet.ipam import node_pod_cidrs
 from k8snet.model import (
     ClusterSpec,
@@ -337,6 +338,14 @@ def parse(data: dict, source: str = "<topology>") -> ClusterSpec:
         except K8snetError as exc:
             raise _fail(source, f"services[{i}]", str(exc)) from None
         services.append(svc)
+    ingresses = []
+    for i, raw in enumerate(data.get("ingresses") or []):
+        if not isinstance(raw, dict):
+            raise _fail(source, f"ingresses[{i}]", "expected a mapping")
+        try:
+            ingresses.append(parse_ingress(raw, f"ingresses[{i}]"))
+        except K8snetError as exc:
+            raise _fail(source, f"ingresses[{i}]", str(exc)) from None
     return ClusterSpec(name=name, fabric=fabric, network=network,
                        nodes=nodes, pods=tuple(pods), link=link, source=source,
-                       services=tuple(services))
+                       services=tuple(services), ingresses=tuple(ingresses))

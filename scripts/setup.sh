@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(mininet openvswitch-switch iperf3 nftables iptables conntrack ethtool
           tcpdump fping python3-venv python3-pip iproute2 iputils-ping curl
-          dnsutils procps kmod)
+          dnsutils procps kmod nginx-light)
 VENV=.venv
 
 if [ "$(id -u)" != 0 ]; then
@@ -23,6 +23,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "*** Installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
+  # No package may start a daemon in the root namespace (nginx would listen on
+  # 0.0.0.0:80): k8snet runs nginx only inside pods.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
