@@ -72,6 +72,19 @@ BAD_INPUTS = {
         lambda p: _topo(p, "name: bad\nnodes: 1\nnetwork: {nodeCIDRMaskSize: 30}\n"
                            "pods:\n  - {name: a}\n  - {name: b}\n  - {name: c}\n"),
         "exhausted"),
+    "ingress to unknown service": (
+        lambda p: _topo(p, "name: bad\nnodes: 1\ningresses:\n  - metadata: {name: i}\n"
+                           "    spec: {defaultBackend: {service: {name: nope, port: "
+                           "{number: 80}}}}\n"), '"nope" not found'),
+    "node port out of range": (
+        lambda p: _topo(p, "name: bad\nnodes: 1\nservices:\n  - name: s\n    type: NodePort\n"
+                           "    ports: [{port: 80, nodePort: 80}]\n"), "30000-32767"),
+    "node port taken": (
+        lambda p: _topo(p, "name: bad\nnodes: 1\nservices:\n"
+                           "  - {name: a, type: NodePort, ports: [{port: 80, nodePort: 30001}]}\n"
+                           "  - {name: b, type: NodePort, ports: [{port: 80, nodePort: 30001}]}\n"),
+        "already allocated"),
+    "ipvs missing": (lambda p: "single", "IPVS"),
     "netem missing": (
         lambda p: _topo(p, "name: bad\nnodes: 1\nlinks: {delay: 10ms}\n"), "netem"),
 }
@@ -80,7 +93,8 @@ BAD_INPUTS = {
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
 def test_bad_input_gives_one_error_line_and_leaves_nothing(case, tmp_path):
     make_topo, expected = BAD_INPUTS[case]
-    res = k8snet("run", "--topo", make_topo(tmp_path), "--test", "none")
+    mode = ["--proxy-mode", "ipvs"] if case == "ipvs missing" else []
+    res = k8snet("run", "--topo", make_topo(tmp_path), "--test", "none", *mode)
     assert res.returncode == 1, res.stdout + res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr

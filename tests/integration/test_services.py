@@ -192,3 +192,21 @@ def test_udp_stream_follows_a_replaced_backend_within_a_second(svc_cluster):
     first_b = min((t for t, who in replies if who == "udp-b"), default=None)
     assert first_b is not None, "traffic never reached the new backend"
     assert first_b - synced < 1.0
+
+
+def test_ingress_routes_by_host_and_path(svc_cluster):
+    lb_ip = svc_cluster.services.find("ingress-nginx/ingress-nginx-controller").load_balancer_ip
+
+    def get(host: str, path: str) -> str:
+        for _ in range(20):  # nginx may still be starting
+            out = ext(svc_cluster, f"curl -s --max-time 2 -H 'Host: {host}' "
+                      f"http://{lb_ip}{path}").stdout
+            if out:
+                return out
+            time.sleep(0.2)
+        return ""
+
+    assert get("a.example", "/hostname") in {"web-1", "web-2", "web-3"}
+    assert get("b.example", "/hostname") == "app-sidecar"           # Exact path
+    assert ":" in get("b.example", "/clientip")                      # Prefix / -> web
+    assert get("unknown.example", "/hostname") == "app-sidecar"     # default backend
