@@ -9,5 +9,6 @@ setup(
     python_requires=">=3.11",
     install_requires=["os-ken>=4.0", "pyroute2>=0.9", "PyYAML>=6.0"],
     extras_require={"dev": ["pytest", "ruff"]},
-    entry_points={"console_scripts": ["k8snet=k8snet.main:main"]},
+    entry_points={"console_scripts": ["k8snet=k8snet.main:main",
+                                    "kproxy=kproxy.main:main"]},
 )

@@ -129,9 +129,11 @@ def next_hop_port(state: FabricState, dpid: int, host_index: int,
                   adj: dict | None = None, dist: dict | None = None) -> int | None:
     """Port on ``dpid`` toward ``host``: its own port, or a shortest-path uplink.
 
-    Equal-cost uplinks are spread by host index, so different destinations
-    use different spines (static ECMP).
+    Equal-cost uplinks are spread by a value stable per host (its MAC), so
+    different destinations use different spines (static ECMP) and adding or
+    removing one host never moves another host's path.
     """
+    host_index = int(host.mac.replace(":", ""), 16)
     if dpid == host.dpid:
         return host.port
     adj = adj if adj is not None else _neighbours(state)

@@ -210,3 +210,13 @@ def test_ingress_routes_by_host_and_path(svc_cluster):
     assert get("b.example", "/hostname") == "app-sidecar"           # Exact path
     assert ":" in get("b.example", "/clientip")                      # Prefix / -> web
     assert get("unknown.example", "/hostname") == "app-sidecar"     # default backend
+
+
+def test_kproxy_show_prints_the_applied_rules_with_comments(svc_cluster):
+    import sys
+    out = subprocess.run([sys.executable, "-m", "kproxy.main", "show", "--node", "node2"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert f"# mode: {svc_cluster.services.mode}" in out.stdout
+    assert "default/web:http" in out.stdout  # rule comments name the service port
+    assert svc_cluster.services.find("web").cluster_ip in out.stdout
