@@ -22,7 +22,8 @@ test-integration: setup
 	$(PYTEST) -q tests/integration
 
 bench: setup
-	$(PY) benchmarks/bringup.py
+	$(PY) benchmarks/bringup.py --out results
+	$(PY) benchmarks/kproxy_sync.py --out results
 
 perf: bench
 

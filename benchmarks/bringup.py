@@ -22,7 +22,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import baselines  # noqa: E402
-from iperf import tcp_gbps  # noqa: E402
+from iperf import tcp_gbps, tcp_gbps_to  # noqa: E402
 from mininet.log import setLogLevel  # noqa: E402
 
 from k8snet import naming, reach, topofile  # noqa: E402
@@ -68,6 +68,21 @@ def bench_default(duration: int) -> dict:
             progress(f"iperf3 {name} ({duration}s)")
             s, d = cluster.find_pod(src), cluster.find_pod(dst)
             result[name + "_gbps"] = tcp_gbps(s.netns, d.netns, d.ip, duration)
+        client = cluster.find_pod("client")
+        server = cluster.find_pod("iperf-server")
+        svc_ip = cluster.services.find("iperf").cluster_ip
+        for name, ip in (("direct_pod_ip", server.ip), ("cluster_ip", svc_ip)):
+            progress(f"iperf3 client -> {name} ({duration}s)")
+            result[name + "_gbps"] = tcp_gbps_to(client.netns, ip, 5201, duration)
+        ext_ip = cluster.spec.network.ext_ip
+        progress(f"iperf3 client -> ext with egress SNAT ({duration}s)")
+        result["egress_snat_gbps"] = tcp_gbps_to(client.netns, ext_ip, 5201, duration)
+        node_ns = naming.node_netns(cluster.spec.name, client.node)
+        subprocess.run(["ip", "netns", "exec", node_ns, "nft", "flush", "chain", "ip",
+                        "kproxy", "egress"], check=True)
+        progress(f"iperf3 client -> ext without SNAT ({duration}s)")
+        result["egress_no_snat_gbps"] = tcp_gbps_to(client.netns, ext_ip, 5201, duration)
+        cluster.services.sync()
     finally:
         cluster.stop()
     return result
@@ -152,6 +167,8 @@ def main() -> int:
         "cross_node_vs_bare_ovs": ratio(d["pod_pod_cross_node_gbps"], b["ovs_netdev_gbps"]),
         "same_node_vs_veth": ratio(d["pod_pod_same_node_gbps"], b["veth_gbps"]),
         "cross_node_vs_veth": ratio(d["pod_pod_cross_node_gbps"], b["veth_gbps"]),
+        "cluster_ip_vs_pod_ip": ratio(d["cluster_ip_gbps"], d["direct_pod_ip_gbps"]),
+        "egress_snat_vs_no_snat": ratio(d["egress_snat_gbps"], d["egress_no_snat_gbps"]),
     }
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "bringup.json")
@@ -171,9 +188,14 @@ def main() -> int:
         ("iperf3 bare OVS netdev", fmt(b["ovs_netdev_gbps"], " Gbit/s")),
         ("iperf3 pod->pod same node", fmt(d["pod_pod_same_node_gbps"], " Gbit/s")),
         ("iperf3 pod->pod across nodes", fmt(d["pod_pod_cross_node_gbps"], " Gbit/s")),
+        ("iperf3 pod->pod IP (client->iperf-server)", fmt(d["direct_pod_ip_gbps"], " Gbit/s")),
+        ("iperf3 pod->ClusterIP (same pair)", fmt(d["cluster_ip_gbps"], " Gbit/s")),
+        ("iperf3 pod->ext with SNAT", fmt(d["egress_snat_gbps"], " Gbit/s")),
+        ("iperf3 pod->ext without SNAT", fmt(d["egress_no_snat_gbps"], " Gbit/s")),
     ]
     for key, target in (("same_node_vs_linux_bridge", 0.9), ("cross_node_vs_bare_ovs", 0.8),
-                        ("same_node_vs_veth", None), ("cross_node_vs_veth", None)):
+                        ("same_node_vs_veth", None), ("cross_node_vs_veth", None),
+                        ("cluster_ip_vs_pod_ip", 0.95), ("egress_snat_vs_no_snat", 0.9)):
         value = res["ratios"][key]
         verdict = "" if target is None or value is None else (
             f" (target >= {target}: {'met' if value >= target else 'NOT met'})")

@@ -31,3 +31,17 @@ def tcp_gbps(client_ns: str, server_ns: str, server_ip: str,
     finally:
         server.kill()
         server.wait()
+
+
+def tcp_gbps_to(client_ns: str, ip: str, port: int, seconds: int = 10) -> float | None:
+    """Like tcp_gbps, against a server that is already running (a service's)."""
+    try:
+        out = subprocess.run(
+            ["ip", "netns", "exec", client_ns, "iperf3", "-c", ip, "-p", str(port),
+             "-t", str(seconds), "-J"], capture_output=True, text=True, timeout=seconds + 20)
+        data = json.loads(out.stdout or "{}")
+    except (subprocess.TimeoutExpired, json.JSONDecodeError):
+        return None
+    if "error" in data or "end" not in data:
+        return None
+    return data["end"]["sum_received"]["bits_per_second"] / 1e9
