@@ -53,15 +53,17 @@ class Proxier:
 
     def sync(self, state: NodeProxyState) -> SyncResult:
         t0 = time.perf_counter()
+        # ``previous`` only advances once the kernel took the transaction.
         if self.mode == "nftables":
-            text, self.previous = nft.render(state, self.previous,
-                                             fresh=self.previous is None)
+            text, applied = nft.render(state, self.previous, fresh=self.previous is None)
             self._run(["nft", "-f", "-"], text)
         else:
             if not self.jumps_done:
                 self._ensure_jumps()
-            text, self.previous = iptables.render(state, self.previous)
+                self.previous = self._existing_nat_chains()
+            text, applied = iptables.render(state, self.previous)
             self._run(["iptables-restore", "--noflush", "-w"], text)
+        self.previous = applied
         self.last_text = text
         return SyncResult(self.mode, time.perf_counter() - t0, text)
 
@@ -71,6 +73,13 @@ class Proxier:
         if res.returncode != 0:
             first = (res.stderr.strip().splitlines() or ["failed"])[0]
             raise K8snetError(f"kproxy ({self.mode}) in {self.netns}: {argv[0]}: {first}")
+
+    def _existing_nat_chains(self) -> set[str]:
+        """KPROXY chains an earlier kproxy left, so a restart deletes stale ones."""
+        out = subprocess.run(_ns(self.netns, ["iptables-save", "-t", "nat"]),
+                             capture_output=True, text=True).stdout
+        return {line[1:].split()[0] for line in out.splitlines()
+                if line.startswith(":KPROXY-")}
 
     def _ensure_jumps(self) -> None:
         # The KPROXY chains must exist before a jump to them can be added.

@@ -32,6 +32,7 @@ JUMPS = [
     ("filter", "OUTPUT", "KPROXY-SERVICES"),
     ("filter", "FORWARD", "KPROXY-FIREWALL"),
     ("filter", "INPUT", "KPROXY-FIREWALL"),
+    ("filter", "OUTPUT", "KPROXY-FIREWALL"),
 ]
 
 
@@ -162,7 +163,7 @@ def render(state: NodeProxyState, previous: set[str] | None = None) -> tuple[str
             services.append(f"-A KPROXY-SERVICES {_c(sp.label + ' load balancer IP')} "
                             f"-d {svc.load_balancer_ip}/32 {match} -j {ext_chain}")
     services.append(f"-A KPROXY-SERVICES {_c('node ports on local addresses; keep last')} "
-                    "-m addrtype --dst-type LOCAL -j KPROXY-NODEPORTS")
+                    "! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j KPROXY-NODEPORTS")
 
     wanted = set(nat_chains)
     stale = sorted((previous or set()) - wanted)
