@@ -34,6 +34,9 @@ class Pod:
     node_name: str = ""
     labels: tuple[tuple[str, str], ...] = ()
     containers: tuple[Container, ...] = ()
+    hostname: str = ""            # StatefulSet pods: their stable DNS name
+    subdomain: str = ""           # ... under this headless service
+    enable_service_links: bool = True
 
     @property
     def key(self) -> str:
