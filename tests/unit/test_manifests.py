@@ -18,8 +18,8 @@ from k8snet.manifests import (
 )
 from k8snet.model import Node
 
-GUESTBOOK = Path(__file__).resolve().parents[3] / "shared" / "testdata" / \
-    "guestbook-all-in-one.yaml"
+# A copy of ../shared/testdata/guestbook-all-in-one.yaml, unchanged, so CI finds it.
+GUESTBOOK = Path(__file__).resolve().parents[1] / "testdata" / "guestbook-all-in-one.yaml"
 
 DEPLOY = """\
 apiVersion: apps/v1
