@@ -21,11 +21,11 @@ test-unit: setup
 test-integration: setup
 	$(PYTEST) -q tests/integration
 
-bench: setup
-	$(PY) benchmarks/bringup.py --out results
-	$(PY) benchmarks/kproxy_sync.py --out results
+perf: setup
+	$(VENV)/bin/k8snet perf $(PERF_ARGS)
 
-perf: bench
+bench: setup
+	$(VENV)/bin/k8snet bench $(BENCH_ARGS)
 
 clean:
 	@if [ -x $(VENV)/bin/k8snet ]; then $(VENV)/bin/k8snet clean; \

@@ -33,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbosity", default="info",
                      choices=["debug", "info", "output", "warning", "error"])
     sub.add_parser("clean", help="remove everything k8snet made")
+    sub.add_parser("perf", help="iperf matrix over every path, with baselines "
+                   "('k8snet perf -h')", add_help=False)
+    sub.add_parser("bench", help="bring-up, pod set-up, kproxy sync and DNS benchmarks "
+                   "('k8snet bench -h')", add_help=False)
     return parser
 
 
@@ -80,6 +84,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("perf", "bench"):
+        from k8snet.perf.cli import main as perf_main
+        return perf_main(argv)
     args = _parser().parse_args(argv)
     try:
         if args.command == "clean":
