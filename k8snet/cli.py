@@ -14,10 +14,31 @@ import sys
 from mininet.cli import CLI
 from mininet.log import output
 
-from k8snet import ingress, kubectl, reach
+from k8snet import addons, apply, ingress, kubectl, manifests, reach
 from k8snet.errors import K8snetError
 from k8snet.model import ContainerPort
 from k8snet.services import Service, ServicePort
+from k8snet.workloads import kind_of
+
+WORKLOAD_WORDS = {"deployment", "deployments", "deploy", "replicaset", "replicasets", "rs",
+                  "daemonset", "daemonsets", "ds", "statefulset", "statefulsets", "sts"}
+
+
+def _files_and_namespace(args: list[str], verb: str) -> tuple[list[str], str | None]:
+    """-f/--filename (repeatable) and -n/--namespace of kubectl apply/delete."""
+    files, namespace = [], None
+    it = iter(args)
+    for arg in it:
+        key, eq, value = arg.partition("=")
+        if key in ("-f", "--filename"):
+            files.append(value if eq else next(it, ""))
+        elif key in ("-n", "--namespace"):
+            namespace = value if eq else next(it, None)
+        else:
+            raise K8snetError(f"kubectl {verb}: unknown argument {arg}")
+    if not files or not all(files):
+        raise K8snetError(f'error: must specify one of -f and -k (kubectl {verb} -f FILE)')
+    return files, namespace
 
 
 def substitute(words: list[str], names: dict[str, str]) -> list[str]:
@@ -119,13 +140,16 @@ class K8sCLI(CLI):
 
     def do_kubectl(self, line):
         """kubectl-like commands:
-           kubectl get nodes|pods|svc|endpoints|ingress [-o wide] [-A] [-n NS]
+           kubectl get nodes|pods|svc|endpoints|ingress|deploy|sts|ds|rs|ns
+                       [-o wide] [-A] [-n NS]
+           kubectl apply -f FILE|DIR [-f ...] [-n NS]    (all or nothing)
+           kubectl delete -f FILE|DIR | KIND NAME... [-n NS]
+           kubectl scale deploy|sts|rs NAME --replicas=N [-n NS]
+           kubectl rollout restart deploy|sts|ds NAME [-n NS]
            kubectl create service clusterip|nodeport|loadbalancer NAME
                        --tcp=PORT[:TARGET] [--node-port=N]   (selects app=NAME)
-           kubectl delete svc NAME
            kubectl run NAME [--image=IMG] [--port=N[/UDP]]... [--labels=k=v,...]
                        [--node=NODE] [-n NS] [-- COMMAND ARGS...]
-           kubectl delete pod NAME  (endpoints follow)
            kubectl exec POD -- CMD...
            kubectl logs POD [-c CONTAINER]"""
         try:
@@ -138,7 +162,8 @@ class K8sCLI(CLI):
 
     def kubectl(self, words: list[str]) -> None:
         if not words:
-            raise K8snetError("kubectl: give a command (get, run, delete, exec, logs)")
+            raise K8snetError("kubectl: give a command (get, apply, delete, scale, rollout, "
+                              "run, create, exec, logs)")
         verb, args = words[0], words[1:]
         handler = getattr(self, f"kubectl_{verb}", None)
         if handler is None:
@@ -172,8 +197,19 @@ class K8sCLI(CLI):
             output(kubectl.endpoints_table(svcs, mgr.endpoints, mgr.created) + "\n")
             for warning in mgr.warnings:
                 output(warning + "\n")
+        elif kind in ("namespaces", "namespace", "ns"):
+            output(kubectl.namespaces_table(self.cluster.namespaces) + "\n")
+        elif kind.split(".")[0] in WORKLOAD_WORDS:
+            wl_kind = kind_of(kind)
+            mgr = self.cluster.workloads
+            states = [s for s in mgr.states.values() if s.workload.kind == wl_kind
+                      and (all_ns or s.workload.namespace == namespace)]
+            text = kubectl.workloads_table(wl_kind, states, mgr.pods_of, all_ns)
+            if not states and not all_ns:
+                text = f"No resources found in {namespace} namespace."
+            output(text + "\n")
         elif kind in ("ingress", "ingresses", "ing"):
-            ings = [i for i in self.cluster.spec.ingresses
+            ings = [i for i in self.cluster.ingresses.values()
                     if all_ns or i.namespace == namespace]
             address = ""
             key = f"{ingress.INGRESS_NAMESPACE}/{ingress.INGRESS_SERVICE}"
@@ -222,17 +258,83 @@ class K8sCLI(CLI):
         status = self.cluster.add_pod(pod)
         output(f"pod/{status.pod.name} created\n")
 
+    def kubectl_apply(self, args: list[str]) -> None:
+        """kubectl apply -f FILE|DIR [-f ...] [-n NS]"""
+        files, namespace = _files_and_namespace(args, "apply")
+        mset = manifests.load_paths(files, namespace)
+        apply.apply(self.cluster, mset, out=lambda line: output(line + "\n"))
+
     def kubectl_delete(self, args: list[str]) -> None:
-        kinds = ("pod", "pods", "po", "svc", "service", "services")
-        if len(args) < 2 or args[0] not in kinds:
-            raise K8snetError("usage: kubectl delete pod|svc NAME...")
-        for name in args[1:]:
-            if args[0].startswith("po"):
-                status = self.cluster.delete_pod(name)
+        """kubectl delete -f FILE | pod|svc|deploy|sts|ds|rs|ns|ingress NAME... [-n NS]"""
+        if "-f" in args or any(a.startswith("--filename") for a in args):
+            files, namespace = _files_and_namespace(args, "delete")
+            mset = manifests.load_paths(files, namespace)
+            apply.delete(self.cluster, mset, out=lambda line: output(line + "\n"))
+            return
+        namespace = "default"
+        if "-n" in args:
+            i = args.index("-n")
+            namespace, args = args[i + 1], args[:i] + args[i + 2:]
+        if len(args) < 2:
+            raise K8snetError("usage: kubectl delete -f FILE | KIND NAME... [-n NS]")
+        kind, names = args[0], args[1:]
+        if "/" in kind:
+            kind, names = kind.split("/", 1)[0], [a.split("/", 1)[1] for a in args]
+        for name in names:
+            if kind in ("pod", "pods", "po"):
+                key = name if "/" in name or namespace == "default" else f"{namespace}/{name}"
+                status = self.cluster.delete_pod(key, grace=0.0)
                 output(f'pod "{status.pod.name}" deleted\n')
-            else:
-                svc = self.cluster.services.delete(name)
+            elif kind in ("svc", "service", "services"):
+                svc = self.cluster.services.delete(name, namespace)
                 output(f'service "{svc.name}" deleted\n')
+            elif kind in ("ns", "namespace", "namespaces"):
+                apply.delete_namespace(self.cluster, name)
+                output(f'namespace "{name}" deleted\n')
+            elif kind in ("ingress", "ingresses", "ing"):
+                if self.cluster.ingresses.pop(f"{namespace}/{name}", None) is None:
+                    raise K8snetError(f'ingresses.networking.k8s.io "{name}" not found')
+                addons.update_ingress(self.cluster)
+                output(f'ingress.networking.k8s.io "{name}" deleted\n')
+            else:
+                output(self.cluster.workloads.delete(kind_of(kind), name, namespace) + "\n")
+
+    def kubectl_scale(self, args: list[str]) -> None:
+        """kubectl scale deploy|sts|rs NAME --replicas=N [-n NS]"""
+        namespace, replicas, words = "default", None, []
+        it = iter(args)
+        for arg in it:
+            key, eq, value = arg.partition("=")
+            if key == "--replicas":
+                value = value if eq else next(it, "")
+                if not value.lstrip("-").isdigit():
+                    raise K8snetError(f'invalid argument "{value}" for "--replicas" flag')
+                replicas = int(value)
+            elif key in ("-n", "--namespace"):
+                namespace = value if eq else next(it, "default")
+            else:
+                words.append(arg)
+        if "/" in "".join(words[:1]):
+            words = words[0].split("/", 1) + words[1:]
+        if replicas is None or len(words) != 2:
+            raise K8snetError("usage: kubectl scale deploy|sts|rs NAME --replicas=N [-n NS]")
+        output(self.cluster.workloads.scale(kind_of(words[0]), words[1], replicas,
+                                            namespace) + "\n")
+
+    def kubectl_rollout(self, args: list[str]) -> None:
+        """kubectl rollout restart deploy|sts|ds NAME [-n NS]"""
+        namespace = "default"
+        if "-n" in args:
+            i = args.index("-n")
+            namespace, args = args[i + 1], args[:i] + args[i + 2:]
+        if args[:1] != ["restart"] or len(args) not in (2, 3):
+            raise K8snetError("usage: kubectl rollout restart deploy|sts|ds NAME [-n NS]")
+        words = args[1].split("/", 1) if len(args) == 2 else args[1:]
+        if len(words) != 2:
+            raise K8snetError("usage: kubectl rollout restart deploy|sts|ds NAME [-n NS]")
+        line = self.cluster.workloads.rollout_restart(
+            kind_of(words[0]), words[1], namespace, out=lambda m: output(m + "\n"))
+        output(line + "\n")
 
     def kubectl_create(self, args: list[str]) -> None:
         """kubectl create service clusterip|nodeport|loadbalancer NAME --tcp=P[:T]..."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -16,15 +17,16 @@ from mininet.net import Mininet
 from mininet.node import RemoteController
 
 from controllers.fabric_state import FabricHost, FabricLink, FabricState
-from k8snet import cni, ingress, naming, preflight, workload
+from k8snet import addons, cni, discovery, envvars, ingress, naming, preflight, workload
 from k8snet.controller_proc import ControllerProcess
 from k8snet.errors import K8snetError
 from k8snet.ipam import NodeIpam
-from k8snet.model import ClusterSpec, Container, ContainerPort, Node, Pod
+from k8snet.manifests import Probe
+from k8snet.model import ClusterSpec, Node, Pod
+from k8snet.readiness import Prober, Tracker, implicit_probe
 from k8snet.rundir import RunDir
 from k8snet.scheduler import pick_node
 from k8snet.servicectl import ServiceManager
-from k8snet.services import Service, ServicePort
 from topologies.nodes import K8sNode
 from topologies.topos import GATEWAY_MAC, TOPO_CLASSES, node_mac
 
@@ -42,16 +44,31 @@ class PodStatus:
     containers: list[workload.ContainerProcess] = field(default_factory=list)
     created: float = field(default_factory=time.time)
     setup_ms: float = 0.0
+    node_netns: str = ""
+    owner: str = ""                     # "Deployment/web"; "" for a bare pod
+    trackers: dict[str, Tracker] = field(default_factory=dict)
+    terminating: bool = False
+    published: bool = False             # readiness the endpoints last showed
 
     @property
     def ready_count(self) -> int:
-        return sum(1 for c in self.containers if c.running)
+        """Containers running and passing their readiness check (READY column)."""
+        return sum(1 for c in self.containers
+                   if c.running and (c.name not in self.trackers
+                                     or self.trackers[c.name].ready))
+
+    @property
+    def ready(self) -> bool:
+        return not self.terminating and self.ready_count == len(self.pod.containers)
 
     @property
     def phase(self) -> str:
-        if self.ready_count == len(self.containers):
+        if self.terminating:
+            return "Terminating"
+        running = sum(1 for c in self.containers if c.running)
+        if running == len(self.containers):
             return "Running"
-        return "Error" if self.ready_count == 0 else "NotReady"
+        return "Error" if running == 0 else "NotReady"
 
 
 class Cluster:
@@ -67,7 +84,16 @@ class Cluster:
         self.pods: dict[str, PodStatus] = {}
         self.started = 0.0
         self.aux_procs: list = []
+        # One lock for every change of pods and services: the CLI and the
+        # prober thread both change them.
+        self.lock = threading.RLock()
         self.services = ServiceManager(self, proxy_mode)
+        self.prober = Prober(self, self._readiness_changed)
+        now = time.time()
+        self.namespaces: dict[str, float] = {ns: now for ns in addons.BUILTIN_NAMESPACES}
+        self.ingresses = {ing.key: ing for ing in spec.ingresses}
+        from k8snet.workloads import WorkloadManager
+        self.workloads = WorkloadManager(self)
 
     # --- planning (no side effects) ----------------------------------------
 
@@ -108,8 +134,11 @@ class Cluster:
 
     def start(self) -> Cluster:
         self.preflight()
+        for pod in self.spec.pods:
+            self.require_namespace(pod.namespace)
         placements = self.plan_pods(self.spec.pods)
-        planned_services = self.services.plan(list(self.spec.services))
+        system = addons.system_services(self.spec.network)
+        planned_services = self.services.plan(system + list(self.spec.services))
         planned = {svc.key: svc for svc in planned_services}
         for ing in self.spec.ingresses:
             ingress.resolve(ing, planned)
@@ -117,22 +146,50 @@ class Cluster:
         self.rundir = RunDir(self.spec.name)
         try:
             self._start_network()
+            info(f"*** Starting kproxy ({self.services.mode}) on {len(self.nodes)} nodes, "
+                 f"{len(planned_services)} services\n")
+            for name in self.nodes:
+                self.services.add_node(name)
+            # Services before pods: a pod's environment lists the services
+            # that exist when it starts.
+            self.services.add(system + list(self.spec.services), sync=False)
+            addons.start_ext_dns(self)
+            addons.start_cluster_dns(self)
             info(f"*** Adding {len(placements)} pods\n")
             for pod, node in placements:
                 self._add_pod(pod, node)
                 info(f"{pod.name}@{node.name} ")
             info("\n")
-            info(f"*** Starting kproxy ({self.services.mode}) on {len(self.nodes)} nodes, "
-                 f"{len(planned_services)} services\n")
-            for name in self.nodes:
-                self.services.add_node(name)
-            self.services.add(list(self.spec.services))
-            if self.spec.ingresses:
-                self._start_ingress()
+            if self.ingresses:
+                addons.update_ingress(self)
+            self.services.sync()
+            self.prober.start()
+            self.wait_ready(list(self.pods), timeout=30)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def require_namespace(self, namespace: str) -> None:
+        if namespace not in self.namespaces:
+            raise K8snetError(f'namespaces "{namespace}" not found')
+
+    def wait_ready(self, keys: list[str], timeout: float = 30.0) -> list[str]:
+        """Wait until the pods ``keys`` are ready and in their services'
+        endpoints; return the keys still not ready when ``timeout`` ran out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                waiting = [k for k in keys if k in self.pods and not self.pods[k].ready]
+                synced = all(self.pods[k].published for k in keys
+                             if k in self.pods and k not in waiting)
+            if (not waiting and synced) or time.monotonic() >= deadline:
+                return waiting
+            time.sleep(0.05)
+
+    def _readiness_changed(self) -> None:
+        with self.lock:
+            self.services.sync()
 
     def _start_network(self) -> None:
         topo_cls = TOPO_CLASSES[self.spec.fabric.kind]
@@ -198,24 +255,6 @@ class Cluster:
             self.aux_procs.append(proc)
             self.rundir.record_pid(proc.pid)
 
-    def _start_ingress(self) -> None:
-        """nginx in an ingress-controller pod, exposed by a LoadBalancer service."""
-        conf_dir = self.rundir.path / "ingress"
-        conf_dir.mkdir(exist_ok=True)
-        conf = conf_dir / "nginx.conf"
-        conf.write_text(ingress.nginx_conf(list(self.spec.ingresses),
-                                           self.services.services, str(conf_dir)))
-        labels = (("app.kubernetes.io/name", "ingress-nginx"),)
-        self._add_pod(Pod(ingress.INGRESS_POD, ingress.INGRESS_NAMESPACE, labels=labels,
-                          containers=(Container(
-                              "controller", command=("nginx", "-c", str(conf), "-g",
-                                                     "daemon off;"),
-                              ports=(ContainerPort(80, name="http"),)),)),
-                      self.plan_pods((Pod(ingress.INGRESS_POD, ingress.INGRESS_NAMESPACE),))[0][1])
-        self.services.add([Service(ingress.INGRESS_SERVICE, ingress.INGRESS_NAMESPACE,
-                                   "LoadBalancer", selector=labels,
-                                   ports=(ServicePort(80, "http", name="http"),))])
-
     def fabric_state(self) -> FabricState:
         """The controller's view: every node and the gateway router, and links."""
         net_plan = self.spec.network
@@ -246,46 +285,83 @@ class Cluster:
 
     # --- pods --------------------------------------------------------------
 
-    def add_pod(self, pod: Pod) -> PodStatus:
-        ((pod, node),) = self.plan_pods((pod,))
-        status = self._add_pod(pod, node)
-        if self.services.proxiers:
+    def add_pod(self, pod: Pod, readiness: tuple[tuple[str, Probe], ...] = (),
+                wait: float = 10.0) -> PodStatus:
+        """Start one pod; wait up to ``wait`` seconds until it is an endpoint."""
+        with self.lock:
+            self.require_namespace(pod.namespace)
+            ((pod, node),) = self.plan_pods((pod,))
+            status = self._add_pod(pod, node, readiness)
             self.services.sync()
+        if wait:
+            self.wait_ready([pod.key], wait)
         return status
 
-    def _add_pod(self, pod: Pod, node: Node) -> PodStatus:
+    def _add_pod(self, pod: Pod, node: Node, readiness: tuple[tuple[str, Probe], ...] = (),
+                 owner: str = "") -> PodStatus:
+        with self.lock:
+            return self._add_pod_locked(pod, node, readiness, owner)
+
+    def _add_pod_locked(self, pod: Pod, node: Node, readiness, owner: str) -> PodStatus:
         t0 = time.perf_counter()
         ipam = self.ipam[node.name]
         ip = ipam.allocate(pod.key)
         netns = naming.pod_netns(self.spec.name, pod.namespace, pod.name)
         veth = naming.host_veth(self.spec.name, pod.namespace, pod.name)
+        node_ns = naming.node_netns(self.spec.name, node.name)
         prefix = ipaddress.ip_network(node.pod_cidr).prefixlen
         try:
-            cni.add_pod(naming.node_netns(self.spec.name, node.name), netns,
-                        veth, ip, prefix, node.pod_gateway)
+            cni.add_pod(node_ns, netns, veth, ip, prefix, node.pod_gateway)
         except BaseException:
             ipam.release(ip)
             raise
-        status = PodStatus(pod, node.name, ip, netns, veth)
-        status.setup_ms = (time.perf_counter() - t0) * 1000
+        status = PodStatus(pod, node.name, ip, netns, veth, node_netns=node_ns, owner=owner)
         self.pods[pod.key] = status
+        domain = self.spec.network.cluster_domain
+        if pod.namespace != addons.DNS_NAMESPACE or ("k8s-app", "kube-dns") not in pod.labels:
+            discovery.write_pod_files(
+                netns, discovery.resolv_conf(pod.namespace, domain, addons.dns_ip(self)),
+                discovery.hosts_file(pod, ip, domain))
+        service_vars = envvars.service_env(self.services.services.values(), pod.namespace,
+                                           enable_service_links=pod.enable_service_links)
+        probes = dict(readiness)
+        started = time.monotonic()
         for container in pod.containers:
+            env = envvars.container_env(container.env, service_vars)
             proc = workload.start_container(pod, container, netns,
-                                            str(self.rundir.logs), {})
+                                            str(self.rundir.logs), env)
             self.rundir.record_pid(proc.proc.pid)
             status.containers.append(proc)
+            probe = probes.get(container.name)
+            if probe is None and proc.builtin:
+                probe = implicit_probe(container)
+                if probe is not None:
+                    status.trackers[container.name] = Tracker(probe, started, once=True)
+            elif probe is not None:
+                status.trackers[container.name] = Tracker(probe, started)
+        status.setup_ms = (time.perf_counter() - t0) * 1000
         return status
 
-    def delete_pod(self, key: str, sync: bool = True) -> PodStatus:
-        status = self.find_pod(key)
-        for container in status.containers:
-            workload.stop_process(container.proc)
-        cni.delete_pod(naming.node_netns(self.spec.name, status.node),
-                       status.netns, status.veth)
-        self.ipam[status.node].release(status.ip)
-        del self.pods[status.pod.key]
-        if self.services.proxiers and sync:
-            self.services.sync()
+    def delete_pod(self, key: str, sync: bool = True, grace: float = 0.0) -> PodStatus:
+        """Take the pod out of its endpoints first (sync), give in-flight
+        requests ``grace`` seconds, then stop its containers and remove it."""
+        with self.lock:
+            status = self.find_pod(key)
+            status.terminating = True
+            if sync and self.services.proxiers:
+                self.services.sync()
+        if grace:
+            time.sleep(grace)
+        with self.lock:
+            for container in status.containers:
+                workload.stop_process(container.proc)
+            cni.delete_pod(naming.node_netns(self.spec.name, status.node),
+                           status.netns, status.veth)
+            discovery.remove_pod_files(status.netns)
+            self.ipam[status.node].release(status.ip)
+            self.pods.pop(status.pod.key, None)
+            if sync and self.services.proxiers:
+                self.services.write_dns_snapshot()
         return status
 
     def find_pod(self, name: str) -> PodStatus:
@@ -328,11 +404,13 @@ class Cluster:
         self.ipam[name] = NodeIpam(name, cidr)
         self.services.add_node(name)
         self.services.sync()
+        self.workloads.node_added(node)
         return node
 
     # --- teardown ------------------------------------------------------------
 
     def stop(self) -> None:
+        self.prober.stop()
         for key in list(self.pods):
             try:
                 self.delete_pod(key, sync=False)

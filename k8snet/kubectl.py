@@ -126,3 +126,48 @@ def ingress_table(ingresses: list, address: str, started: float,
         rows.append([ing.name, "nginx", hosts, address or "", "80", age(started, now)])
     return (table(["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"], rows)
             if rows else "No resources found")
+
+
+def workloads_table(kind: str, states: list, pods_of, all_namespaces: bool = False,
+                    now: float | None = None) -> str:
+    """``kubectl get deploy|sts|ds|rs``: each kind with its own columns.
+
+    ``pods_of(state)`` gives the workload's pod statuses; a pod is available
+    when it is ready (minReadySeconds is 0).
+    """
+    headers = {"Deployment": ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+               "StatefulSet": ["NAME", "READY", "AGE"],
+               "ReplicaSet": ["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
+               "DaemonSet": ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE",
+                             "AVAILABLE", "NODE SELECTOR", "AGE"]}[kind]
+    if all_namespaces:
+        headers = ["NAMESPACE", *headers]
+    rows = []
+    for state in sorted(states, key=lambda s: (s.workload.namespace, s.workload.name)):
+        wl = state.workload
+        pods = [p for p in pods_of(state) if not p.terminating]
+        ready = sum(1 for p in pods if p.ready)
+        current = len(pods)
+        updated = sum(1 for p in pods if wl.kind != "Deployment"
+                      or dict(p.pod.labels).get("pod-template-hash") == wl.template_hash)
+        desired = current if kind == "DaemonSet" else wl.replicas
+        when = age(state.created, now)
+        if kind == "Deployment":
+            row = [wl.name, f"{ready}/{desired}", str(updated), str(ready), when]
+        elif kind == "StatefulSet":
+            row = [wl.name, f"{ready}/{desired}", when]
+        elif kind == "ReplicaSet":
+            row = [wl.name, str(desired), str(current), str(ready), when]
+        else:
+            selector = ",".join(f"{k}={v}" for k, v in wl.template.node_selector) or "<none>"
+            row = [wl.name, str(desired), str(current), str(ready), str(updated), str(ready),
+                   selector, when]
+        rows.append([wl.namespace, *row] if all_namespaces else row)
+    if not rows:
+        return "No resources found"
+    return table(headers, rows)
+
+
+def namespaces_table(namespaces: dict[str, float], now: float | None = None) -> str:
+    rows = [[name, "Active", age(created, now)] for name, created in sorted(namespaces.items())]
+    return table(["NAME", "STATUS", "AGE"], rows)

@@ -1,6 +1,6 @@
 """``k8snet`` command line: run a cluster, or clean up after one.
 
-    k8snet run --topo NAME|FILE [--script FILE] [--test pingall|none]
+    k8snet run --topo NAME|FILE [-f MANIFEST]... [--script FILE] [--test pingall|none]
     k8snet clean
 
 User errors print one ``error:`` line and exit 1; nothing is left behind.
@@ -23,6 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--topo", default="single",
                      help="built-in topology NAME[,NODES] or a YAML file "
                      "(default: single)")
+    run.add_argument("-f", "--filename", action="append", default=[], metavar="MANIFEST",
+                     help="apply Kubernetes YAML (file or directory) once the cluster "
+                     "is up; repeatable")
     run.add_argument("--script", help="run CLI commands from FILE, then tear down")
     run.add_argument("--test", choices=["pingall", "none"], default=None,
                      help="run a test like 'mn --test' and tear down; "
@@ -59,18 +62,23 @@ def _teardown_on_sigterm() -> None:
 def _run(args: argparse.Namespace) -> int:
     from mininet.log import info, setLogLevel
 
-    from k8snet import topofile
+    from k8snet import apply, manifests, topofile
     from k8snet.cli import K8sCLI, ping_pods
     from k8snet.cluster import Cluster
 
     setLogLevel(args.verbosity)
     spec = topofile.load(args.topo)
+    # Parse manifests before anything starts: a bad file costs nothing.
+    mset = manifests.load_paths(args.filename) if args.filename else None
     t0 = time.monotonic()
     cluster = Cluster(spec, proxy_mode=args.proxy_mode)
     _teardown_on_sigterm()
     with cluster:
         info(f"*** Cluster {spec.name} up in {time.monotonic() - t0:.1f}s: "
              f"{len(cluster.nodes)} nodes, {len(cluster.pods)} pods\n")
+        if mset is not None:
+            info(f"*** Applying {', '.join(args.filename)}\n")
+            apply.apply(cluster, mset, out=lambda line: info(line + "\n"))
         if args.test == "pingall":
             dropped = ping_pods(cluster)
             return 0 if dropped == 0 else 1

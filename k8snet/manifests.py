@@ -778,7 +778,8 @@ def _instance(template: PodTemplate, name: str, namespace: str, owner: str,
               labels=tuple(sorted(labels.items())), containers=template.containers,
               hostname=hostname or template.hostname,
               subdomain=subdomain or template.subdomain,
-              enable_service_links=template.enable_service_links)
+              enable_service_links=template.enable_service_links,
+              node_selector=template.node_selector)
     return PodInstance(pod=pod, readiness=template.readiness,
                        node_selector=template.node_selector, owner=owner)
 

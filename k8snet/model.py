@@ -37,6 +37,7 @@ class Pod:
     hostname: str = ""            # StatefulSet pods: their stable DNS name
     subdomain: str = ""           # ... under this headless service
     enable_service_links: bool = True
+    node_selector: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> str:

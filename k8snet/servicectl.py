@@ -7,14 +7,27 @@ applies it.  A bad service is refused before anything is recorded.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from controllers.fabric_state import Vip
-from k8snet import naming
+from k8snet import discovery, naming
 from k8snet.endpoints import PodView, endpoints_for
 from k8snet.errors import K8snetError
 from k8snet.services import Allocator, Service, ServicePort
 from kproxy.apply import Proxier, flush_udp_conntrack, require_mode
 from kproxy.state import Endpoint, NodeProxyState, ServicePortState
+
+
+def keep_addresses(new: Service, old: Service) -> Service:
+    """``new`` with ``old``'s ClusterIP and NodePorts where it sets none."""
+    if new.proxied and old.proxied and not new.cluster_ip:
+        new = replace(new, cluster_ip=old.cluster_ip)
+    if new.type in ("NodePort", "LoadBalancer"):
+        by_port = {(p.port, p.protocol): p.node_port for p in old.ports}
+        new = replace(new, ports=tuple(
+            p if p.node_port else replace(p, node_port=by_port.get((p.port, p.protocol), 0))
+            for p in new.ports))
+    return new
 
 
 class ServiceManager:
@@ -25,6 +38,7 @@ class ServiceManager:
         net = cluster.spec.network
         self.allocator = Allocator(net.service_cidr, net.lb_pool)
         self.services: dict[str, Service] = {}
+        self.declared: dict[str, Service] = {}      # as applied, before allocation
         self.created: dict[str, float] = {}
         self.endpoints: dict[str, dict[ServicePort, tuple[Endpoint, ...]]] = {}
         self.proxiers: dict[str, Proxier] = {}
@@ -39,10 +53,15 @@ class ServiceManager:
 
     # --- services ----------------------------------------------------------
 
-    def plan(self, services: list[Service]) -> list[Service]:
-        """Allocate ``services`` on a scratch copy: raises before anything changes."""
+    def plan(self, services: list[Service],
+             replacing: list[tuple[Service, Service]] = ()) -> list[Service]:
+        """Allocate ``services`` (and the (old, new) ``replacing`` pairs) on a
+        scratch copy: raises before anything changes."""
         scratch = self.allocator.copy()
         planned = []
+        for old, new in replacing:
+            scratch.release(old)
+            planned.append(scratch.allocate(keep_addresses(new, old)))
         for svc in services:
             if svc.key in self.services or any(p.key == svc.key for p in planned):
                 raise K8snetError(f'services "{svc.name}" already exists in namespace '
@@ -51,20 +70,39 @@ class ServiceManager:
         return planned
 
     def add(self, services: list[Service], sync: bool = True) -> list[Service]:
-        planned = [self.allocator.allocate(svc) for svc in self.plan(services)]
-        for svc in planned:
-            self.services[svc.key] = svc
-            self.created[svc.key] = time.time()
-        if sync:
-            self.sync()
+        with self.cluster.lock:
+            planned = [self.allocator.allocate(svc) for svc in self.plan(services)]
+            for declared, svc in zip(services, planned, strict=True):
+                self.services[svc.key] = svc
+                self.declared[svc.key] = declared
+                self.created[svc.key] = time.time()
+            if sync:
+                self.sync()
         return planned
 
-    def delete(self, name: str) -> Service:
-        svc = self.find(name)
-        self.allocator.release(svc)
-        del self.services[svc.key]
-        self.created.pop(svc.key, None)
-        self.sync()
+    def replace(self, new: Service, sync: bool = True) -> Service:
+        """``kubectl apply`` of a changed Service: same ClusterIP and NodePorts
+        where the new spec does not ask for others."""
+        with self.cluster.lock:
+            old = self.services[new.key]
+            self.plan([], [(old, new)])
+            self.allocator.release(old)
+            svc = self.allocator.allocate(keep_addresses(new, old))
+            self.services[svc.key] = svc
+            self.declared[svc.key] = new
+            if sync:
+                self.sync()
+        return svc
+
+    def delete(self, name: str, namespace: str = "default", sync: bool = True) -> Service:
+        with self.cluster.lock:
+            svc = self.find(name, namespace)
+            self.allocator.release(svc)
+            del self.services[svc.key]
+            self.declared.pop(svc.key, None)
+            self.created.pop(svc.key, None)
+            if sync:
+                self.sync()
         return svc
 
     def find(self, name: str, namespace: str = "default") -> Service:
@@ -76,8 +114,8 @@ class ServiceManager:
     # --- the sync loop -------------------------------------------------------
 
     def pod_views(self) -> list[PodView]:
-        return [PodView(s.pod, s.ip, s.node, s.ready_count == len(s.containers))
-                for s in self.cluster.pods.values()]
+        return [PodView(s.pod, s.ip, s.node, s.ready)
+                for s in list(self.cluster.pods.values())]
 
     def node_state(self, node: str) -> NodeProxyState:
         net = self.cluster.spec.network
@@ -104,7 +142,22 @@ class ServiceManager:
             out.append(Vip(svc.load_balancer_ip, tuple(nodes)))
         return tuple(out)
 
+    def write_dns_snapshot(self) -> bool:
+        """What the cluster DNS serves; it reloads the file within a second."""
+        from k8snet import addons
+
+        if self.cluster.rundir is None:
+            return False
+        pods = [(s.pod, s.ip) for s in list(self.cluster.pods.values())]
+        snapshot = discovery.dns_snapshot(self.services.values(), self.endpoints, pods,
+                                          self.cluster.spec.network.cluster_domain)
+        return discovery.write_snapshot(addons.snapshot_path(self.cluster), snapshot)
+
     def sync(self) -> dict[str, float]:
+        with self.cluster.lock:
+            return self._sync()
+
+    def _sync(self) -> dict[str, float]:
         """Recompute endpoints, apply every node's full ruleset, update LB routes."""
         old = self.endpoints
         views = self.pod_views()
@@ -117,6 +170,7 @@ class ServiceManager:
             result = proxier.sync(self.node_state(node))
             self.last_sync_ms[node] = result.seconds * 1000
         self._flush_stale_udp(old)
+        self.write_dns_snapshot()
         if self.cluster.controller is not None:
             self.cluster.controller.set_state(self.cluster.fabric_state())
         return dict(self.last_sync_ms)

@@ -25,6 +25,7 @@ class ContainerProcess:
     proc: subprocess.Popen
     log_path: str
     started: float
+    builtin: bool = False          # the built-in netexec server, not its own command
 
     @property
     def running(self) -> bool:
@@ -63,7 +64,8 @@ def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
             ["ip", "netns", "exec", netns, *argv], stdout=log,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env,
             start_new_session=True)
-    return ContainerProcess(container.name, argv, proc, log_path, time.time())
+    builtin = "k8snet.netexec" in argv
+    return ContainerProcess(container.name, argv, proc, log_path, time.time(), builtin)
 
 
 def stop_process(proc: subprocess.Popen, grace: float = 2.0) -> None:
