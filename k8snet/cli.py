@@ -5,6 +5,7 @@ and node names in a pod command are replaced by their IPs.
 """
 from __future__ import annotations
 
+import os
 import platform
 import re
 import shlex
@@ -22,6 +23,14 @@ from k8snet.workloads import kind_of
 
 WORKLOAD_WORDS = {"deployment", "deployments", "deploy", "replicaset", "replicasets", "rs",
                   "daemonset", "daemonsets", "ds", "statefulset", "statefulsets", "sts"}
+
+
+def container_env(status, container: str | None = None) -> dict[str, str]:
+    """The environment a container was started with (the first by default)."""
+    procs = [c for c in status.containers if container is None or c.name == container]
+    if not procs:
+        raise K8snetError(f"container {container} is not valid for pod {status.pod.name}")
+    return dict(procs[0].env or os.environ)
 
 
 def _files_and_namespace(args: list[str], verb: str) -> tuple[list[str], str | None]:
@@ -106,7 +115,7 @@ class K8sCLI(CLI):
         command = " ".join(substitute(words, self.name_map()))
         try:
             return subprocess.call(["ip", "netns", "exec", status.netns,
-                                    "sh", "-c", command])
+                                    "sh", "-c", command], env=container_env(status))
         except KeyboardInterrupt:
             output("\n")
             return 130
@@ -368,12 +377,25 @@ class K8sCLI(CLI):
         output(f"service/{svc.name} created\n")
 
     def kubectl_exec(self, args: list[str]) -> None:
+        """kubectl exec POD [-c CONTAINER] [-n NS] -- CMD...: in the container's
+        environment (its env and service variables), in the pod's namespace."""
         if "--" not in args or args.index("--") == 0:
-            raise K8snetError("usage: kubectl exec POD -- COMMAND [ARGS...]")
-        pod = [a for a in args[:args.index("--")] if not a.startswith("-")][0]
-        command = args[args.index("--") + 1:]
-        status = self.cluster.find_pod(pod)
-        subprocess.call(["ip", "netns", "exec", status.netns, *command])
+            raise K8snetError("usage: kubectl exec POD [-c CONTAINER] -- COMMAND [ARGS...]")
+        head, command = args[:args.index("--")], args[args.index("--") + 1:]
+        opts = {"-c": None, "-n": None}
+        words = []
+        it = iter(head)
+        for arg in it:
+            if arg in opts:
+                opts[arg] = next(it, None)
+            elif not arg.startswith("-"):
+                words.append(arg)
+        if len(words) != 1:
+            raise K8snetError("usage: kubectl exec POD [-c CONTAINER] -- COMMAND [ARGS...]")
+        name = f"{opts['-n']}/{words[0]}" if opts["-n"] else words[0]
+        status = self.cluster.find_pod(name)
+        subprocess.call(["ip", "netns", "exec", status.netns, *command],
+                        env=container_env(status, opts["-c"]))
 
     def kubectl_logs(self, args: list[str]) -> None:
         container = args[args.index("-c") + 1] if "-c" in args else None

@@ -26,6 +26,7 @@ class ContainerProcess:
     log_path: str
     started: float
     builtin: bool = False          # the built-in netexec server, not its own command
+    env: dict[str, str] | None = None
 
     @property
     def running(self) -> bool:
@@ -65,7 +66,8 @@ def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env,
             start_new_session=True)
     builtin = "k8snet.netexec" in argv
-    return ContainerProcess(container.name, argv, proc, log_path, time.time(), builtin)
+    return ContainerProcess(container.name, argv, proc, log_path, time.time(), builtin,
+                            full_env)
 
 
 def stop_process(proc: subprocess.Popen, grace: float = 2.0) -> None:
