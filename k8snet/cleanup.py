@@ -58,9 +58,20 @@ def kill_pids(pids: list[int], grace: float = 2.0) -> int:
     return len(live)
 
 
+ETC_NETNS = "/etc/netns"
+
+
 def our_netns(prefix: str = PREFIX) -> list[str]:
     try:
         return sorted(n for n in os.listdir("/var/run/netns")
+                      if n.startswith(prefix))
+    except FileNotFoundError:
+        return []
+
+
+def our_etc_netns(prefix: str = PREFIX) -> list[str]:
+    try:
+        return sorted(os.path.join(ETC_NETNS, n) for n in os.listdir(ETC_NETNS)
                       if n.startswith(prefix))
     except FileNotFoundError:
         return []
@@ -112,6 +123,9 @@ def clean(cluster: str | None = None, verbose: bool = True) -> dict[str, int]:
         subprocess.run(["ip", "link", "delete", link], capture_output=True)
         counts["links"] += 1
     for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+    # Per-pod resolver files (/etc/netns/NAME/{resolv.conf,hosts}).
+    for d in our_etc_netns(ns_prefix):
         shutil.rmtree(d, ignore_errors=True)
     say("*** k8snet clean: removed {processes} processes, {netns} namespaces, "
         "{bridges} OVS bridges, {links} links".format(**counts))

@@ -185,6 +185,10 @@ class K8sCLI(CLI):
         namespace = args[args.index("-n") + 1] if "-n" in args else "default"
         kind = next((a for a in args if not a.startswith("-")
                      and a != "wide" and a != namespace), "")
+        if "," in kind:
+            for one in kind.split(","):
+                self.kubectl_get([one if a == kind else a for a in args])
+            return
         if kind in ("nodes", "node", "no"):
             output(kubectl.nodes_table(list(self.cluster.nodes.values()),
                                        self.cluster.started, platform.release(),

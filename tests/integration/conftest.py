@@ -13,7 +13,7 @@ import pytest
 from mininet.log import setLogLevel
 
 from k8snet import topofile
-from k8snet.cleanup import clean, our_bridges, our_netns
+from k8snet.cleanup import clean, our_bridges, our_etc_netns, our_netns
 from k8snet.cluster import Cluster
 
 
@@ -42,3 +42,4 @@ def cluster():
         yield c
     assert not our_netns(), "cluster teardown left namespaces behind"
     assert not our_bridges(), "cluster teardown left OVS bridges behind"
+    assert not our_etc_netns(), "cluster teardown left /etc/netns files behind"

@@ -12,6 +12,7 @@ import pytest
 from k8snet.cleanup import our_bridges, our_netns
 
 K8SNET = [sys.executable, "-m", "k8snet.main"]
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def k8snet(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
@@ -131,3 +132,54 @@ def test_make_clean_after_a_crashed_run():
                                            text=True).stdout
     second = k8snet("clean")
     assert second.returncode == 0 and "removed 0 processes, 0 namespaces" in second.stdout
+
+
+def test_run_with_manifests_and_kubectl_workload_commands(tmp_path):
+    """``k8snet run -f DIR --script``: the examples apply, then scale, rollout,
+    get and delete work through the CLI as a user types them."""
+    script = tmp_path / "cmds"
+    script.write_text("kubectl get deploy -n shop\n"
+                      "kubectl get sts,ds -n shop\n"
+                      "kubectl get statefulsets -n shop\n"
+                      "kubectl get daemonsets -n shop\n"
+                      "kubectl scale deploy api --replicas=3 -n shop\n"
+                      "kubectl rollout restart deployment/frontend -n shop\n"
+                      "kubectl get deployments -n shop\n"
+                      "kubectl get ns\n"
+                      "kubectl delete -f examples/three-tier/40-node-agent.yaml\n"
+                      "kubectl get pods -n shop\n")
+    res = k8snet("run", "--topo", "single", "-f", "examples/three-tier", "--script",
+                 str(script), timeout=300, cwd=REPO)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    assert "namespace/shop created" in out
+    assert "statefulset.apps/db created" in out and "daemonset.apps/node-agent created" in out
+    assert "ignored fields (no effect in k8snet): spec.volumeClaimTemplates" in out
+    assert "deployment.apps/api scaled" in out
+    assert "deployment.apps/frontend restarted" in out
+    assert 'deployment "frontend" successfully rolled out' in out
+    lines = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
+    assert lines["api"][1:4] == ["3/3", "3", "3"]
+    assert lines["frontend"][1:4] == ["3/3", "3", "3"]
+    assert lines["db"][1] == "2/2"
+    assert lines["node-agent"][1:4] == ["3", "3", "3"]
+    assert "shop" in lines and lines["shop"][1] == "Active"
+    assert 'daemonset.apps "node-agent" deleted' in out
+    pods_listing = out[out.rindex("NAME   "):]
+    assert "node-agent-" not in pods_listing and "db-1 " in pods_listing
+    assert_nothing_left()
+
+
+def test_run_with_a_bad_manifest_fails_before_starting(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n"
+                   "spec:\n  replicas: -1\n  selector: {matchLabels: {a: b}}\n"
+                   "  template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c}]}}\n")
+    t0 = time.monotonic()
+    res = k8snet("run", "--topo", "single", "-f", str(bad), "--test", "none")
+    assert res.returncode == 1
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, res.stderr
+    assert f"{bad}:5: document 1: Deployment.apps \"x\" is invalid: spec.replicas" in errors[0]
+    assert time.monotonic() - t0 < 10
+    assert_nothing_left()
