@@ -29,6 +29,17 @@ def dig(cluster, args: str, pod: str = "client") -> list[str]:
     return res.stdout.split()
 
 
+def dig_within(cluster, args: str, expected: list[str], within: float = 1.0) -> list[str]:
+    """dig until the answer is ``expected`` or ``within`` seconds have passed
+    (the server reloads its snapshot within one second of a change)."""
+    deadline = time.monotonic() + within
+    while True:
+        got = sorted(dig(cluster, args))
+        if got == sorted(expected) or time.monotonic() > deadline:
+            return got
+        time.sleep(0.1)
+
+
 def ip_of(cluster, svc: str) -> str:
     return cluster.services.services[svc].cluster_ip
 
@@ -135,23 +146,23 @@ def test_a_new_service_resolves_within_a_second(shop):
 
 def test_scaling_and_rollout_update_the_headless_records(shop):
     wl = shop.workloads
+    headless = "db.shop.svc.cluster.local"
     wl.scale("StatefulSet", "db", 3, "shop", out=lambda _: None)
     try:
         pods = db_pods(shop)
-        assert sorted(dig(shop, "db.shop.svc.cluster.local")) == sorted(pods.values())
+        assert dig_within(shop, headless, list(pods.values())) == sorted(pods.values())
         assert dig(shop, "db-2.db.shop.svc.cluster.local") == [pods["db-2"]]
         old = dict(pods)
         wl.rollout_restart("StatefulSet", "db", "shop", out=lambda _: None)
         pods = db_pods(shop)
         assert set(pods) == {"db-0", "db-1", "db-2"}
-        time.sleep(0.5)
-        assert sorted(dig(shop, "db.shop.svc.cluster.local")) == sorted(pods.values())
-        assert dig(shop, "db-0.db.shop.svc.cluster.local") == [pods["db-0"]]
         # Replaced pods get new IPs (host-local IPAM goes round the pool) ...
         assert not set(pods.values()) & set(old.values())
+        assert dig_within(shop, headless, list(pods.values())) == sorted(pods.values())
+        assert dig(shop, "db-0.db.shop.svc.cluster.local") == [pods["db-0"]]
     finally:
         wl.scale("StatefulSet", "db", 2, "shop", out=lambda _: None)
-    time.sleep(0.5)
-    assert sorted(dig(shop, "db.shop.svc.cluster.local")) == sorted(db_pods(shop).values())
+    pods = db_pods(shop)
+    assert dig_within(shop, headless, list(pods.values())) == sorted(pods.values())
     res = in_pod(shop, "client", f"{DIG} db-2.db.shop.svc.cluster.local")
     assert "status: NXDOMAIN" in res.stdout
