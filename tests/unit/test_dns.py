@@ -24,7 +24,6 @@ from typing import Any
 import pytest
 from dnslib import EDNS0, QTYPE, DNSRecord
 
-from k8snet import dns as dnsmod
 from k8snet import dnsbench
 from k8snet.dns import DnsServer, Resolver, ZoneSource
 from k8snet.dnszone import (
@@ -408,7 +407,7 @@ def test_cache_hit_splices_id_flags_and_spelling(zone: Zone, monkeypatch) -> Non
     def no_parsing(data: bytes) -> None:
         raise AssertionError("a cache hit must not parse")
 
-    monkeypatch.setattr(dnsmod.DNSRecord, "parse", staticmethod(no_parsing))
+    monkeypatch.setattr(DNSRecord, "parse", staticmethod(no_parsing))
     hit = resolver.respond(query(f"WEB.Default.svc.{Z}", qid=2, rd=False))
     monkeypatch.undo()
     reply = DNSRecord.parse(hit)
