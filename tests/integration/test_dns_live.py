@@ -166,3 +166,24 @@ def test_scaling_and_rollout_update_the_headless_records(shop):
     assert dig_within(shop, headless, list(pods.values())) == sorted(pods.values())
     res = in_pod(shop, "client", f"{DIG} db-2.db.shop.svc.cluster.local")
     assert "status: NXDOMAIN" in res.stdout
+
+
+def test_ingress_from_a_manifest_routes_ext_to_the_shop(shop):
+    from k8snet import ingress
+    lb = shop.services.services[f"{ingress.INGRESS_NAMESPACE}/{ingress.INGRESS_SERVICE}"]
+    frontends = {s.pod.name for s in shop.pods.values() if s.owner == "Deployment/frontend"}
+    got = shop.net["ext"].cmd(f"curl -s --max-time 3 -H 'Host: shop.example' "
+                              f"http://{lb.load_balancer_ip}/hostname").strip()
+    assert got in frontends
+    # The topology's own ingress (a.example) still routes beside it.
+    other = shop.net["ext"].cmd(f"curl -s --max-time 3 -H 'Host: a.example' "
+                                f"http://{lb.load_balancer_ip}/hostname").strip()
+    assert other in {"web-1", "web-2", "web-3"}
+
+
+def test_a_daemonset_follows_new_nodes(shop):
+    before = {s.node for s in shop.pods.values() if s.owner == "DaemonSet/node-agent"}
+    assert before == {"node1", "node2", "node3"}
+    node = shop.add_node()
+    agents = {s.node for s in shop.pods.values() if s.owner == "DaemonSet/node-agent"}
+    assert agents == before | {node.name}
