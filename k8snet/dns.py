@@ -55,7 +55,13 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn
 
-from k8snet.dnsresolver import Resolver, log
+from k8snet.dnsresolver import (
+    FORWARD_TIMEOUT,
+    PROG,
+    UDP_BATCH,
+    Resolver,
+    log,
+)
 from k8snet.dnszone import (
     SCHEMA_VERSION,
     FileZone,
@@ -67,20 +73,12 @@ from k8snet.dnszone import (
 __all__ = ["DnsServer", "FileZone", "Resolver", "Zone", "ZoneSource", "default_ext_zone",
            "main", "parse_hostport"]
 
-PROG = "dns"
 DEFAULT_BIND = "0.0.0.0"
 DEFAULT_PORT = 53
-FORWARD_TIMEOUT = 1.0       # seconds to wait for the upstream
 POLL_INTERVAL = 0.2         # seconds between checks of the zone file
 TCP_IDLE_TIMEOUT = 10.0     # seconds a TCP client may stay silent
-EDNS_SIZE = 1232            # our UDP payload size (DNS flag day 2020: no fragments)
-CACHE_MAX = 20000           # cached replies per transport before the cache restarts
-MAX_FORWARDS = 1024         # upstream queries in flight before we answer SERVFAIL
-UDP_BATCH = 64              # datagrams read per wake-up
 UDP_RECV_SIZE = 4096        # larger queries are not DNS we answer
-BADVERS = 16
 
-Reply = bytes | None | Coroutine[Any, Any, bytes | None]
 
 
 # ---------------------------------------------------------------------------
