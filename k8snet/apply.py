@@ -189,6 +189,8 @@ def apply(cluster, mset: ManifestSet, out: Out = print, wait: float = 30.0) -> l
         state.workload = replace(wl, replicas=wl.replicas)
         cluster.workloads.roll(state, out)
     if wait and created_pods:
+        if len(created_pods) > 10:
+            out(f"Waiting for {len(created_pods)} pods to be ready and in their endpoints...")
         waiting = cluster.wait_ready(created_pods, wait)
         if waiting:
             out(f"Warning: {len(waiting)} pod(s) not ready after {wait:g}s: "
