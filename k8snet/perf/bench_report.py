@@ -182,7 +182,7 @@ def charts(doc: dict, out: Path) -> list[Path]:
         ax.legend(fontsize=8)
         fig.tight_layout()
         path = out / "pod_setup.png"
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
         written.append(path)
     kp = doc["benchmarks"].get("kproxy")
@@ -203,7 +203,7 @@ def charts(doc: dict, out: Path) -> list[Path]:
         ax.legend(fontsize=8)
         fig.tight_layout()
         path = out / "kproxy_sync.png"
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
         written.append(path)
     return written

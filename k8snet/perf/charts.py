@@ -85,7 +85,7 @@ def throughput(doc: dict, out: Path) -> Path | None:
                  fontsize=9)
     fig.tight_layout()
     path = out / "throughput.png"
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -106,7 +106,7 @@ def latency(doc: dict, out: Path) -> Path | None:
                  fontsize=10)
     fig.tight_layout()
     path = out / "latency.png"
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -155,7 +155,7 @@ def proxy_modes(doc: dict, out: Path) -> Path | None:
                  fontsize=9)
     fig.tight_layout()
     path = out / "proxy_modes.png"
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
