@@ -529,3 +529,38 @@ def test_tracer_refuses_nat_in_the_wrong_hook() -> None:
     with pytest.raises(NftTraceError):
         trace(text, src_ip=CLIENT_POD, dst_ip="10.96.0.99", proto="tcp", dport=80,
               hook_path="prerouting", local_ips=[NODE1], node_ip=NODE1)
+
+
+# ------------------------------------------------------------ partial syncs
+
+def test_an_unchanged_resync_touches_no_chain_and_no_map() -> None:
+    text1, rs1 = nft.render(node_state("node1"), fresh=True)
+    text2, _ = nft.render(node_state("node1"), previous=rs1)
+    lines = text2.splitlines()
+    assert not [line for line in lines if line.startswith(("add rule", "flush", "delete",
+                                                           "add element"))]
+    table = load(text2, load(text1))
+    assert {n: [r.text for r in c.rules] for n, c in table.chains.items()} == \
+        {n: [r.text for r in c.rules] for n, c in load(text1).chains.items()}
+
+
+def test_adding_one_service_rewrites_only_its_chains_and_the_maps() -> None:
+    base = [sp for sp in CLUSTER if sp.service.name != "web"]
+    web = [sp for sp in CLUSTER if sp.service.name == "web"]
+    assert web and base
+    text1, rs1 = nft.render(node_state("node1", ports=base), fresh=True)
+    text2, rs2 = nft.render(node_state("node1", ports=base + web), previous=rs1)
+    touched = {line.split()[4] for line in text2.splitlines()
+               if line.startswith(("add rule ", "flush chain "))}
+    new_chains = set(rs2.chains) - set(rs1.chains)
+    assert new_chains and touched - new_chains <= {n for n in rs2.chains
+                                                   if rs2.chains[n] != rs1.chains.get(n)}
+    assert not any(name.startswith("service-") and "web" not in name
+                   for name in touched - new_chains)
+    # The partial transaction on top of the first gives what a fresh one builds.
+    incremental = load(text2, load(text1))
+    fresh = load(nft.render(node_state("node1", ports=base + web), fresh=True)[0])
+    assert {n: [r.text for r in c.rules] for n, c in incremental.chains.items()} \
+        == {n: [r.text for r in c.rules] for n, c in fresh.chains.items()}
+    assert {n: m.elements for n, m in incremental.maps.items()} \
+        == {n: m.elements for n, m in fresh.maps.items()}
