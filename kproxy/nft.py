@@ -189,7 +189,7 @@ def render(state: NodeProxyState, previous: Ruleset | None = None,
     ``fresh`` starts from scratch (first sync: delete whatever an earlier run
     left).  Otherwise ``previous``, what the last transaction applied, makes
     the sync partial, as kube-proxy's is: chains whose rules did not change
-    are not touched, a map is refilled only when its elements changed, and
+    are not touched, map elements are added and deleted one by one, and
     chains no longer wanted are deleted.  The kernel's cost of a transaction
     grows with what it touches, so one new Service among thousands costs
     about one Service's worth.
@@ -215,17 +215,21 @@ def render(state: NodeProxyState, previous: Ruleset | None = None,
                    f"flags dynamic,timeout; timeout {timeout}s; }}")
     for name in changed:
         out.append(f"flush chain {FAMILY} {TABLE} {name}")
-    refill = [name for name in MAPS if not partial
-              or sorted(old_elements.get(name, [])) != sorted(rs.elements.get(name, []))]
-    for name in refill:
-        out.append(f"flush map {FAMILY} {TABLE} {name}")
+    if not partial:
+        out += [f"flush map {FAMILY} {TABLE} {name}" for name in MAPS]
     for name in changed:
         for rule in rs.chains[name]:
             out.append(f"add rule {FAMILY} {TABLE} {name} {rule}")
-    for name in refill:
-        elements = rs.elements.get(name, [])
-        if elements:
-            out.append(f"add element {FAMILY} {TABLE} {name} {{ {', '.join(elements)} }}")
+    for name in MAPS:
+        # Element by element: "KEY : VERDICT"; a changed verdict is a delete and an add.
+        old = set(old_elements.get(name, []))
+        new = rs.elements.get(name, [])
+        gone = sorted(e.split(" : ")[0] for e in old - set(new))
+        added = [e for e in new if e not in old]
+        if gone:
+            out.append(f"delete element {FAMILY} {TABLE} {name} {{ {', '.join(gone)} }}")
+        if added:
+            out.append(f"add element {FAMILY} {TABLE} {name} {{ {', '.join(added)} }}")
     if partial:
         stale = [name for name in previous.chains if name not in rs.chains]
         # Stale chains may jump to each other: empty them all, then delete.

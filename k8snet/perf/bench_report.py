@@ -70,7 +70,7 @@ def _kproxy(b: dict) -> list[list[str]]:
             t = targets.get("nftables_incremental") if mode == "nftables" else None
             target = f"≤ {t['target_ms']:.0f} ms: {t['status']}" if t else ""
             value = (f"FAILED: {inc['error']}" if "error" in inc else
-                     f"{inc['sync_ms']:.0f} ms (full state re-rendered and re-applied)")
+                     f"{inc['sync_ms']:.0f} ms (partial sync: full render, only changes applied)")
             out.append(["kproxy", f"{mode}: add 1 service with {inc['present']} present",
                         value, target])
     for mode, data in b.get("datapath", {}).items():

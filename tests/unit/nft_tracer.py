@@ -555,6 +555,7 @@ _COMMANDS = [
     ("delete_set", re.compile(rf"^delete set {_OBJ}$")),
     ("add_rule", re.compile(rf"^add rule {_OBJ} (.+)$")),
     ("add_element", re.compile(rf"^add element {_OBJ} (\{{ .* \}})$")),
+    ("delete_element", re.compile(rf"^delete element {_OBJ} (\{{ .* \}})$")),
 ]
 
 
@@ -706,6 +707,21 @@ class _Loader:
             s.elements.update(items)
         else:
             raise NftTransactionError(f"no such set or map {name}: {line}")
+
+
+    def delete_element(self, line: str, name: str, body: str) -> None:
+        """Keys only; a key that is not there is ENOENT, as in the kernel."""
+        if name not in self.tb.maps:
+            raise NftTransactionError(f"no such map {name}: {line}")
+        m = self.tb.maps[name]
+        p = _Tokens(TOKEN.findall(body), line)
+        keys = p.braced(lambda: p.key(m.key_types))
+        if not p.done():
+            raise p.fail("trailing text")
+        for key in keys:
+            if key not in m.elements:
+                raise NftTransactionError(f"map {name}: no element {key} (ENOENT): {line}")
+            del m.elements[key]
 
 
 def load(text: str, table: Table | None = None) -> Table:
