@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from k8snet.cleanup import our_bridges, our_netns
+from k8snet.cleanup import our_bridges, our_etc_netns, our_netns
 
 K8SNET = [sys.executable, "-m", "k8snet.main"]
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -23,6 +23,7 @@ def k8snet(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProces
 def assert_nothing_left() -> None:
     assert not our_netns(), f"namespaces left: {our_netns()}"
     assert not our_bridges(), f"bridges left: {our_bridges()}"
+    assert not our_etc_netns(), f"/etc/netns left: {our_etc_netns()}"
 
 
 def test_leafspine_pingall():
@@ -122,6 +123,7 @@ def test_make_clean_after_a_crashed_run():
         os.kill(proc.pid, signal.SIGKILL)   # a crash: no teardown runs
         proc.wait(timeout=10)
         assert our_netns(), "a crash should leave state for make clean"
+        assert our_etc_netns(), "pods' resolver files are left too"
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -132,6 +134,21 @@ def test_make_clean_after_a_crashed_run():
                                            text=True).stdout
     second = k8snet("clean")
     assert second.returncode == 0 and "removed 0 processes, 0 namespaces" in second.stdout
+    assert not our_processes(), our_processes()
+
+
+def our_processes() -> list[str]:
+    """Command lines of k8snet's servers still running (DNS, netexec, controller)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(m in cmd for m in ("-m k8snet.dns", "-m k8snet.netexec", "controllers.run")):
+            found.append(f"{pid}: {cmd}")
+    return found
 
 
 def test_run_with_manifests_and_kubectl_workload_commands(tmp_path):
