@@ -38,10 +38,6 @@ class Plan:
     verbs: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
 
-def _pod_unchanged(old, inst: PodInstance) -> bool:
-    return old.pod == inst.pod
-
-
 def plan(cluster, mset: ManifestSet) -> Plan:
     """Everything the apply will do; raises (changing nothing) on any error."""
     p = Plan()
@@ -83,7 +79,7 @@ def plan(cluster, mset: ManifestSet) -> Plan:
     for inst in mset.pods:
         old = cluster.pods.get(inst.pod.key)
         if old is not None:
-            if not _pod_unchanged(old, inst):
+            if old.pod != inst.pod:
                 raise K8snetError(f'Pod "{inst.name}" is invalid: spec: Forbidden: pod updates '
                                   "may not change fields other than spec.containers[*].image "
                                   "(delete the pod and apply again)")
@@ -160,7 +156,7 @@ def apply(cluster, mset: ManifestSet, out: Out = print, wait: float = 30.0) -> l
                 cluster.services.replace(svc, sync=False)
             owner_of = {}
             for wl, instances in p.new_workloads:
-                state = cluster.workloads.create(wl, instances)
+                state = cluster.workloads.create(wl)
                 for inst in instances:
                     owner_of[inst.pod.key] = state.owner
             for inst, (pod, node) in zip(p.pods, p.placements, strict=True):

@@ -33,6 +33,14 @@ def container_env(status, container: str | None = None) -> dict[str, str]:
     return dict(procs[0].env or os.environ)
 
 
+def _pop_namespace(args: list[str]) -> tuple[str, list[str]]:
+    """``-n NS`` out of ``args``: (namespace, the other arguments)."""
+    if "-n" in args:
+        i = args.index("-n")
+        return args[i + 1], args[:i] + args[i + 2:]
+    return "default", args
+
+
 def _files_and_namespace(args: list[str], verb: str) -> tuple[list[str], str | None]:
     """-f/--filename (repeatable) and -n/--namespace of kubectl apply/delete."""
     files, namespace = [], None
@@ -284,10 +292,7 @@ class K8sCLI(CLI):
             mset = manifests.load_paths(files, namespace)
             apply.delete(self.cluster, mset, out=lambda line: output(line + "\n"))
             return
-        namespace = "default"
-        if "-n" in args:
-            i = args.index("-n")
-            namespace, args = args[i + 1], args[:i] + args[i + 2:]
+        namespace, args = _pop_namespace(args)
         if len(args) < 2:
             raise K8snetError("usage: kubectl delete -f FILE | KIND NAME... [-n NS]")
         kind, names = args[0], args[1:]
@@ -336,10 +341,7 @@ class K8sCLI(CLI):
 
     def kubectl_rollout(self, args: list[str]) -> None:
         """kubectl rollout restart deploy|sts|ds NAME [-n NS]"""
-        namespace = "default"
-        if "-n" in args:
-            i = args.index("-n")
-            namespace, args = args[i + 1], args[:i] + args[i + 2:]
+        namespace, args = _pop_namespace(args)
         if args[:1] != ["restart"] or len(args) not in (2, 3):
             raise K8snetError("usage: kubectl rollout restart deploy|sts|ds NAME [-n NS]")
         words = args[1].split("/", 1) if len(args) == 2 else args[1:]

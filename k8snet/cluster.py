@@ -299,48 +299,46 @@ class Cluster:
 
     def _add_pod(self, pod: Pod, node: Node, readiness: tuple[tuple[str, Probe], ...] = (),
                  owner: str = "") -> PodStatus:
+        """Network, resolver files, then containers, for a pod already placed."""
         with self.lock:
-            return self._add_pod_locked(pod, node, readiness, owner)
-
-    def _add_pod_locked(self, pod: Pod, node: Node, readiness, owner: str) -> PodStatus:
-        t0 = time.perf_counter()
-        ipam = self.ipam[node.name]
-        ip = ipam.allocate(pod.key)
-        netns = naming.pod_netns(self.spec.name, pod.namespace, pod.name)
-        veth = naming.host_veth(self.spec.name, pod.namespace, pod.name)
-        node_ns = naming.node_netns(self.spec.name, node.name)
-        prefix = ipaddress.ip_network(node.pod_cidr).prefixlen
-        try:
-            cni.add_pod(node_ns, netns, veth, ip, prefix, node.pod_gateway)
-        except BaseException:
-            ipam.release(ip)
-            raise
-        status = PodStatus(pod, node.name, ip, netns, veth, node_netns=node_ns, owner=owner)
-        self.pods[pod.key] = status
-        domain = self.spec.network.cluster_domain
-        if pod.namespace != addons.DNS_NAMESPACE or ("k8s-app", "kube-dns") not in pod.labels:
-            discovery.write_pod_files(
-                netns, discovery.resolv_conf(pod.namespace, domain, addons.dns_ip(self)),
-                discovery.hosts_file(pod, ip, domain))
-        service_vars = envvars.service_env(self.services.services.values(), pod.namespace,
-                                           enable_service_links=pod.enable_service_links)
-        probes = dict(readiness)
-        started = time.monotonic()
-        for container in pod.containers:
-            env = envvars.container_env(container.env, service_vars)
-            proc = workload.start_container(pod, container, netns,
-                                            str(self.rundir.logs), env)
-            self.rundir.record_pid(proc.proc.pid)
-            status.containers.append(proc)
-            probe = probes.get(container.name)
-            if probe is None and proc.builtin:
-                probe = implicit_probe(container)
-                if probe is not None:
-                    status.trackers[container.name] = Tracker(probe, started, once=True)
-            elif probe is not None:
-                status.trackers[container.name] = Tracker(probe, started)
-        status.setup_ms = (time.perf_counter() - t0) * 1000
-        return status
+            t0 = time.perf_counter()
+            ipam = self.ipam[node.name]
+            ip = ipam.allocate(pod.key)
+            netns = naming.pod_netns(self.spec.name, pod.namespace, pod.name)
+            veth = naming.host_veth(self.spec.name, pod.namespace, pod.name)
+            node_ns = naming.node_netns(self.spec.name, node.name)
+            prefix = ipaddress.ip_network(node.pod_cidr).prefixlen
+            try:
+                cni.add_pod(node_ns, netns, veth, ip, prefix, node.pod_gateway)
+            except BaseException:
+                ipam.release(ip)
+                raise
+            status = PodStatus(pod, node.name, ip, netns, veth, node_netns=node_ns, owner=owner)
+            self.pods[pod.key] = status
+            domain = self.spec.network.cluster_domain
+            if pod.namespace != addons.DNS_NAMESPACE or discovery.DNS_LABELS[0] not in pod.labels:
+                discovery.write_pod_files(
+                    netns, discovery.resolv_conf(pod.namespace, domain, addons.dns_ip(self)),
+                    discovery.hosts_file(pod, ip, domain))
+            service_vars = envvars.service_env(self.services.services.values(), pod.namespace,
+                                               enable_service_links=pod.enable_service_links)
+            probes = dict(readiness)
+            started = time.monotonic()
+            for container in pod.containers:
+                env = envvars.container_env(container.env, service_vars)
+                proc = workload.start_container(pod, container, netns,
+                                                str(self.rundir.logs), env)
+                self.rundir.record_pid(proc.proc.pid)
+                status.containers.append(proc)
+                probe = probes.get(container.name)
+                if probe is None and proc.builtin:
+                    probe = implicit_probe(container)
+                    if probe is not None:
+                        status.trackers[container.name] = Tracker(probe, started, once=True)
+                elif probe is not None:
+                    status.trackers[container.name] = Tracker(probe, started)
+            status.setup_ms = (time.perf_counter() - t0) * 1000
+            return status
 
     def delete_pod(self, key: str, sync: bool = True, grace: float = 0.0) -> PodStatus:
         """Take the pod out of its endpoints first (sync), give in-flight

@@ -135,8 +135,9 @@ class WorkloadManager:
 
     # --- controller operations ------------------------------------------------
 
-    def create(self, workload: Workload, instances: list[PodInstance]) -> WorkloadState:
-        """Record a workload whose first pods the caller planned and places."""
+    def create(self, workload: Workload) -> WorkloadState:
+        """Record a workload whose first pods (expanded with counter 1) the
+        caller planned and places."""
         state = WorkloadState(workload, time.time(), counter=1)
         self.states[self.key(workload.kind, workload.namespace, workload.name)] = state
         return state

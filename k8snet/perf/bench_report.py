@@ -5,11 +5,10 @@ Pure rendering; a failed benchmark prints "FAILED: why", a skipped one
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from k8snet.perf import schema
-from k8snet.perf.report import markdown_table, text_table
+from k8snet.perf.report import markdown_table, text_table, write_outputs
 
 HEAD = ["benchmark", "measurement", "result", "target"]
 
@@ -161,10 +160,7 @@ def report_md(doc: dict, charts: list[Path]) -> str:
 
 
 def charts(doc: dict, out: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from k8snet.perf.charts import plt, save
 
     written = []
     pods = {k: b for k, b in doc["benchmarks"].items()
@@ -180,11 +176,7 @@ def charts(doc: dict, out: Path) -> list[Path]:
         ax.set_title("Pod set-up time (cumulative)", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        path = out / "pod_setup.png"
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        written.append(path)
+        written.append(save(fig, out / "pod_setup.png"))
     kp = doc["benchmarks"].get("kproxy")
     if kp and kp["status"] == "ok" and kp.get("sync"):
         fig, ax = plt.subplots(figsize=(7, 4))
@@ -201,22 +193,10 @@ def charts(doc: dict, out: Path) -> list[Path]:
         ax.set_title("kproxy sync time as services grow", fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        path = out / "kproxy_sync.png"
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        written.append(path)
+        written.append(save(fig, out / "kproxy_sync.png"))
     return written
 
 
 def write_bench(doc: dict, out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    problems = schema.validate_bench(doc)
-    if problems:
-        doc["schema_problems"] = problems
-    path_json = out / "results.json"
-    path_json.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-    pngs = charts(doc, out)
-    path_md = out / "report.md"
-    path_md.write_text(report_md(doc, pngs))
-    return [path_json, path_md, *pngs]
+    """results.json, charts and report.md into ``out``; returns what was written."""
+    return write_outputs(doc, out, schema.validate_bench(doc), charts, report_md)

@@ -18,6 +18,14 @@ COLORS = {"baseline": "#8c8c8c", "path": "#1f77b4", "reference": "#9ecae1"}
 SECOND = {"baseline": "#c7c7c7", "path": "#ff7f0e", "reference": "#fdd0a2"}
 
 
+def save(fig, path: Path) -> Path:
+    """Lay out, write (long labels kept whole) and free one figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
 def _stat(entry: dict, kind: str, value: str) -> tuple[float | None, float, float, bool]:
     """(median, low error, high error, taken) for a bar."""
     rec = entry.get("metrics", {}).get(kind)
@@ -83,11 +91,7 @@ def throughput(doc: dict, out: Path) -> Path | None:
     _legend(ax, series)
     ax.set_title("Throughput per path, beside the baselines measured in the same run",
                  fontsize=9)
-    fig.tight_layout()
-    path = out / "throughput.png"
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save(fig, out / "throughput.png")
 
 
 def latency(doc: dict, out: Path) -> Path | None:
@@ -104,11 +108,7 @@ def latency(doc: dict, out: Path) -> Path | None:
         ax.set_title(name + " (n/a: no bar)", fontsize=9)
     fig.suptitle("Latency per path, beside the baselines measured in the same run",
                  fontsize=10)
-    fig.tight_layout()
-    path = out / "latency.png"
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save(fig, out / "latency.png")
 
 
 def proxy_modes(doc: dict, out: Path) -> Path | None:
@@ -153,11 +153,7 @@ def proxy_modes(doc: dict, out: Path) -> Path | None:
                if v["status"] != "measured"]
     fig.suptitle("kproxy modes side by side" + ("\n" + "; ".join(missing) if missing else ""),
                  fontsize=9)
-    fig.tight_layout()
-    path = out / "proxy_modes.png"
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save(fig, out / "proxy_modes.png")
 
 
 def perf_charts(doc: dict, out: Path) -> list[Path]:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 
 from k8snet.perf import cpu, stats
@@ -78,11 +78,11 @@ def wait_listening(netns: str, port: int, proc: subprocess.Popen,
 
 
 @contextmanager
-def iperf_server(netns: str, port: int) -> Iterator[subprocess.Popen]:
-    """A one-off iperf3 server in ``netns``; killed by PID on the way out."""
-    proc = subprocess.Popen(in_ns(netns, ["iperf3", "-s", "-1", "-p", str(port)]),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+def _server(netns: str, port: int, argv: list[str]) -> Iterator[subprocess.Popen]:
+    """A server in ``netns``, up once ``port`` listens; killed by PID on the way out."""
+    proc = subprocess.Popen(in_ns(netns, argv), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
     try:
         wait_listening(netns, port, proc)
         yield proc
@@ -90,18 +90,16 @@ def iperf_server(netns: str, port: int) -> Iterator[subprocess.Popen]:
         _stop(proc)
 
 
-@contextmanager
-def connect_server(netns: str, port: int, idle: float = 60.0) -> Iterator[subprocess.Popen]:
-    """The accept-and-close server for connect times; killed by PID on the way out."""
-    proc = subprocess.Popen(in_ns(netns, [sys.executable, "-m", "k8snet.perf.tcpconnect",
-                                          "serve", str(port), "--idle", str(idle)]),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_listening(netns, port, proc)
-        yield proc
-    finally:
-        _stop(proc)
+def iperf_server(netns: str, port: int) -> AbstractContextManager[subprocess.Popen]:
+    """A one-off iperf3 server in ``netns``."""
+    return _server(netns, port, ["iperf3", "-s", "-1", "-p", str(port)])
+
+
+def connect_server(netns: str, port: int,
+                   idle: float = 60.0) -> AbstractContextManager[subprocess.Popen]:
+    """The accept-and-close server for connect times."""
+    return _server(netns, port, [sys.executable, "-m", "k8snet.perf.tcpconnect", "serve",
+                                 str(port), "--idle", str(idle)])
 
 
 def parse_iperf(kind: str, text: str, returncode: int, stderr: str = "") -> Result:

@@ -273,7 +273,7 @@ def _links(doc: dict) -> list[str]:
     return out
 
 
-def report_md(doc: dict, charts: list[str]) -> str:
+def report_md(doc: dict, charts: list[Path]) -> str:
     cfg = doc["config"]
     lines = ["# k8snet perf report", "",
              f"Run {doc['started']}, wall time " + seconds(doc['wall_s'])
@@ -338,17 +338,23 @@ def report_md(doc: dict, charts: list[str]) -> str:
     return "\n".join(lines)
 
 
-def write_perf(doc: dict, out: Path) -> list[Path]:
-    """results.json, charts and report.md into ``out``; returns what was written."""
-    from k8snet.perf import charts
-
+def write_outputs(doc: dict, out: Path, problems: list, make_charts,
+                  render_md) -> list[Path]:
+    """results.json (with any schema problems recorded), the charts, then
+    report.md naming them; returns what was written."""
     out.mkdir(parents=True, exist_ok=True)
-    problems = schema.validate_perf(doc)
     if problems:
         doc["schema_problems"] = problems
     path_json = out / "results.json"
     path_json.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-    pngs = charts.perf_charts(doc, out)
+    pngs = make_charts(doc, out)
     path_md = out / "report.md"
-    path_md.write_text(report_md(doc, [str(p) for p in pngs]))
+    path_md.write_text(render_md(doc, pngs))
     return [path_json, path_md, *pngs]
+
+
+def write_perf(doc: dict, out: Path) -> list[Path]:
+    """results.json, charts and report.md into ``out``; returns what was written."""
+    from k8snet.perf import charts
+
+    return write_outputs(doc, out, schema.validate_perf(doc), charts.perf_charts, report_md)
