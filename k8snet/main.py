@@ -62,9 +62,10 @@ def _teardown_on_sigterm() -> None:
 def _run(args: argparse.Namespace) -> int:
     from mininet.log import info, setLogLevel
 
-    from k8snet import apply, manifests, topofile
-    from k8snet.cli import K8sCLI, ping_pods
-    from k8snet.cluster import Cluster
+    from k8snet.cli.shell import K8sCLI, ping_pods
+    from k8snet.cluster import apply
+    from k8snet.cluster.cluster import Cluster
+    from k8snet.load import manifests, topofile
 
     setLogLevel(args.verbosity)
     spec = topofile.load(args.topo)
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "clean":
-            from k8snet.cleanup import clean
+            from k8snet.cluster.cleanup import clean
             clean()
             return 0
         return _run(args)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from k8snet.services import Service, ServicePort
+from k8snet.api.service import Service, ServicePort
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,16 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from k8snet import naming, reach, topofile
+from k8snet import naming
+from k8snet.cli import reach
+from k8snet.load import topofile
 from k8snet.perf import interrupts, stats
 
 Say = Callable[[str], None]
 
 
 def _start(spec):
-    from k8snet.cluster import Cluster
+    from k8snet.cluster.cluster import Cluster
 
     t0 = time.perf_counter()
     cluster = Cluster(spec).start()
@@ -44,7 +46,7 @@ def ping_rtts(netns: str, ip: str, count: int) -> list[float]:
 
 def bringup(say: Say) -> dict:
     """The default cluster (topologies/single.yaml): start, cold vs steady ping, stop."""
-    from k8snet.model import Container, Pod
+    from k8snet.api.model import Container, Pod
 
     spec = topofile.load("single")
     spec = replace(spec, name="bench-single")
@@ -109,16 +111,16 @@ def pod_setup(total: int, nodes: int, say: Say) -> dict:
 
 def discovery_missing() -> str:
     """"" when this checkout has cluster DNS and its benchmark, else why not."""
-    for module, what in (("k8snet.dns", "cluster DNS (the discovery issue)"),
-                         ("k8snet.dnsbench", "the DNS load generator"),
-                         ("k8snet.discobench", "the discovery benchmark")):
+    for module, what in (("k8snet.addons.dns", "cluster DNS (the discovery issue)"),
+                         ("k8snet.perf.dnsbench", "the DNS load generator"),
+                         ("k8snet.perf.discobench", "the discovery benchmark")):
         if importlib.util.find_spec(module) is None:
             return f"{what} ({module}) is not in this checkout"
     return ""
 
 
 def discovery(replicas: int, seconds: float, say: Say) -> dict:
-    """Apply-to-ready times and DNS queries/s (k8snet.discobench, on its own cluster).
+    """Apply-to-ready times and DNS queries/s (k8snet.perf.discobench, on its own cluster).
 
     DNS load is pipelined UDP from a pod to kube-dns's ClusterIP, from a pod on
     the DNS pod's node, and from that node to the DNS pod's IP.
@@ -126,7 +128,7 @@ def discovery(replicas: int, seconds: float, say: Say) -> dict:
     why = discovery_missing()
     if why:
         return {"skipped": why}
-    from k8snet import discobench
+    from k8snet.perf import discobench
 
     say(f"dns: apply-to-ready ({replicas}-pod Deployment) and {seconds:g} s of DNS "
         "queries per client")

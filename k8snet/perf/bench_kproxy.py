@@ -23,9 +23,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from k8snet.api.service import Allocator, Service, ServicePort
 from k8snet.errors import K8snetError
 from k8snet.perf import measure
-from k8snet.services import Allocator, Service, ServicePort
 from kproxy import iptables, nft
 from kproxy.apply import Proxier
 from kproxy.state import Endpoint, NodeProxyState, ServicePortState

@@ -86,8 +86,8 @@ def _check_modes(modes: tuple[str, ...]) -> None:
 
 def free_to_start() -> None:
     """One cluster at a time: refuse up front rather than fail every path."""
-    from k8snet import preflight
-    from k8snet.cluster import API_PORT, OFP_PORT
+    from k8snet.cluster import preflight
+    from k8snet.cluster.cluster import API_PORT, OFP_PORT
 
     preflight.require_root()
     preflight.require_tools()

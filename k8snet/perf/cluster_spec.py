@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from k8snet import topofile
-from k8snet.model import ClusterSpec, Container, Pod
-from k8snet.services import Service, ServicePort
+from k8snet.api.model import ClusterSpec, Container, Pod
+from k8snet.api.service import Service, ServicePort
+from k8snet.load import topofile
 
 IPERF_PORT = 5201
 CONNECT_PORT = 5301

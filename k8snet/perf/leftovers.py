@@ -8,9 +8,9 @@ baseline's root links.
 """
 from __future__ import annotations
 
-from k8snet.cleanup import clean, our_bridges, our_netns
+from k8snet.cluster.cleanup import clean, our_bridges, our_netns
+from k8snet.cluster.rundir import cluster_dirs
 from k8snet.perf import baselines
-from k8snet.rundir import cluster_dirs
 
 NETNS_PREFIXES = ("k8snet-perf-", "k8snet-bench-")
 CLUSTER_PREFIXES = ("perf-", "bench-")

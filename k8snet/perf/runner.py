@@ -146,9 +146,9 @@ def run_kind(kind: str, route: Route, cfg: Config) -> Result:
 
 def netem_check() -> dict:
     """Ask for link delay and loss as a topology file would: expect a clear refusal."""
-    from k8snet import topofile
-    from k8snet.cluster import Cluster
+    from k8snet.cluster.cluster import Cluster
     from k8snet.errors import MissingKernelFeature
+    from k8snet.load import topofile
 
     spec = topofile.parse({"name": "perf-netem", "nodes": 1,
                            "links": {"bw": 100, "delay": "5ms", "loss": 1}},
@@ -279,7 +279,7 @@ class Runner:
                            f"{exc}", title)
 
     def _cluster(self, phase: Phase) -> None:
-        from k8snet.cluster import Cluster
+        from k8snet.cluster.cluster import Cluster
         from k8snet.perf import cluster_spec, routes
 
         info = {"topo": phase.topo, "proxy_mode": phase.mode, "name": "", "up_s": None,

@@ -12,9 +12,9 @@ import subprocess
 import pytest
 from mininet.log import setLogLevel
 
-from k8snet import topofile
-from k8snet.cleanup import clean, our_bridges, our_etc_netns, our_netns
-from k8snet.cluster import Cluster
+from k8snet.cluster.cleanup import clean, our_bridges, our_etc_netns, our_netns
+from k8snet.cluster.cluster import Cluster
+from k8snet.load import topofile
 
 
 def sh(cmd: str, timeout: float = 30, check: bool = False) -> subprocess.CompletedProcess:

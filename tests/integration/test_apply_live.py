@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import in_pod
 
-from k8snet import apply, manifests
+from k8snet.cluster import apply
 from k8snet.errors import K8snetError
+from k8snet.load import manifests
 
 TESTDATA = Path(__file__).resolve().parent.parent / "testdata"
 GUESTBOOK = TESTDATA / "guestbook-all-in-one.yaml"
@@ -230,7 +231,7 @@ def test_bad_manifest_is_one_error_line_and_nothing_applied(cluster, tmp_path, c
     path.write_text(text)
     before = snapshot(cluster)
     # Through the real command line, as a user types it.
-    from k8snet.cli import K8sCLI
+    from k8snet.cli.shell import K8sCLI
     cli = K8sCLI.__new__(K8sCLI)
     cli.cluster = cluster
     with pytest.raises(K8snetError) as err:

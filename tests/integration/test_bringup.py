@@ -7,7 +7,7 @@ import time
 
 from conftest import in_pod, sh
 
-from k8snet.cli import ping_pods
+from k8snet.cli.shell import ping_pods
 
 
 def test_pod_matrix_has_no_loss(cluster):

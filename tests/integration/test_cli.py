@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from k8snet.cleanup import our_bridges, our_etc_netns, our_netns
+from k8snet.cluster.cleanup import our_bridges, our_etc_netns, our_netns
 
 K8SNET = [sys.executable, "-m", "k8snet.main"]
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -146,7 +146,8 @@ def our_processes() -> list[str]:
                 cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if any(m in cmd for m in ("-m k8snet.dns", "-m k8snet.netexec", "controllers.run")):
+        if any(m in cmd for m in ("-m k8snet.addons.dns", "-m k8snet.node.netexec",
+                                  "controllers.run")):
             found.append(f"{pid}: {cmd}")
     return found
 

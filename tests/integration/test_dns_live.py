@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import in_pod
 
-from k8snet import apply, manifests
-from k8snet.services import Service, ServicePort
+from k8snet.api.service import Service, ServicePort
+from k8snet.cluster import apply
+from k8snet.load import manifests
 
 SHOP = str(Path(__file__).resolve().parents[2] / "examples" / "three-tier")
 DIG = "dig +time=2 +tries=2"
@@ -169,7 +170,7 @@ def test_scaling_and_rollout_update_the_headless_records(shop):
 
 
 def test_ingress_from_a_manifest_routes_ext_to_the_shop(shop):
-    from k8snet import ingress
+    from k8snet.addons import ingress
     lb = shop.services.services[f"{ingress.INGRESS_NAMESPACE}/{ingress.INGRESS_SERVICE}"]
     frontends = {s.pod.name for s in shop.pods.values() if s.owner == "Deployment/frontend"}
     got = shop.net["ext"].cmd(f"curl -s --max-time 3 -H 'Host: shop.example' "

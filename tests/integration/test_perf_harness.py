@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from k8snet.cleanup import our_bridges, our_netns
+from k8snet.cluster.cleanup import our_bridges, our_netns
 from k8snet.perf import baselines, paths, report, results, schema
 from k8snet.perf.routes import Route
 from k8snet.perf.runner import Config, Runner

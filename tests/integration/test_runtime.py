@@ -7,8 +7,9 @@ import signal
 
 from conftest import in_pod, sh
 
-from k8snet import cni, naming
-from k8snet.model import Container, ContainerPort, Pod
+from k8snet import naming
+from k8snet.api.model import Container, ContainerPort, Pod
+from k8snet.node import cni
 
 
 def _flow_set(switch: str) -> list[str]:

@@ -9,10 +9,10 @@ import time
 import pytest
 from conftest import in_pod, sh
 
-from k8snet import topofile
-from k8snet.cluster import Cluster
-from k8snet.model import Container, ContainerPort, Pod
-from k8snet.services import Service, ServicePort
+from k8snet.api.model import Container, ContainerPort, Pod
+from k8snet.api.service import Service, ServicePort
+from k8snet.cluster.cluster import Cluster
+from k8snet.load import topofile
 
 EXT_IP = "203.0.113.10"
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from k8snet.cluster import Cluster
+from k8snet.api.model import Pod
+from k8snet.cluster.cluster import Cluster
 from k8snet.errors import K8snetError
-from k8snet.model import Pod
-from k8snet.topofile import parse
+from k8snet.load.topofile import parse
 
 
 def tiny_spec(pinned: int):

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import json
 
-from k8snet.discovery import dns_snapshot, hosts_file, resolv_conf, write_snapshot
-from k8snet.model import Pod
-from k8snet.services import Service, ServicePort
+from k8snet.api.model import Pod
+from k8snet.api.service import Service, ServicePort
+from k8snet.node.discovery import dns_snapshot, hosts_file, resolv_conf, write_snapshot
 from kproxy.state import Endpoint
 
 WEB = Service("web", "default", cluster_ip="10.96.0.20",

@@ -1,8 +1,8 @@
-"""Tests for the cluster DNS: k8snet.dnszone (pure) and k8snet.dns (wire, server).
+"""Tests for the cluster DNS: k8snet.addons.dnszone (pure) and k8snet.addons.dns (wire, server).
 
 The server tests listen on 127.0.0.1 with ephemeral ports, in a thread with
 its own event loop, and always stop it.  The command-line tests run
-``python -m k8snet.dns`` and stop it by its PID.
+``python -m k8snet.addons.dns`` and stop it by its PID.
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from typing import Any
 import pytest
 from dnslib import EDNS0, QTYPE, DNSRecord
 
-from k8snet import dnsbench
-from k8snet.dns import DnsServer, Resolver, ZoneSource
-from k8snet.dnszone import (
+from k8snet.addons.dns import DnsServer, Resolver, ZoneSource
+from k8snet.addons.dnszone import (
     NOERROR,
     NXDOMAIN,
     SERVFAIL,
@@ -36,6 +35,7 @@ from k8snet.dnszone import (
     default_ext_zone,
     parse_hostport,
 )
+from k8snet.perf import dnsbench
 
 ROOT = Path(__file__).resolve().parents[2]
 Z = "cluster.local"
@@ -742,11 +742,11 @@ def test_dnsbench_against_the_server(snapshot_file: Path) -> None:
 
 
 # ---------------------------------------------------------------------------
-# The command line (python -m k8snet.dns), stopped by PID
+# The command line (python -m k8snet.addons.dns), stopped by PID
 # ---------------------------------------------------------------------------
 
 def dns_cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "k8snet.dns", *args], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "k8snet.addons.dns", *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -1,4 +1,4 @@
-"""Tests for k8snet.dnsbench against tiny in-test UDP responders on 127.0.0.1."""
+"""Tests for k8snet.perf.dnsbench against tiny in-test UDP responders on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from dnslib import DNSRecord
 
-from k8snet import dnsbench
+from k8snet.perf import dnsbench
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "web.default.svc.cluster.local"
@@ -138,7 +138,7 @@ def test_run_rejects_bad_arguments(kwargs: dict, message: str) -> None:
 
 
 def bench_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "k8snet.dnsbench", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "k8snet.perf.dnsbench", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=20)
 
 

@@ -1,9 +1,9 @@
-"""Tests for k8snet.envvars: the kubelet's service environment variables."""
+"""Tests for k8snet.node.envvars: the kubelet's service environment variables."""
 
 from __future__ import annotations
 
-from k8snet.envvars import container_env, env_name, expand, from_services, service_env
-from k8snet.services import Service, ServicePort
+from k8snet.api.service import Service, ServicePort
+from k8snet.node.envvars import container_env, env_name, expand, from_services, service_env
 
 KUBERNETES = Service("kubernetes", "default", cluster_ip="10.96.0.1",
                      ports=(ServicePort(443, name="https"),))

@@ -1,4 +1,4 @@
-"""Tests for k8snet.ipam: host-local style pod IP allocation and node CIDR carving."""
+"""Tests for k8snet.node.ipam: host-local style pod IP allocation and node CIDR carving."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from k8snet.errors import K8snetError
-from k8snet.ipam import NodeIpam, PoolExhausted, node_pod_cidrs
+from k8snet.node.ipam import NodeIpam, PoolExhausted, node_pod_cidrs
 
 
 def test_first_allocation_skips_network_and_gateway() -> None:

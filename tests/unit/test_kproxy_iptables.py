@@ -31,7 +31,7 @@ from iptables_tracer import (
     unreferenced_chains,
 )
 
-from k8snet.services import Allocator, Service, ServicePort
+from k8snet.api.service import Allocator, Service, ServicePort
 from kproxy import iptables
 from kproxy.state import Endpoint, NodeProxyState, ServicePortState, endpoint_id
 

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
+from k8snet.api.service import Allocator, Service, ServicePort
 from k8snet.errors import MissingKernelFeature
-from k8snet.services import Allocator, Service, ServicePort
 from kproxy import ipvs
 from kproxy.apply import require_mode
 from kproxy.state import Endpoint, NodeProxyState, ServicePortState

@@ -26,7 +26,7 @@ from nft_tracer import (
     trace,
 )
 
-from k8snet.services import Allocator, Service, ServicePort
+from k8snet.api.service import Allocator, Service, ServicePort
 from kproxy import nft
 from kproxy.state import Endpoint, NodeProxyState, ServicePortState, endpoint_id
 

@@ -1,4 +1,4 @@
-"""Tests for k8snet.kubectl: kubectl's age format and table layout."""
+"""Tests for k8snet.cli.tables: kubectl's age format and table layout."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from k8snet.kubectl import age, nodes_table, pods_table, table
-from k8snet.model import Node, Pod
+from k8snet.api.model import Node, Pod
+from k8snet.cli.tables import age, nodes_table, pods_table, table
 
 NOW = 1_700_000_000.0
 

@@ -1,4 +1,4 @@
-"""Tests for k8snet.manifests: real manifests load, bad ones fail in one line."""
+"""Tests for k8snet.load.manifests: real manifests load, bad ones fail in one line."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from k8snet.api.model import Node
 from k8snet.errors import K8snetError
-from k8snet.manifests import (
+from k8snet.load.manifests import (
     ALPHANUMS,
     ManifestError,
     Probe,
@@ -16,7 +17,6 @@ from k8snet.manifests import (
     load_paths,
     parse_documents,
 )
-from k8snet.model import Node
 
 # A copy of ../shared/testdata/guestbook-all-in-one.yaml, unchanged, so CI finds it.
 GUESTBOOK = Path(__file__).resolve().parents[1] / "testdata" / "guestbook-all-in-one.yaml"

@@ -7,10 +7,10 @@ import re
 import pytest
 
 from k8snet import naming
-from k8snet.cli import substitute
-from k8snet.model import Node, Pod
-from k8snet.reach import ProbeResult, format_line, summary
-from k8snet.scheduler import pick_node
+from k8snet.api.model import Node, Pod
+from k8snet.cli.reach import ProbeResult, format_line, summary
+from k8snet.cli.shell import substitute
+from k8snet.control.scheduler import pick_node
 
 IFNAMSIZ_MAX = 15  # 16 bytes including the trailing NUL
 

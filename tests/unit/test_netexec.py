@@ -1,4 +1,4 @@
-"""Tests for k8snet.netexec: pure helpers plus a real server subprocess.
+"""Tests for k8snet.node.netexec: pure helpers plus a real server subprocess.
 
 All traffic stays on 127.0.0.1, every socket has a timeout and every
 subprocess is killed in a finally block, so a broken server fails the
@@ -21,8 +21,8 @@ from typing import NamedTuple
 
 import pytest
 
-from k8snet import netexec
-from k8snet.netexec import (
+from k8snet.node import netexec
+from k8snet.node.netexec import (
     BAD_REQUEST_BODY,
     NOT_FOUND_BODY,
     Config,
@@ -313,14 +313,14 @@ def _free_port(kind: socket.SocketKind) -> int:
 
 def _spawn(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "k8snet.netexec", *args],
+        [sys.executable, "-m", "k8snet.node.netexec", *args],
         cwd=REPO, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [sys.executable, "-m", "k8snet.netexec", *args],
+        [sys.executable, "-m", "k8snet.node.netexec", *args],
         cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True,
         timeout=20, check=False)
 

@@ -1,9 +1,9 @@
 """The readiness state machine: initial delay, period and both thresholds."""
 from __future__ import annotations
 
-from k8snet.manifests import Probe
-from k8snet.model import Container, ContainerPort
-from k8snet.readiness import Tracker, implicit_probe
+from k8snet.api.model import Container, ContainerPort
+from k8snet.load.manifests import Probe
+from k8snet.node.probes import Tracker, implicit_probe
 
 
 def test_not_ready_until_success_threshold_then_until_failure_threshold():

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from k8snet.endpoints import PodView, endpoints_for
+from k8snet.addons.ingress import Backend, Ingress, IngressPath, IngressRule, nginx_conf, resolve
+from k8snet.api.model import Container, ContainerPort, Pod
+from k8snet.api.service import Allocator, Service, ServicePort
+from k8snet.control.endpoints import PodView, endpoints_for
 from k8snet.errors import K8snetError
-from k8snet.ingress import Backend, Ingress, IngressPath, IngressRule, nginx_conf, resolve
-from k8snet.model import Container, ContainerPort, Pod
-from k8snet.services import Allocator, Service, ServicePort
 
 
 def alloc() -> Allocator:

@@ -1,4 +1,4 @@
-"""Tests for k8snet.topofile: built-in topologies and one-line errors for bad input."""
+"""Tests for k8snet.load.topofile: built-in topologies and one-line errors for bad input."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from k8snet.api.model import Container, ContainerPort, Pod
 from k8snet.errors import K8snetError
-from k8snet.model import Container, ContainerPort, Pod
-from k8snet.topofile import TopologyError, builtin_topologies, load, parse
+from k8snet.load.topofile import TopologyError, builtin_topologies, load, parse
 
 
 def write(tmp_path: Path, data: dict | str, name: str = "topo.yaml") -> Path:

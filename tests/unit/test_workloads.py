@@ -5,12 +5,12 @@ from dataclasses import dataclass
 
 import pytest
 
+from k8snet.api.model import Node, Pod
+from k8snet.cli.tables import namespaces_table, workloads_table
+from k8snet.control.scheduler import pick_node
+from k8snet.control.workloads import WorkloadState, kind_of, ref, restarted_hash
 from k8snet.errors import K8snetError
-from k8snet.kubectl import namespaces_table, workloads_table
-from k8snet.manifests import PodTemplate, Workload
-from k8snet.model import Node, Pod
-from k8snet.scheduler import pick_node
-from k8snet.workloads import WorkloadState, kind_of, ref, restarted_hash
+from k8snet.load.manifests import PodTemplate, Workload
 
 
 def test_kubectl_names_objects_with_their_group():

@@ -13,8 +13,8 @@ import signal
 import subprocess
 import time
 
+from k8snet.cluster.rundir import cluster_dirs, recorded
 from k8snet.naming import PREFIX
-from k8snet.rundir import cluster_dirs, recorded
 
 SWITCH_LINK = re.compile(r"^(tor|leaf|spine)\d+-eth\d+$")
 

@@ -30,12 +30,12 @@ from typing import Any
 
 import yaml
 
+from k8snet.addons.ingress import Ingress, parse_ingress
+from k8snet.api.model import Container, Node, Pod
+from k8snet.api.service import Service, parse_service
+from k8snet.api.service import validate as validate_service
 from k8snet.errors import K8snetError
-from k8snet.ingress import Ingress, parse_ingress
-from k8snet.model import Container, Node, Pod
-from k8snet.services import Service, parse_service
-from k8snet.services import validate as validate_service
-from k8snet.topofile import DNS1123_LABEL, DNS1123_SUBDOMAIN, parse_container
+from k8snet.load.topofile import DNS1123_LABEL, DNS1123_SUBDOMAIN, parse_container
 
 
 class ManifestError(K8snetError):

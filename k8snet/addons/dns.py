@@ -1,10 +1,10 @@
-"""The cluster DNS server: k8snet.dnszone's zones over UDP and TCP.
+"""The cluster DNS server: k8snet.addons.dnszone's zones over UDP and TCP.
 
-    python -m k8snet.dns --snapshot FILE [--bind IP] [--port N]
+    python -m k8snet.addons.dns --snapshot FILE [--bind IP] [--port N]
                          [--upstream IP:PORT] [--pods insecure|verified] [--no-cache]
-    python -m k8snet.dns --zone-file FILE [--bind IP] [--port N] [--no-cache]
+    python -m k8snet.addons.dns --zone-file FILE [--bind IP] [--port N] [--no-cache]
 
-``--snapshot`` serves the cluster zone (records: see ``k8snet.dnszone``).
+``--snapshot`` serves the cluster zone (records: see ``k8snet.addons.dnszone``).
 Names outside it, and reverse names it has no PTR for, are relayed to the
 upstream (``--upstream``, else the snapshot's ``"upstream"``) over UDP
 with a 1 s timeout; without an upstream, or when it does not answer, the
@@ -13,7 +13,7 @@ CNAME is chased the same way and the upstream's answers are appended, so
 ``getent hosts db-ext`` works in a pod (a positive result is cached for
 its TTL, at most 5 s); if the upstream fails, the reply is the CNAME
 alone.  ``--zone-file`` serves static zones authoritatively (the emulated
-Internet's DNS, format in ``k8snet.dnszone``): NXDOMAIN under its zones,
+Internet's DNS, format in ``k8snet.addons.dnszone``): NXDOMAIN under its zones,
 REFUSED outside.
 
 Measured on this 2-vCPU machine over loopback (dnsbench, 16 in flight):
@@ -55,14 +55,14 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn
 
-from k8snet.dnsresolver import (
+from k8snet.addons.dnsresolver import (
     FORWARD_TIMEOUT,
     PROG,
     UDP_BATCH,
     Resolver,
     log,
 )
-from k8snet.dnszone import (
+from k8snet.addons.dnszone import (
     SCHEMA_VERSION,
     FileZone,
     Zone,
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--snapshot", metavar="FILE", help="cluster snapshot (JSON)")
     mode.add_argument("--zone-file", metavar="FILE",
-                      help="zones to serve authoritatively (YAML, see k8snet/dnszone.py)")
+                      help="zones to serve authoritatively (YAML, see k8snet/addons/dnszone.py)")
     parser.add_argument("--bind", type=_bind_arg, default=DEFAULT_BIND,
                         help=f"IP to listen on (default {DEFAULT_BIND})")
     parser.add_argument("--port", type=_port_arg, default=DEFAULT_PORT,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from k8snet.model import Pod
-from k8snet.services import Service, ServicePort
+from k8snet.api.model import Pod
+from k8snet.api.service import Service, ServicePort
 from kproxy.state import Endpoint
 
 

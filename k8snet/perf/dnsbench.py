@@ -1,6 +1,6 @@
 """A bounded DNS load generator: queries per second and latency from one pod.
 
-    python -m k8snet.dnsbench --server 10.96.0.10 [--port 53] [--duration 3]
+    python -m k8snet.perf.dnsbench --server 10.96.0.10 [--port 53] [--duration 3]
         --names web.default.svc.cluster.local,kubernetes.default.svc.cluster.local
         [--type A] [--concurrency 16] [--timeout 0.5] [--max-queries N] [--json]
 

@@ -1,7 +1,7 @@
 """Service discovery files: the DNS server's snapshot and each pod's resolver.
 
 Pure functions that render text and JSON; the cluster writes them.  The
-snapshot is the whole of what the cluster DNS knows (k8snet/dns.py reads it
+snapshot is the whole of what the cluster DNS knows (k8snet/addons/dns.py reads it
 and reloads when it changes), rendered from the same services and endpoints
 kproxy gets, so DNS and the data path never disagree for long.
 """
@@ -12,8 +12,8 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from k8snet.model import Pod
-from k8snet.services import Service, ServicePort
+from k8snet.api.model import Pod
+from k8snet.api.service import Service, ServicePort
 from kproxy.state import Endpoint
 
 DNS_NAMESPACE = "kube-system"
@@ -49,7 +49,7 @@ def _endpoint_rows(svc: Service, ports: Mapping[ServicePort, tuple[Endpoint, ...
 def dns_snapshot(services: Iterable[Service],
                  endpoints: Mapping[str, Mapping[ServicePort, tuple[Endpoint, ...]]],
                  pods: Iterable[tuple[Pod, str]], domain: str) -> dict:
-    """The snapshot k8snet/dns.py serves: services, their endpoints, pod IPs."""
+    """The snapshot k8snet/addons/dns.py serves: services, their endpoints, pod IPs."""
     pod_list = list(pods)
     by_key = {pod.key: pod for pod, _ in pod_list}
     out = []

@@ -17,16 +17,21 @@ from mininet.net import Mininet
 from mininet.node import RemoteController
 
 from controllers.fabric_state import FabricHost, FabricLink, FabricState
-from k8snet import addons, cni, discovery, envvars, ingress, naming, preflight, workload
-from k8snet.controller_proc import ControllerProcess
+from k8snet import naming
+from k8snet.addons import ingress
+from k8snet.addons import system as addons
+from k8snet.api.model import ClusterSpec, Node, Pod
+from k8snet.cluster import preflight
+from k8snet.cluster.controller_proc import ControllerProcess
+from k8snet.cluster.rundir import RunDir
+from k8snet.cluster.servicectl import ServiceManager
+from k8snet.control.scheduler import pick_node
 from k8snet.errors import K8snetError
-from k8snet.ipam import NodeIpam
-from k8snet.manifests import Probe
-from k8snet.model import ClusterSpec, Node, Pod
-from k8snet.readiness import Prober, Tracker, implicit_probe
-from k8snet.rundir import RunDir
-from k8snet.scheduler import pick_node
-from k8snet.servicectl import ServiceManager
+from k8snet.load.manifests import Probe
+from k8snet.node import cni, discovery, envvars
+from k8snet.node import containers as workload
+from k8snet.node.ipam import NodeIpam
+from k8snet.node.probes import Prober, Tracker, implicit_probe
 from topologies.nodes import K8sNode
 from topologies.topos import GATEWAY_MAC, TOPO_CLASSES, node_mac
 
@@ -92,7 +97,7 @@ class Cluster:
         now = time.time()
         self.namespaces: dict[str, float] = {ns: now for ns in addons.BUILTIN_NAMESPACES}
         self.ingresses = {ing.key: ing for ing in spec.ingresses}
-        from k8snet.workloads import WorkloadManager
+        from k8snet.control.workloads import WorkloadManager
         self.workloads = WorkloadManager(self)
 
     # --- planning (no side effects) ----------------------------------------
@@ -248,7 +253,7 @@ class Cluster:
 
     def _start_ext_servers(self) -> None:
         ext = self.net["ext"]
-        for argv in ([sys.executable, "-m", "k8snet.netexec", "--pod", "ext",
+        for argv in ([sys.executable, "-m", "k8snet.node.netexec", "--pod", "ext",
                       "--port", "80/TCP"],
                      ["iperf3", "-s"]):
             proc = ext.popen(argv)
@@ -378,7 +383,7 @@ class Cluster:
 
     def add_node(self, labels: tuple = ()) -> Node:
         """Join a new node to the first edge switch; routes follow with no restart."""
-        from k8snet.ipam import node_pod_cidrs
+        from k8snet.node.ipam import node_pod_cidrs
 
         index = max(n.index for n in self.nodes.values()) + 1
         name = f"node{index}"
@@ -426,7 +431,7 @@ class Cluster:
             self.controller = None
         if self.rundir is not None:
             # Sweep anything a failed step left behind, for this cluster only.
-            from k8snet.cleanup import clean
+            from k8snet.cluster.cleanup import clean
             clean(cluster=self.spec.name, verbose=False)
 
     def __enter__(self) -> Cluster:

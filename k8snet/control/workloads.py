@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from k8snet.api.model import Node
 from k8snet.errors import K8snetError
-from k8snet.manifests import ALPHANUMS, RESOURCES, PodInstance, Workload, expand
-from k8snet.model import Node
+from k8snet.load.manifests import ALPHANUMS, RESOURCES, PodInstance, Workload, expand
 
 GRACE = 0.5          # seconds between leaving the endpoints and being stopped
 READY_TIMEOUT = 60.0  # progressDeadline for one new pod

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 
 from mininet.log import warn
 
-from k8snet import netns
-from k8snet.manifests import Probe
-from k8snet.model import Container
+from k8snet.api.model import Container
+from k8snet.load.manifests import Probe
+from k8snet.node import netns
 
 
 @dataclass

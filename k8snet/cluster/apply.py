@@ -14,11 +14,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from k8snet import addons, ingress
+from k8snet.addons import ingress
+from k8snet.addons import system as addons
+from k8snet.api.service import Service
+from k8snet.control.workloads import WorkloadState, ref
 from k8snet.errors import K8snetError
-from k8snet.manifests import ManifestSet, PodInstance, Workload, expand
-from k8snet.services import Service
-from k8snet.workloads import WorkloadState, ref
+from k8snet.load.manifests import ManifestSet, PodInstance, Workload, expand
 
 Out = Callable[[str], None]
 IMMUTABLE = "field is immutable"

@@ -7,8 +7,8 @@ can predict it.  Every node carries the well-known labels
 """
 from __future__ import annotations
 
+from k8snet.api.model import Node, Pod
 from k8snet.errors import K8snetError
-from k8snet.model import Node, Pod
 
 
 def node_labels(node: Node) -> dict[str, str]:

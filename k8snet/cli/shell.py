@@ -15,11 +15,16 @@ import sys
 from mininet.cli import CLI
 from mininet.log import output
 
-from k8snet import addons, apply, ingress, kubectl, manifests, reach
+from k8snet.addons import ingress
+from k8snet.addons import system as addons
+from k8snet.api.model import ContainerPort
+from k8snet.api.service import Service, ServicePort
+from k8snet.cli import reach
+from k8snet.cli import tables as kubectl
+from k8snet.cluster import apply
+from k8snet.control.workloads import kind_of
 from k8snet.errors import K8snetError
-from k8snet.model import ContainerPort
-from k8snet.services import Service, ServicePort
-from k8snet.workloads import kind_of
+from k8snet.load import manifests
 
 WORKLOAD_WORDS = {"deployment", "deployments", "deploy", "replicaset", "replicasets", "rs",
                   "daemonset", "daemonsets", "ds", "statefulset", "statefulsets", "sts"}
@@ -266,7 +271,7 @@ class K8sCLI(CLI):
                 positional.append(arg)
         if len(positional) != 1:
             raise K8snetError("kubectl run: give exactly one NAME")
-        from k8snet.topofile import parse_pod
+        from k8snet.load.topofile import parse_pod
         labels = dict(kv.split("=", 1) for kv in opts["labels"].split(",") if "=" in kv)
         labels.setdefault("run", positional[0])
         raw = {"name": positional[0], "namespace": opts["namespace"],

@@ -1,11 +1,11 @@
 """Discovery benchmarks: time from ``kubectl apply`` to ready endpoints, and
 cluster-DNS queries per second from a pod against the same server from its node.
 
-    python -m k8snet.discobench [--replicas 100] [--dns-seconds 3] [--json FILE]
+    python -m k8snet.perf.discobench [--replicas 100] [--dns-seconds 3] [--json FILE]
 
 Both run on one fresh default cluster.  Apply times are measured until every
 service of the applied set lists all of its pods as ready endpoints, which is
-when traffic can reach them.  DNS load comes from k8snet.dnsbench (pipelined
+when traffic can reach them.  DNS load comes from k8snet.perf.dnsbench (pipelined
 UDP, bounded in time), run in the client pod against kube-dns's ClusterIP and
 in a pod on the DNS pod's node (the same, without the fabric), and in the DNS
 pod's node against the pod IP: the ratios between them are what the fabric,
@@ -20,11 +20,13 @@ import sys
 import time
 from pathlib import Path
 
-from k8snet import addons, apply, manifests, topofile
-from k8snet.cluster import Cluster
-from k8snet.model import Container, Pod
+from k8snet.addons import system as addons
+from k8snet.api.model import Container, Pod
+from k8snet.cluster import apply
+from k8snet.cluster.cluster import Cluster
+from k8snet.load import manifests, topofile
 
-GUESTBOOK = Path(__file__).resolve().parent.parent / "examples" / "guestbook.yaml"
+GUESTBOOK = Path(__file__).resolve().parents[2] / "examples" / "guestbook.yaml"
 NAMES = ("web.default.svc.cluster.local,kubernetes.default.svc.cluster.local,"
          "kube-dns.kube-system.svc.cluster.local")
 
@@ -80,7 +82,7 @@ def time_apply(cluster, mset: manifests.ManifestSet, timeout: float = 300) -> fl
 
 
 def dns_load(netns: str, server: str, seconds: float) -> dict:
-    argv = ["ip", "netns", "exec", netns, sys.executable, "-m", "k8snet.dnsbench",
+    argv = ["ip", "netns", "exec", netns, sys.executable, "-m", "k8snet.perf.dnsbench",
             "--server", server, "--names", NAMES, "--duration", str(seconds),
             "--concurrency", "32", "--json"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)

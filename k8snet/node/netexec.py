@@ -7,7 +7,7 @@ every port; only the standard library is used so startup stays fast.
 
 Usage::
 
-    python3 -m k8snet.netexec --pod NAME --port 8080/TCP --port 5353/UDP \\
+    python3 -m k8snet.node.netexec --pod NAME --port 8080/TCP --port 5353/UDP \\
         [--bind 0.0.0.0]
 
 ``--port PORT[/PROTO]`` is repeatable; PROTO is TCP (default) or UDP,

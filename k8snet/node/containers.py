@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from k8snet.model import Container, Pod
+from k8snet.api.model import Container, Pod
 
 
 @dataclass
@@ -41,7 +41,7 @@ def container_argv(pod: Pod, container: Container) -> list[str]:
     if not command and container.args and shutil.which(container.args[0]):
         return list(container.args)
     if container.ports:
-        argv = [sys.executable, "-m", "k8snet.netexec", "--pod", pod.name]
+        argv = [sys.executable, "-m", "k8snet.node.netexec", "--pod", pod.name]
         for port in container.ports:
             argv += ["--port", f"{port.container_port}/{port.protocol}"]
         return argv
@@ -65,7 +65,7 @@ def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
             ["ip", "netns", "exec", netns, *argv], stdout=log,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env,
             start_new_session=True)
-    builtin = "k8snet.netexec" in argv
+    builtin = "k8snet.node.netexec" in argv
     return ContainerProcess(container.name, argv, proc, log_path, time.time(), builtin,
                             full_env)
 

@@ -1,6 +1,6 @@
-"""DNS on the wire: query bytes in, reply bytes out (k8snet.dns serves it).
+"""DNS on the wire: query bytes in, reply bytes out (k8snet.addons.dns serves it).
 
-The hot path splices a cached reply instead of parsing (see k8snet.dns for
+The hot path splices a cached reply instead of parsing (see k8snet.addons.dns for
 the numbers); misses and anything unusual go through dnslib.  Names that are
 not ours are relayed to the one configured upstream by ``Forwarder``.
 """
@@ -32,7 +32,7 @@ from dnslib import (
     DNSRecord,
 )
 
-from k8snet.dnszone import (
+from k8snet.addons.dnszone import (
     FORMERR,
     NOERROR,
     NOTIMP,

@@ -10,10 +10,11 @@ import time
 from dataclasses import replace
 
 from controllers.fabric_state import Vip
-from k8snet import discovery, naming
-from k8snet.endpoints import PodView, endpoints_for
+from k8snet import naming
+from k8snet.api.service import Allocator, Service, ServicePort
+from k8snet.control.endpoints import PodView, endpoints_for
 from k8snet.errors import K8snetError
-from k8snet.services import Allocator, Service, ServicePort
+from k8snet.node import discovery
 from kproxy.apply import Proxier, flush_udp_conntrack, require_mode
 from kproxy.state import Endpoint, NodeProxyState, ServicePortState
 
@@ -144,7 +145,7 @@ class ServiceManager:
 
     def write_dns_snapshot(self) -> bool:
         """What the cluster DNS serves; it reloads the file within a second."""
-        from k8snet import addons
+        from k8snet.addons import system as addons
 
         if self.cluster.rundir is None:
             return False

@@ -1,6 +1,6 @@
 """DNS zones as data: the cluster zone (Kubernetes DNS spec) and zone files.
 
-Pure: no sockets, no wire format.  ``k8snet.dns`` serves these over UDP and
+Pure: no sockets, no wire format.  ``k8snet.addons.dns`` serves these over UDP and
 TCP.  Both kinds answer ``resolve(qname, qtype)`` with an :class:`Answer`,
 or None when the name is not theirs (the cluster zone forwards those, a
 zone file refuses them).
@@ -541,7 +541,7 @@ def default_ext_zone(ext_ip: str) -> str:
     ip = _ip(ext_ip, "ext_ip")
     kind = _address_type(ip)
     lines = [
-        "# Zone file for python -m k8snet.dns --zone-file (see k8snet/dnszone.py).",
+        "# Zone file for python -m k8snet.addons.dns --zone-file (see k8snet/addons/dnszone.py).",
         "zones:",
         "  - origin: example.com",
         "    records:",

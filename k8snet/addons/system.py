@@ -11,11 +11,12 @@ import signal
 import sys
 from pathlib import Path
 
-from k8snet import discovery, ingress
-from k8snet.discovery import DNS_LABELS, DNS_NAMESPACE, DNS_SERVICE
-from k8snet.manifests import Probe
-from k8snet.model import Container, ContainerPort, NetworkPlan, Pod
-from k8snet.services import Service, ServicePort
+from k8snet.addons import ingress
+from k8snet.api.model import Container, ContainerPort, NetworkPlan, Pod
+from k8snet.api.service import Service, ServicePort
+from k8snet.load.manifests import Probe
+from k8snet.node import discovery
+from k8snet.node.discovery import DNS_LABELS, DNS_NAMESPACE, DNS_SERVICE
 
 BUILTIN_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 DNS_POD = "kube-dns"
@@ -56,13 +57,13 @@ def snapshot_path(cluster) -> Path:
 
 def start_ext_dns(cluster) -> None:
     """The emulated Internet's DNS on ext (203.0.113.53): a small zone."""
-    from k8snet import dns
+    from k8snet.addons import dns
 
     plan = cluster.spec.network
     zone = _dns_dir(cluster) / "ext-zone.yaml"
     zone.write_text(dns.default_ext_zone(plan.ext_ip))
     proc = cluster.net["ext"].popen(
-        [sys.executable, "-m", "k8snet.dns", "--zone-file", str(zone),
+        [sys.executable, "-m", "k8snet.addons.dns", "--zone-file", str(zone),
          "--bind", plan.ext_dns_ip, "--port", str(DNS_PORT)],
         stdout=open(cluster.rundir.logs / "ext-dns.log", "ab"), stderr=-2)
     cluster.aux_procs.append(proc)
@@ -74,7 +75,7 @@ def start_cluster_dns(cluster) -> None:
     plan = cluster.spec.network
     cluster.services.write_dns_snapshot()
     container = Container(
-        "dns", command=(sys.executable, "-m", "k8snet.dns", "--snapshot",
+        "dns", command=(sys.executable, "-m", "k8snet.addons.dns", "--snapshot",
                         str(snapshot_path(cluster)), "--port", str(DNS_PORT),
                         "--upstream", f"{plan.ext_dns_ip}:{DNS_PORT}"),
         ports=(ContainerPort(DNS_PORT, "UDP", "dns"), ContainerPort(DNS_PORT, "TCP", "dns-tcp")))

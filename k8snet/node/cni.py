@@ -10,8 +10,8 @@ import errno
 
 from pyroute2 import NetlinkError
 
-from k8snet import netns
 from k8snet.errors import K8snetError
+from k8snet.node import netns
 
 
 def netns_exists(name: str) -> bool:

@@ -14,10 +14,8 @@ from typing import Any
 
 import yaml
 
-from k8snet.errors import K8snetError
-from k8snet.ingress import parse_ingress
-from k8snet.ipam import node_pod_cidrs
-from k8snet.model import (
+from k8snet.addons.ingress import parse_ingress
+from k8snet.api.model import (
     ClusterSpec,
     Container,
     ContainerPort,
@@ -27,10 +25,12 @@ from k8snet.model import (
     Node,
     Pod,
 )
-from k8snet.services import parse_service
-from k8snet.services import validate as validate_service
+from k8snet.api.service import parse_service
+from k8snet.api.service import validate as validate_service
+from k8snet.errors import K8snetError
+from k8snet.node.ipam import node_pod_cidrs
 
-TOPO_DIR = Path(__file__).resolve().parent.parent / "topologies"
+TOPO_DIR = Path(__file__).resolve().parents[2] / "topologies"
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
