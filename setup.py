@@ -10,6 +10,7 @@ setup(
     package_data={"topologies": ["*.yaml"]},
     python_requires=">=3.11",
     install_requires=["os-ken>=4.0", "pyroute2>=0.9", "PyYAML>=6.0", "dnslib>=0.9",
+                      "grpcio>=1.60", "grpcio-health-checking>=1.60", "h2>=4.1",
                       "matplotlib>=3.6"],
     extras_require={"dev": ["pytest", "ruff"]},
     entry_points={"console_scripts": ["k8snet=k8snet.main:main",
