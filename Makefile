@@ -2,7 +2,7 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 TOPO   ?= single
-MANIFESTS ?= examples/three-tier
+MANIFESTS ?= examples/demo examples/three-tier
 PYTEST := $(PY) -m pytest
 
 .PHONY: setup run-topology test test-unit test-integration perf bench clean lint
@@ -11,7 +11,7 @@ setup:
 	@bash scripts/setup.sh
 
 run-topology: setup
-	$(VENV)/bin/k8snet run --topo $(TOPO) $(if $(MANIFESTS),-f $(MANIFESTS))
+	$(VENV)/bin/k8snet run --topo $(TOPO) $(foreach m,$(MANIFESTS),-f $(m))
 
 test: setup
 	$(PYTEST) -q tests/unit tests/integration

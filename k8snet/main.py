@@ -62,24 +62,31 @@ def _teardown_on_sigterm() -> None:
 def _run(args: argparse.Namespace) -> int:
     from mininet.log import info, setLogLevel
 
+    from k8snet.apiserver import apply
     from k8snet.cli.shell import K8sCLI, ping_pods
-    from k8snet.cluster import apply
     from k8snet.cluster.cluster import Cluster
-    from k8snet.load import manifests, topofile
+    from k8snet.load import documents, topofile
 
     setLogLevel(args.verbosity)
     spec = topofile.load(args.topo)
-    # Parse manifests before anything starts: a bad file costs nothing.
-    mset = manifests.load_paths(args.filename) if args.filename else None
+    # Read manifests before anything starts: a file that cannot be read costs nothing.
+    docs = documents.load_paths(args.filename) if args.filename else []
     t0 = time.monotonic()
     cluster = Cluster(spec, proxy_mode=args.proxy_mode)
     _teardown_on_sigterm()
     with cluster:
         info(f"*** Cluster {spec.name} up in {time.monotonic() - t0:.1f}s: "
-             f"{len(cluster.nodes)} nodes, {len(cluster.pods)} pods\n")
-        if mset is not None:
+             f"{len(spec.nodes)} nodes, {len(cluster.store.list('Pod'))} system pods\n")
+        if docs:
             info(f"*** Applying {', '.join(args.filename)}\n")
-            apply.apply(cluster, mset, out=lambda line: info(line + "\n"))
+            done = apply.apply(cluster.store, docs)
+            for line in done.notes + done.lines:
+                info(line + "\n")
+            waiting = cluster.wait_ready(timeout=60)
+            pending = [p["metadata"]["name"] for p in cluster.store.list("Pod")
+                       if (p.get("status") or {}).get("phase") != "Running"]
+            if waiting or pending:
+                info(f"*** Not ready yet: {', '.join(waiting + pending)}\n")
         if args.test == "pingall":
             dropped = ping_pods(cluster)
             return 0 if dropped == 0 else 1

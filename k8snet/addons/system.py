@@ -1,117 +1,120 @@
-"""Cluster add-ons every cluster gets: the ``kubernetes`` and ``kube-dns``
-services, the DNS server pod, ext's Internet DNS, and the ingress controller.
+"""The objects every cluster starts with, owned as kubeadm owns them.
 
-They are ordinary pods and services, made the same way a user's are, so
-``kubectl get pods -n kube-system`` shows them and kproxy balances them.
+- Namespaces ``default``, ``kube-system``, ``kube-public``, ``kube-node-lease``
+  and ``ingress-nginx``;
+- Service ``default/kubernetes`` at the first address of the service CIDR
+  (no endpoints reachable from pods: the API server listens on 127.0.0.1);
+- cluster DNS: Deployment ``kube-system/kube-dns`` (label ``k8s-app=kube-dns``)
+  behind Service ``kube-dns`` at the tenth address (10.96.0.10), UDP and TCP 53;
+- the ingress controller: Deployment ``ingress-nginx/ingress-nginx-controller``
+  behind the LoadBalancer Service of the same name, and IngressClass ``nginx``
+  (the default class).
+
+Deleting one of their pods brings a new one: their Deployments do it.
+Pure: plan in, objects out.
 """
 from __future__ import annotations
 
 import ipaddress
-import signal
 import sys
 from pathlib import Path
 
-from k8snet.addons import ingress
-from k8snet.api.model import Container, ContainerPort, NetworkPlan, Pod
-from k8snet.api.service import Service, ServicePort
-from k8snet.load.manifests import Probe
-from k8snet.node import discovery
-from k8snet.node.discovery import DNS_LABELS, DNS_NAMESPACE, DNS_SERVICE
+from k8snet.api.model import NetworkPlan
 
 BUILTIN_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-DNS_POD = "kube-dns"
-DNS_PORT = 53
+DNS_NAMESPACE, DNS_NAME, DNS_PORT = "kube-system", "kube-dns", 53
+DNS_LABELS = {"k8s-app": "kube-dns"}
+INGRESS_NAMESPACE = INGRESS_NAME = "ingress-nginx"
+INGRESS_SERVICE = "ingress-nginx-controller"
+INGRESS_LABELS = {"app.kubernetes.io/name": "ingress-nginx",
+                  "app.kubernetes.io/component": "controller"}
 
 
 def service_ip(plan: NetworkPlan, offset: int) -> str:
+    """The address ``offset`` of the service CIDR (1: kubernetes, 10: kube-dns)."""
     return str(ipaddress.ip_network(plan.service_cidr).network_address + offset)
 
 
-def dns_ip(cluster) -> str:
-    """kube-dns sits at the tenth address of the service CIDR (10.96.0.10)."""
-    return service_ip(cluster.spec.network, 10)
+def dns_ip(plan: NetworkPlan) -> str:
+    return service_ip(plan, 10)
 
 
-def system_services(plan: NetworkPlan) -> list[Service]:
-    """``default/kubernetes`` (first address; there is no API server behind
-    it, so it has no endpoints) and ``kube-system/kube-dns``."""
-    return [
-        Service("kubernetes", "default", "ClusterIP", cluster_ip=service_ip(plan, 1),
-                ports=(ServicePort(443, 6443, name="https"),)),
-        Service(DNS_SERVICE, DNS_NAMESPACE, "ClusterIP", selector=DNS_LABELS,
-                cluster_ip=service_ip(plan, 10),
-                ports=(ServicePort(DNS_PORT, DNS_PORT, "UDP", name="dns"),
-                       ServicePort(DNS_PORT, DNS_PORT, "TCP", name="dns-tcp"))),
-    ]
+def _namespace(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
 
 
-def _dns_dir(cluster) -> Path:
-    path = cluster.rundir.path / "dns"
-    path.mkdir(exist_ok=True)
-    return path
+def _deployment(name: str, namespace: str, labels: dict, container: dict,
+                dns_policy: str = "ClusterFirst") -> dict:
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+        "spec": {"replicas": 1, "selector": {"matchLabels": dict(labels)},
+                 "strategy": {"type": "RollingUpdate",
+                              "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                 "template": {"metadata": {"labels": dict(labels)},
+                              "spec": {"containers": [container], "dnsPolicy": dns_policy,
+                                       "terminationGracePeriodSeconds": 1}}}}
 
 
-def snapshot_path(cluster) -> Path:
-    return _dns_dir(cluster) / "snapshot.json"
+def _probe(port: int) -> dict:
+    return {"tcpSocket": {"port": port}, "periodSeconds": 1, "failureThreshold": 3}
 
 
-def start_ext_dns(cluster) -> None:
-    """The emulated Internet's DNS on ext (203.0.113.53): a small zone."""
-    from k8snet.addons import dns
-
-    plan = cluster.spec.network
-    zone = _dns_dir(cluster) / "ext-zone.yaml"
-    zone.write_text(dns.default_ext_zone(plan.ext_ip))
-    proc = cluster.net["ext"].popen(
-        [sys.executable, "-m", "k8snet.addons.dns", "--zone-file", str(zone),
-         "--bind", plan.ext_dns_ip, "--port", str(DNS_PORT)],
-        stdout=open(cluster.rundir.logs / "ext-dns.log", "ab"), stderr=-2)
-    cluster.aux_procs.append(proc)
-    cluster.rundir.record_pid(proc.pid)
-
-
-def start_cluster_dns(cluster) -> None:
-    """The DNS server pod behind kube-dns, serving the cluster's snapshot."""
-    plan = cluster.spec.network
-    cluster.services.write_dns_snapshot()
-    container = Container(
-        "dns", command=(sys.executable, "-m", "k8snet.addons.dns", "--snapshot",
-                        str(snapshot_path(cluster)), "--port", str(DNS_PORT),
-                        "--upstream", f"{plan.ext_dns_ip}:{DNS_PORT}"),
-        ports=(ContainerPort(DNS_PORT, "UDP", "dns"), ContainerPort(DNS_PORT, "TCP", "dns-tcp")))
-    pod = Pod(DNS_POD, DNS_NAMESPACE, labels=DNS_LABELS, containers=(container,))
-    probe = Probe("tcpSocket", port=DNS_PORT, period_seconds=0.2, failure_threshold=3)
-    ((pod, node),) = cluster.plan_pods((pod,))
-    cluster._add_pod(pod, node, (("dns", probe),), owner="")
+def dns_objects(plan: NetworkPlan, snapshot: Path) -> list[dict]:
+    """kube-dns: the Deployment serving ``snapshot`` and its Service."""
+    container = {
+        "name": "dns", "image": "k8snet/cluster-dns",
+        "command": [sys.executable, "-m", "k8snet.addons.dns", "--snapshot", str(snapshot),
+                    "--port", str(DNS_PORT), "--upstream", f"{plan.ext_dns_ip}:{DNS_PORT}"],
+        "ports": [{"name": "dns", "containerPort": DNS_PORT, "protocol": "UDP"},
+                  {"name": "dns-tcp", "containerPort": DNS_PORT, "protocol": "TCP"}],
+        "readinessProbe": _probe(DNS_PORT), "livenessProbe": _probe(DNS_PORT)}
+    service = {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": DNS_NAME, "namespace": DNS_NAMESPACE,
+                     "labels": {**DNS_LABELS, "kubernetes.io/name": "CoreDNS"}},
+        "spec": {"clusterIP": dns_ip(plan), "selector": dict(DNS_LABELS),
+                 "ports": [{"name": "dns", "port": DNS_PORT, "protocol": "UDP",
+                            "targetPort": DNS_PORT},
+                           {"name": "dns-tcp", "port": DNS_PORT, "protocol": "TCP",
+                            "targetPort": DNS_PORT}]}}
+    return [_deployment(DNS_NAME, DNS_NAMESPACE, DNS_LABELS, container, "Default"), service]
 
 
-def update_ingress(cluster) -> None:
-    """(Re)write nginx.conf from every Ingress; start the controller pod and its
-    LoadBalancer service the first time, else have nginx reload (SIGHUP)."""
-    conf_dir = cluster.rundir.path / "ingress"
-    conf_dir.mkdir(exist_ok=True)
-    conf = conf_dir / "nginx.conf"
-    discovery.write_atomic(conf, ingress.nginx_conf(list(cluster.ingresses.values()),
-                                                    cluster.services.services,
-                                                    str(conf_dir)))
-    key = f"{ingress.INGRESS_NAMESPACE}/{ingress.INGRESS_POD}"
-    if key in cluster.pods:
-        for container in cluster.pods[key].containers:
-            if container.running:
-                container.proc.send_signal(signal.SIGHUP)
-        return
-    cluster.namespaces.setdefault(ingress.INGRESS_NAMESPACE, cluster.started)
-    labels = (("app.kubernetes.io/name", "ingress-nginx"),)
-    pod = Pod(ingress.INGRESS_POD, ingress.INGRESS_NAMESPACE, labels=labels,
-              containers=(Container(
-                  "controller", command=("nginx", "-c", str(conf), "-g", "daemon off;"),
-                  ports=(ContainerPort(80, name="http"),)),))
-    probe = Probe("tcpSocket", port=80, period_seconds=0.2, failure_threshold=3)
-    ((pod, node),) = cluster.plan_pods((pod,))
-    cluster._add_pod(pod, node, (("controller", probe),))
-    svc_key = f"{ingress.INGRESS_NAMESPACE}/{ingress.INGRESS_SERVICE}"
-    if svc_key not in cluster.services.services:
-        cluster.services.add([Service(ingress.INGRESS_SERVICE, ingress.INGRESS_NAMESPACE,
-                                      "LoadBalancer", selector=labels,
-                                      ports=(ServicePort(80, "http", name="http"),))],
-                             sync=False)
+def ingress_objects(conf: Path) -> list[dict]:
+    """ingress-nginx: its Deployment running nginx on ``conf``, the
+    LoadBalancer Service, and the default IngressClass ``nginx``."""
+    container = {
+        "name": "controller", "image": "registry.k8s.io/ingress-nginx/controller:v1.11.2",
+        "command": [sys.executable, "-m", "k8snet.addons.ingress_runner", "--conf", str(conf)],
+        "ports": [{"name": "http", "containerPort": 80, "protocol": "TCP"}],
+        "readinessProbe": _probe(80)}
+    service = {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": INGRESS_SERVICE, "namespace": INGRESS_NAMESPACE,
+                     "labels": dict(INGRESS_LABELS)},
+        "spec": {"type": "LoadBalancer", "selector": dict(INGRESS_LABELS),
+                 "ports": [{"name": "http", "port": 80, "targetPort": "http",
+                            "protocol": "TCP"}]}}
+    klass = {
+        "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+        "metadata": {"name": "nginx", "labels": dict(INGRESS_LABELS),
+                     "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"}},
+        "spec": {"controller": "k8s.io/ingress-nginx"}}
+    return [_deployment(INGRESS_SERVICE, INGRESS_NAMESPACE, INGRESS_LABELS, container),
+            service, klass]
+
+
+def system_objects(plan: NetworkPlan, run_dir: Path) -> list[dict]:
+    """Every object a new cluster holds, in the order to create them."""
+    kubernetes = {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"clusterIP": service_ip(plan, 1),
+                 "ports": [{"name": "https", "port": 443, "targetPort": 6443,
+                            "protocol": "TCP"}]}}
+    return ([_namespace(n) for n in (*BUILTIN_NAMESPACES, INGRESS_NAMESPACE)]
+            + [kubernetes]
+            + dns_objects(plan, run_dir / "dns" / "snapshot.json")
+            + ingress_objects(run_dir / "ingress" / "nginx.conf"))

@@ -28,6 +28,33 @@ class Container:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """A probe (readiness, liveness or startup): exactly one of httpGet,
+    tcpSocket, exec, grpc.  Source: Probe in the core/v1 API reference."""
+
+    handler: str                       # "httpGet" | "tcpSocket" | "exec" | "grpc"
+    port: int | str = 0                # httpGet/tcpSocket: number or container-port name
+    path: str = "/"                    # httpGet
+    scheme: str = "HTTP"               # httpGet
+    host: str = ""                     # httpGet/tcpSocket; "" means the pod IP
+    command: tuple[str, ...] = ()      # exec
+    headers: tuple[tuple[str, str], ...] = ()   # httpGet httpHeaders
+    service: str = ""                  # grpc: the service name asked about
+    initial_delay_seconds: int = 0
+    period_seconds: int = 10
+    timeout_seconds: int = 1
+    success_threshold: int = 1
+    failure_threshold: int = 3
+
+    def resolved_port(self, container: Container) -> int | None:
+        """The port number, looking a name up among ``container``'s ports."""
+        if isinstance(self.port, int):
+            return self.port
+        return next((p.container_port for p in container.ports if p.name == self.port),
+                    None)
+
+
+@dataclass(frozen=True)
 class Pod:
     name: str
     namespace: str = "default"
@@ -103,11 +130,8 @@ class ClusterSpec:
     fabric: Fabric
     network: NetworkPlan
     nodes: tuple[Node, ...]
-    pods: tuple[Pod, ...] = ()
     link: LinkParams = field(default_factory=LinkParams)
     source: str = ""
-    services: tuple = ()
-    ingresses: tuple = ()
 
     def node(self, name: str) -> Node:
         for node in self.nodes:

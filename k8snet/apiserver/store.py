@@ -23,7 +23,8 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -121,9 +122,12 @@ class Store:
     """All objects of one cluster.  Thread-safe."""
 
     def __init__(self, strategies: dict[str, Strategy] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 default_strategy: Strategy | None = None) -> None:
         self.lock = threading.RLock()
         self.strategies = strategies or {}
+        self.default_strategy = default_strategy or Strategy()
+        self._buffer: list[Event] | None = None
         self.clock = clock
         self.objects: dict[str, dict[tuple[str, str], dict]] = {}
         self.rv = 0
@@ -208,11 +212,11 @@ class Store:
                                     "to create new content in namespace "
                                     f'{meta["namespace"]} because it is being terminated')
             obj.setdefault("apiVersion", info.api_version)
-            strategy = self.strategies.get(kind)
+            strategy = self._strategy(kind)
             for f in SYSTEM_FIELDS:
                 meta.pop(f, None)
-            if strategy:
-                strategy.prepare_create(self, obj)
+            strategy.prepare_create(self, obj)
+            meta = obj.setdefault("metadata", {})     # the strategy may have replaced it
             if dry_run:
                 meta["uid"] = str(uuid.uuid4())
                 meta["creationTimestamp"] = now_rfc3339(self.clock())
@@ -326,9 +330,8 @@ class Store:
         meta["name"], new["kind"] = name, kind
         if ns:
             meta["namespace"] = ns
-        strategy = self.strategies.get(kind)
-        if strategy:
-            strategy.prepare_update(self, old, new)
+        self._strategy(kind).prepare_update(self, old, new)
+        meta = new.setdefault("metadata", {})
         if new == old:
             return old
         if _spec_of(new) != _spec_of(old):
@@ -357,13 +360,37 @@ class Store:
         self._index(stored, remove=True)
         self.rv += 1
         gone = dict(stored, metadata=dict(stored["metadata"], resourceVersion=str(self.rv)))
-        strategy = self.strategies.get(kind)
-        if strategy:
-            strategy.after_delete(self, gone)
+        self._strategy(kind).after_delete(self, gone)
         self._emit(Event(DELETED, kind, gone, self.rv))
         return gone
 
+    def _strategy(self, kind: str) -> Strategy:
+        return self.strategies.get(kind) or self.default_strategy
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """All writes inside happen, or (on an exception) none: the objects
+        are restored and watchers never see the events.  Holds the lock."""
+        with self.lock:
+            if self._buffer is not None:          # nested: the outer one decides
+                yield
+                return
+            saved = {kind: dict(items) for kind, items in self.objects.items()}
+            deps = {uid: set(keys) for uid, keys in self.dependents.items()}
+            self._buffer = []
+            try:
+                yield
+            except BaseException:
+                self.objects, self.dependents, self._buffer = saved, deps, None
+                raise
+            buffered, self._buffer = self._buffer, None
+            for event in buffered:
+                self._emit(event)
+
     def _emit(self, event: Event) -> None:
+        if self._buffer is not None:
+            self._buffer.append(event)
+            return
         self.history.append(event)
         for w in self.watches:
             if w.wants(event):

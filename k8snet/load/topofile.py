@@ -2,7 +2,7 @@
 
 Every check runs here, before anything touches the kernel, so bad input gives
 one clear line and leaves nothing behind.  Messages name the file and the
-field path (``pods[2].containers[0].ports[0]``), and the line for YAML errors.
+field path (``network.podCIDR``), and the line for YAML errors.
 """
 from __future__ import annotations
 
@@ -14,19 +14,13 @@ from typing import Any
 
 import yaml
 
-from k8snet.addons.ingress import parse_ingress
 from k8snet.api.model import (
     ClusterSpec,
-    Container,
-    ContainerPort,
     Fabric,
     LinkParams,
     NetworkPlan,
     Node,
-    Pod,
 )
-from k8snet.api.service import parse_service
-from k8snet.api.service import validate as validate_service
 from k8snet.errors import K8snetError
 from k8snet.node.ipam import node_pod_cidrs
 
@@ -35,6 +29,7 @@ DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 RESERVED_HOSTS = {"gw", "ext"}
+WORKLOAD_FIELDS = ("pods", "services", "ingresses")
 
 
 class TopologyError(K8snetError):
@@ -78,13 +73,6 @@ def load(topo: str) -> ClusterSpec:
         raise TopologyError(f"{where}: malformed YAML: {problem}") from None
     if not isinstance(data, dict):
         raise TopologyError(f"{path}: expected a mapping at the top level")
-    if "nodes" in overrides and isinstance(data.get("pods"), list):
-        # ``NAME,N``: pods pinned to a node the smaller cluster lacks are
-        # scheduled like unpinned ones instead of failing the built-in file.
-        names = {f"node{i}" for i in range(1, overrides["nodes"] + 1)}
-        for pod in data["pods"]:
-            if isinstance(pod, dict) and pod.get("node") not in names:
-                pod.pop("node", None)
     data.update(overrides)
     return parse(data, source=str(path))
 
@@ -187,93 +175,13 @@ def _nodes(raw: Any, plan: NetworkPlan, source: str) -> tuple[Node, ...]:
     return tuple(nodes)
 
 
-def _port(raw: Any, source: str, where: str) -> ContainerPort:
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        raw = {"containerPort": raw}
-    raw = _mapping(raw, source, where)
-    port = raw.get("containerPort")
-    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-        raise _fail(source, f"{where}.containerPort",
-                    f"'{port}' must be a port number 1-65535")
-    protocol = str(raw.get("protocol", "TCP"))
-    if protocol not in ("TCP", "UDP"):
-        raise _fail(source, f"{where}.protocol",
-                    f"'{protocol}' is not supported (TCP or UDP)")
-    name = str(raw.get("name", ""))
-    if name and (len(name) > 15 or not DNS1123_LABEL.match(name)):
-        raise _fail(source, f"{where}.name", f"'{name}' is not a valid port name")
-    return ContainerPort(container_port=port, protocol=protocol, name=name)
-
-
-def _strings(value: Any, source: str, where: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if not isinstance(value, list):
-        raise _fail(source, where, "expected a list of strings")
-    return tuple(str(v) for v in value)
-
-
-def parse_container(raw: Any, source: str, where: str) -> Container:
-    raw = _mapping(raw, source, where)
-    name = str(raw.get("name", ""))
-    if not DNS1123_LABEL.match(name):
-        raise _fail(source, f"{where}.name", f"'{name}' is not a DNS-1123 label")
-    ports = tuple(_port(p, source, f"{where}.ports[{i}]")
-                  for i, p in enumerate(raw.get("ports") or []))
-    env = []
-    for i, entry in enumerate(raw.get("env") or []):
-        if not isinstance(entry, dict) or not entry.get("name"):
-            raise _fail(source, f"{where}.env[{i}]", "needs a name")
-        env.append((str(entry["name"]), str(entry.get("value", ""))))
-    return Container(name=name, image=str(raw.get("image", "")),
-                     command=_strings(raw.get("command"), source,
-                                      f"{where}.command"),
-                     args=_strings(raw.get("args"), source, f"{where}.args"),
-                     ports=ports, env=tuple(env))
-
-
-def parse_pod(raw: Any, source: str, where: str) -> Pod:
-    raw = _mapping(raw, source, where)
-    name = str(raw.get("name", ""))
-    if not name or len(name) > 253 or not DNS1123_SUBDOMAIN.match(name):
-        raise _fail(source, f"{where}.name",
-                    f"'{name}' is not a valid pod name (DNS-1123 subdomain)")
-    namespace = str(raw.get("namespace", "default"))
-    if not DNS1123_LABEL.match(namespace):
-        raise _fail(source, f"{where}.namespace",
-                    f"'{namespace}' is not a DNS-1123 label")
-    containers = raw.get("containers")
-    if not containers:
-        containers = [{"name": name.split(".")[0][:63],
-                       "ports": raw.get("ports") or []}]
-    parsed = tuple(parse_container(c, source, f"{where}.containers[{i}]")
-                   for i, c in enumerate(containers))
-    seen_names: set[str] = set()
-    seen_ports: set[tuple[int, str]] = set()
-    for i, container in enumerate(parsed):
-        if container.name in seen_names:
-            raise _fail(source, f"{where}.containers[{i}].name",
-                        f"duplicate container name '{container.name}'")
-        seen_names.add(container.name)
-        for port in container.ports:
-            key = (port.container_port, port.protocol)
-            if key in seen_ports:
-                raise _fail(source, f"{where}.containers[{i}]",
-                            f"port {port.container_port}/{port.protocol} is "
-                            "already used by another container of this pod")
-            seen_ports.add(key)
-    return Pod(name=name, namespace=namespace,
-               node_name=str(raw.get("node", raw.get("nodeName", "")) or ""),
-               labels=_labels(raw.get("labels"), source, f"{where}.labels"),
-               containers=parsed)
-
-
 def parse(data: dict, source: str = "<topology>") -> ClusterSpec:
-    known = {"name", "fabric", "nodes", "network", "links", "pods", "services",
-             "ingresses"}
+    known = {"name", "fabric", "nodes", "network", "links"}
     for key in data:
+        if key in WORKLOAD_FIELDS:
+            raise _fail(source, key, "a topology describes the network only (name, fabric, "
+                        "nodes, network, links); put pods, services and ingresses in a "
+                        "Kubernetes manifest and apply it with -f")
         if key not in known:
             raise _fail(source, key, "unknown field (known: "
                         + ", ".join(sorted(known)) + ")")
@@ -307,45 +215,5 @@ def parse(data: dict, source: str = "<topology>") -> ClusterSpec:
     if link.bw is not None and (type(link.bw) not in (int, float)
                                 or not 0 < link.bw <= 100000):
         raise _fail(source, "links.bw", f"'{link.bw}' must be Mbit/s, 0-100000")
-    pods, keys = [], set()
-    node_names = {n.name for n in nodes}
-    raw_pods = data.get("pods") or []
-    if not isinstance(raw_pods, list):
-        raise _fail(source, "pods", "expected a list of pods")
-    for i, raw in enumerate(raw_pods):
-        pod = parse_pod(raw, source, f"pods[{i}]")
-        if pod.key in keys:
-            raise _fail(source, f"pods[{i}].name",
-                        f"duplicate pod {pod.key}: pod names must be unique "
-                        "within a namespace")
-        if pod.name in node_names or pod.name in RESERVED_HOSTS:
-            raise _fail(source, f"pods[{i}].name",
-                        f"pod name '{pod.name}' clashes with a host name")
-        if pod.node_name and pod.node_name not in node_names:
-            raise _fail(source, f"pods[{i}].node",
-                        f"unknown node '{pod.node_name}' (nodes: "
-                        + ", ".join(sorted(node_names)) + ")")
-        keys.add(pod.key)
-        pods.append(pod)
-    services = []
-    raw_services = data.get("services") or []
-    if not isinstance(raw_services, list):
-        raise _fail(source, "services", "expected a list of services")
-    for i, raw in enumerate(raw_services):
-        try:
-            svc = parse_service(raw, source, f"services[{i}]")
-            validate_service(svc)
-        except K8snetError as exc:
-            raise _fail(source, f"services[{i}]", str(exc)) from None
-        services.append(svc)
-    ingresses = []
-    for i, raw in enumerate(data.get("ingresses") or []):
-        if not isinstance(raw, dict):
-            raise _fail(source, f"ingresses[{i}]", "expected a mapping")
-        try:
-            ingresses.append(parse_ingress(raw, f"ingresses[{i}]"))
-        except K8snetError as exc:
-            raise _fail(source, f"ingresses[{i}]", str(exc)) from None
-    return ClusterSpec(name=name, fabric=fabric, network=network,
-                       nodes=nodes, pods=tuple(pods), link=link, source=source,
-                       services=tuple(services), ingresses=tuple(ingresses))
+    return ClusterSpec(name=name, fabric=fabric, network=network, nodes=nodes, link=link,
+                       source=source)

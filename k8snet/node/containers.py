@@ -33,27 +33,57 @@ class ContainerProcess:
         return self.proc.poll() is None
 
 
-def container_argv(pod: Pod, container: Container) -> list[str]:
-    """What runs for ``container``: its own command if runnable, else netexec."""
+def agnhost_netexec(container: Container) -> bool:
+    """The container is agnhost's ``netexec`` (the Kubernetes e2e test server)."""
+    return "agnhost" in container.image and (container.args[:1] == ("netexec",)
+                                              or container.command[-1:] == ("netexec",))
+
+
+def _agnhost_ports(container: Container) -> list[str]:
+    """``--http-port=N`` / ``--udp-port=N`` of agnhost netexec (defaults 8080/8081)."""
+    ports = {"TCP": 8080, "UDP": 8081}
+    for arg in container.args:
+        for flag, proto in (("--http-port", "TCP"), ("--udp-port", "UDP")):
+            if arg.startswith(flag + "="):
+                ports[proto] = int(arg.split("=", 1)[1]) if arg.split("=", 1)[1].isdigit() \
+                    else ports[proto]
+    return [f"{port}/{proto}" for proto, port in ports.items() if port > 0]
+
+
+def container_argv(pod: Pod, container: Container,
+                   grpc_ports: tuple[int, ...] = ()) -> list[str]:
+    """What runs for ``container``: its own command if runnable, else the
+    built-in server (as agnhost netexec when the image is agnhost netexec,
+    else as a stand-in answering any path, gRPC health on ``grpc_ports``)."""
     command = list(container.command) + list(container.args)
     if command and shutil.which(command[0]):
         return command
     if not command and container.args and shutil.which(container.args[0]):
         return list(container.args)
-    if container.ports:
-        argv = [sys.executable, "-m", "k8snet.node.netexec", "--pod", pod.name]
-        for port in container.ports:
-            argv += ["--port", f"{port.container_port}/{port.protocol}"]
-        return argv
-    return ["sleep", "infinity"]
+    specs = [f"{p.container_port}/{p.protocol}" for p in container.ports
+             if p.container_port not in grpc_ports]
+    argv = [sys.executable, "-m", "k8snet.node.netexec", "--pod", pod.name]
+    if agnhost_netexec(container):
+        argv.append("--agnhost")
+        specs = list(dict.fromkeys(specs + _agnhost_ports(container)))
+    if not specs and not grpc_ports:
+        return ["sleep", "infinity"]
+    for spec in specs:
+        argv += ["--port", spec]
+    for port in grpc_ports:
+        argv += ["--grpc-port", str(port)]
+    return argv
 
 
 def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
-                    env: dict[str, str]) -> ContainerProcess:
-    argv = container_argv(pod, container)
-    os.makedirs(log_dir, exist_ok=True)
-    log_path = os.path.join(
+                    env: dict[str, str], log_path: str = "",
+                    grpc_ports: tuple[int, ...] = ()) -> ContainerProcess:
+    """Start ``container`` in the network namespace ``netns``; its output goes
+    to ``log_path`` (default: ``log_dir/<ns>_<pod>_<container>.log``)."""
+    argv = container_argv(pod, container, grpc_ports)
+    log_path = log_path or os.path.join(
         log_dir, f"{pod.namespace}_{pod.name}_{container.name}.log")
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
     full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                 "HOSTNAME": pod.name, "POD_NAME": pod.name,
                 "POD_NAMESPACE": pod.namespace,

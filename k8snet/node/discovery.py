@@ -9,61 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from k8snet.api.model import Pod
-from k8snet.api.service import Service, ServicePort
-from kproxy.state import Endpoint
 
 DNS_NAMESPACE = "kube-system"
 DNS_SERVICE = "kube-dns"
 DNS_LABELS = (("k8s-app", "kube-dns"),)
 ETC_NETNS = Path("/etc/netns")
-
-
-def _endpoint_rows(svc: Service, ports: Mapping[ServicePort, tuple[Endpoint, ...]],
-                   pods: Mapping[str, Pod]) -> list[dict]:
-    """One row per endpoint address with all its ports, as an EndpointSlice has.
-
-    The hostname is set only when the pod asked for it and its subdomain is
-    this service: the rule that gives StatefulSet pods ``web-0.nginx``.
-    """
-    rows: dict[str, dict] = {}
-    for port, endpoints in ports.items():
-        for ep in endpoints:
-            row = rows.get(ep.ip)
-            if row is None:
-                pod = pods.get(ep.pod)
-                hostname = ""
-                if pod is not None and pod.hostname and pod.subdomain == svc.name:
-                    hostname = pod.hostname
-                row = rows[ep.ip] = {"ip": ep.ip, "hostname": hostname,
-                                     "ready": ep.ready, "ports": []}
-            row["ready"] = row["ready"] and ep.ready
-            row["ports"].append({"name": port.name, "protocol": port.protocol,
-                                 "port": ep.port})
-    return [rows[ip] for ip in sorted(rows)]
-
-
-def dns_snapshot(services: Iterable[Service],
-                 endpoints: Mapping[str, Mapping[ServicePort, tuple[Endpoint, ...]]],
-                 pods: Iterable[tuple[Pod, str]], domain: str) -> dict:
-    """The snapshot k8snet/addons/dns.py serves: services, their endpoints, pod IPs."""
-    pod_list = list(pods)
-    by_key = {pod.key: pod for pod, _ in pod_list}
-    out = []
-    for svc in sorted(services, key=lambda s: s.key):
-        cluster_ip = "None" if svc.headless else svc.cluster_ip
-        out.append({
-            "name": svc.name, "namespace": svc.namespace, "type": svc.type,
-            "cluster_ip": cluster_ip, "external_name": svc.external_name,
-            "ports": [{"name": p.name, "protocol": p.protocol, "port": p.port}
-                      for p in svc.ports],
-            "endpoints": _endpoint_rows(svc, endpoints.get(svc.key, {}), by_key)})
-    return {"domain": domain, "services": out,
-            "pods": [{"ip": ip, "namespace": pod.namespace}
-                     for pod, ip in sorted(pod_list, key=lambda p: p[1])]}
 
 
 def write_atomic(path: Path, text: str) -> None:

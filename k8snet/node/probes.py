@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 
 from mininet.log import warn
 
-from k8snet.api.model import Container
-from k8snet.load.manifests import Probe
-from k8snet.node import netns
+from k8snet.api.model import Container, Probe
+from k8snet.node import grpc_probe, netns
 
 
 @dataclass
@@ -104,10 +103,20 @@ def run_probe(probe: Probe, container: Container, pod_ip: str, node_ns: str,
         if probe.handler == "tcpSocket":
             sock.close()
             return True, ""
+        if probe.handler == "grpc":
+            try:
+                return grpc_probe.check(sock, f"{host}:{port}", probe.service, timeout)
+            except (OSError, ValueError, RuntimeError) as exc:
+                return False, f"gRPC probe failed: {exc}"
+            except Exception as exc:  # noqa: BLE001 - h2 protocol errors: not a gRPC server
+                return False, f"gRPC probe failed: {type(exc).__name__}: {exc}"
+            finally:
+                sock.close()
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
         conn.sock = sock
+        headers = {"User-Agent": "kube-probe/1.30", "Accept": "*/*", **dict(probe.headers)}
         try:
-            conn.request("GET", probe.path or "/", headers={"User-Agent": "kube-probe/1.30"})
+            conn.request("GET", probe.path or "/", headers=headers)
             status = conn.getresponse().status
         finally:
             conn.close()

@@ -1,44 +1,64 @@
-"""The DNS snapshot and per-pod resolver files, rendered from the cluster's state."""
+"""The DNS snapshot (from stored Services, EndpointSlices and Pods) and the
+per-pod resolver files."""
 from __future__ import annotations
 
 import json
 
+from k8snet.addons.dns_agent import snapshot as dns_snapshot
 from k8snet.api.model import Pod
-from k8snet.api.service import Service, ServicePort
-from k8snet.node.discovery import dns_snapshot, hosts_file, resolv_conf, write_snapshot
-from kproxy.state import Endpoint
+from k8snet.node.discovery import hosts_file, resolv_conf, write_snapshot
 
-WEB = Service("web", "default", cluster_ip="10.96.0.20",
-              ports=(ServicePort(80, "http", name="http"),))
-HEADLESS = Service("db", "shop", cluster_ip="None",
-                   ports=(ServicePort(5432, 5432, name="postgres"),
-                          ServicePort(9187, 9187, name="metrics")))
-EXTERNAL = Service("pay", "shop", "ExternalName", external_name="db.example.com")
+
+def svc(name, ns, spec):
+    return {"kind": "Service", "metadata": {"name": name, "namespace": ns}, "spec": spec}
+
+
+def slice_(svc_name, ns, ports, endpoints):
+    return {"kind": "EndpointSlice",
+            "metadata": {"name": f"{svc_name}-abcde", "namespace": ns,
+                         "labels": {"kubernetes.io/service-name": svc_name}},
+            "ports": ports, "endpoints": endpoints}
+
+
+def ep(ip, ready, hostname="", pod=""):
+    out = {"addresses": [ip], "conditions": {"ready": ready}, "targetRef": {"name": pod}}
+    if hostname:
+        out["hostname"] = hostname
+    return out
+
+
+def pod(name, ns, ip):
+    return {"kind": "Pod", "metadata": {"name": name, "namespace": ns}, "status": {"podIP": ip}}
+
+
+WEB = svc("web", "default", {"clusterIP": "10.96.0.20",
+                             "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]})
+HEADLESS = svc("db", "shop", {"clusterIP": "None",
+                              "ports": [{"name": "postgres", "port": 5432, "protocol": "TCP"},
+                                        {"name": "metrics", "port": 9187, "protocol": "TCP"}]})
+EXTERNAL = svc("pay", "shop", {"type": "ExternalName", "externalName": "db.example.com"})
 DB0 = Pod("db-0", "shop", hostname="db-0", subdomain="db")
-DB1 = Pod("db-1", "shop", hostname="db-1", subdomain="other")
 WEB1 = Pod("web-1")
 
 
 def snapshot() -> dict:
-    endpoints = {
-        "default/web": {WEB.ports[0]: (Endpoint("10.244.1.2", 8080, "node1", "default/web-1",
-                                                True),)},
-        "shop/db": {HEADLESS.ports[0]: (Endpoint("10.244.2.2", 5432, "node2", "shop/db-0",
-                                                 True),
-                                        Endpoint("10.244.3.2", 5432, "node3", "shop/db-1",
-                                                 False)),
-                    HEADLESS.ports[1]: (Endpoint("10.244.2.2", 9187, "node2", "shop/db-0",
-                                                 True),)},
-    }
-    pods = [(WEB1, "10.244.1.2"), (DB0, "10.244.2.2"), (DB1, "10.244.3.2")]
-    return dns_snapshot([WEB, HEADLESS, EXTERNAL], endpoints, pods, "cluster.local")
+    slices = [
+        slice_("web", "default", [{"name": "http", "port": 8080, "protocol": "TCP"}],
+               [ep("10.244.1.2", True, pod="web-1")]),
+        slice_("db", "shop", [{"name": "postgres", "port": 5432, "protocol": "TCP"},
+                              {"name": "metrics", "port": 9187, "protocol": "TCP"}],
+               [ep("10.244.2.2", True, "db-0", "db-0"), ep("10.244.3.2", False, "", "db-1")]),
+    ]
+    pods = [pod("web-1", "default", "10.244.1.2"), pod("db-0", "shop", "10.244.2.2"),
+            pod("db-1", "shop", "10.244.3.2")]
+    return dns_snapshot([WEB, HEADLESS, EXTERNAL], slices, pods, "cluster.local")
 
 
 def test_snapshot_lists_services_sorted_with_their_kind_of_address():
     snap = snapshot()
     assert snap["domain"] == "cluster.local"
     rows = {s["name"]: s for s in snap["services"]}
-    assert [s["name"] for s in snap["services"]] == ["web", "db", "pay"]
+    assert [s["name"] for s in snap["services"]] == ["web", "db", "pay"]   # as given
     assert rows["web"]["cluster_ip"] == "10.96.0.20"
     assert rows["db"]["cluster_ip"] == "None"
     assert rows["pay"]["type"] == "ExternalName"

@@ -30,8 +30,9 @@ from iptables_tracer import (
     trace,
     unreferenced_chains,
 )
+from service_alloc import Allocator
 
-from k8snet.api.service import Allocator, Service, ServicePort
+from k8snet.api.service import Service, ServicePort
 from kproxy import iptables
 from kproxy.state import Endpoint, NodeProxyState, ServicePortState, endpoint_id
 

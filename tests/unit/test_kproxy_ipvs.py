@@ -4,8 +4,9 @@ from __future__ import annotations
 import os
 
 import pytest
+from service_alloc import Allocator
 
-from k8snet.api.service import Allocator, Service, ServicePort
+from k8snet.api.service import Service, ServicePort
 from k8snet.errors import MissingKernelFeature
 from kproxy import ipvs
 from kproxy.apply import require_mode

@@ -25,8 +25,9 @@ from nft_tracer import (
     load,
     trace,
 )
+from service_alloc import Allocator
 
-from k8snet.api.service import Allocator, Service, ServicePort
+from k8snet.api.service import Service, ServicePort
 from kproxy import nft
 from kproxy.state import Endpoint, NodeProxyState, ServicePortState, endpoint_id
 

@@ -1,8 +1,7 @@
 """The readiness state machine: initial delay, period and both thresholds."""
 from __future__ import annotations
 
-from k8snet.api.model import Container, ContainerPort
-from k8snet.load.manifests import Probe
+from k8snet.api.model import Container, ContainerPort, Probe
 from k8snet.node.probes import Tracker, implicit_probe
 
 

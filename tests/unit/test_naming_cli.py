@@ -1,4 +1,4 @@
-"""Tests for naming, scheduling, the ping summary and cli.substitute (all pure)."""
+"""Tests for naming, the ping summary and cli.substitute (all pure)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ import re
 import pytest
 
 from k8snet import naming
-from k8snet.api.model import Node, Pod
 from k8snet.cli.reach import ProbeResult, format_line, summary
 from k8snet.cli.shell import substitute
-from k8snet.control.scheduler import pick_node
 
 IFNAMSIZ_MAX = 15  # 16 bytes including the trailing NUL
 
@@ -84,49 +82,6 @@ def test_host_veth_differs_per_cluster() -> None:
 
 def test_pod_netns_unique_across_hyphen_splits() -> None:
     assert naming.pod_netns("x", "a-b", "c") != naming.pod_netns("x", "a", "b-c")
-
-
-# --- scheduler -------------------------------------------------------------------
-
-
-NODES = tuple(Node(f"node{i}", i, f"172.18.0.{10 + i}", f"10.244.{i}.0/24")
-              for i in (1, 2, 3))
-
-
-def test_pick_node_honours_node_name() -> None:
-    pod = Pod("a", node_name="node3")
-    assert pick_node(pod, NODES, {"node3": 100}).name == "node3"
-
-
-def test_pick_node_unknown_node_name_raises_key_error() -> None:
-    with pytest.raises(KeyError):
-        pick_node(Pod("a", node_name="node9"), NODES, {})
-
-
-def test_pick_node_least_loaded() -> None:
-    load = {"node1": 3, "node2": 1, "node3": 2}
-    assert pick_node(Pod("a"), NODES, load).name == "node2"
-
-
-def test_pick_node_ties_go_to_lowest_index() -> None:
-    assert pick_node(Pod("a"), NODES, {}).name == "node1"
-    assert pick_node(Pod("a"), NODES, {"node1": 1}).name == "node2"
-    assert pick_node(Pod("a"), NODES, {"node1": 2, "node2": 1, "node3": 1}).name == "node2"
-
-
-def test_pick_node_uses_index_not_tuple_order() -> None:
-    reversed_nodes = tuple(reversed(NODES))
-    assert pick_node(Pod("a"), reversed_nodes, {}).name == "node1"
-
-
-def test_pick_node_spreads_pods_round_robin() -> None:
-    load: dict[str, int] = {}
-    picks = []
-    for i in range(6):
-        node = pick_node(Pod(f"p{i}"), NODES, load)
-        load[node.name] = load.get(node.name, 0) + 1
-        picks.append(node.name)
-    assert picks == ["node1", "node2", "node3"] * 2
 
 
 # --- reach -----------------------------------------------------------------------

@@ -1,0 +1,181 @@
+"""Admission per kind, as the API server's registry strategies do it:
+defaults, validation (every cause at once), immutable fields, and the
+Service allocators (ClusterIP from the service CIDR, NodePorts from
+30000-32767).
+
+Allocations are read from the stored Services themselves, so a rolled-back
+batch can never leak an address or a port.  Sources: kube-apiserver
+``pkg/registry/core/service/storage/alloc.go`` (messages and field paths),
+https://kubernetes.io/docs/concepts/services-networking/service/
+"""
+from __future__ import annotations
+
+import ipaddress
+
+from k8snet.api.defaults import apply_defaults
+from k8snet.api.kinds import kind_info
+from k8snet.api.validation import FieldError, invalid_message, validate
+from k8snet.apiserver.store import Store, Strategy
+from k8snet.errors import Invalid
+
+NODE_PORTS = (30000, 32767)
+IMMUTABLE_SELECTOR = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
+DYNAMIC_OFFSET = 16   # dynamic ClusterIPs start here; below is kept for static ones
+
+
+def _raise(obj: dict, errors: list) -> None:
+    if errors:
+        kind = obj.get("kind", "")
+        group = kind_info(kind, obj.get("apiVersion", "v1")).group
+        qualified = f"{kind}.{group}" if group else kind
+        name = (obj.get("metadata") or {}).get("name", "")
+        raise Invalid(invalid_message(qualified, name, errors), [str(e) for e in errors])
+
+
+def _normalise(obj: dict) -> None:
+    """Defaults in place (the object is a private copy already)."""
+    defaulted = apply_defaults(obj)
+    obj.clear()
+    obj.update(defaulted)
+
+
+class GenericStrategy(Strategy):
+    """Every kind: validate what was sent, then fill the defaults."""
+
+    def prepare_create(self, store: Store, obj: dict) -> None:
+        _raise(obj, validate(obj))
+        _normalise(obj)
+
+    def prepare_update(self, store: Store, old: dict, obj: dict) -> None:
+        _raise(obj, validate(obj))
+        _normalise(obj)
+        if obj.get("kind") in IMMUTABLE_SELECTOR:
+            before = (old.get("spec") or {}).get("selector")
+            after = (obj.get("spec") or {}).get("selector")
+            if before != after:
+                _raise(obj, [FieldError("spec.selector", "FieldValueInvalid", after,
+                                        "field is immutable")])
+
+
+class ServiceStrategy(GenericStrategy):
+    """Services: the generic checks plus ClusterIP and NodePort allocation."""
+
+    def __init__(self, service_cidr: str, node_ports: tuple[int, int] = NODE_PORTS) -> None:
+        self.net = ipaddress.ip_network(service_cidr)
+        self.node_ports = node_ports
+
+    # --- what is taken -----------------------------------------------------------
+
+    @staticmethod
+    def _taken(store: Store, skip: tuple[str, str] | None) -> tuple[set[str], set]:
+        ips, ports = set(), set()
+        for svc in store.list("Service"):
+            meta, spec = svc["metadata"], svc.get("spec") or {}
+            if (meta.get("namespace"), meta["name"]) == skip:
+                continue
+            if spec.get("clusterIP") not in (None, "", "None"):
+                ips.add(spec["clusterIP"])
+            for p in spec.get("ports") or []:
+                if p.get("nodePort"):
+                    ports.add((p["nodePort"], p.get("protocol", "TCP")))
+        return ips, ports
+
+    # --- admission -----------------------------------------------------------------
+
+    def prepare_create(self, store: Store, obj: dict) -> None:
+        super().prepare_create(store, obj)
+        self._allocate(store, obj, None)
+
+    def prepare_update(self, store: Store, old: dict, obj: dict) -> None:
+        spec, old_spec = obj.setdefault("spec", {}), old.get("spec") or {}
+        if not spec.get("clusterIP") and old_spec.get("clusterIP") and \
+                spec.get("type") != "ExternalName":
+            spec["clusterIP"] = old_spec["clusterIP"]
+        if spec.get("type") in ("NodePort", "LoadBalancer"):
+            held = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
+                    for p in old_spec.get("ports") or []}
+            for p in spec.get("ports") or []:
+                if not p.get("nodePort") and held.get((p.get("port"), p.get("protocol", "TCP"))):
+                    p["nodePort"] = held[(p.get("port"), p.get("protocol", "TCP"))]
+        super().prepare_update(store, old, obj)
+        if old_spec.get("clusterIP") not in (None, "", "None") and \
+                spec.get("clusterIP") != old_spec["clusterIP"] and \
+                spec.get("type") != "ExternalName":
+            _raise(obj, [FieldError("spec.clusterIPs[0]", "FieldValueInvalid",
+                                    spec.get("clusterIP"), "may not change once set")])
+        meta = old["metadata"]
+        self._allocate(store, obj, (meta.get("namespace"), meta["name"]))
+        if obj.get("status", {}).get("loadBalancer") and spec.get("type") != "LoadBalancer":
+            obj["status"]["loadBalancer"] = {}
+
+    def _allocate(self, store: Store, obj: dict, skip: tuple[str, str] | None) -> None:
+        spec = obj.setdefault("spec", {})
+        ips, ports = self._taken(store, skip)
+        errors: list[FieldError] = []
+        svc_type = spec.get("type", "ClusterIP")
+        if svc_type == "ExternalName":
+            spec.pop("clusterIP", None)
+        else:
+            self._cluster_ip(spec, ips, errors)
+        if svc_type in ("NodePort", "LoadBalancer"):
+            self._node_ports(spec, ports, errors)
+        else:
+            for p in spec.get("ports") or []:
+                p.pop("nodePort", None)
+        _raise(obj, errors)
+
+    def _cluster_ip(self, spec: dict, taken: set[str], errors: list) -> None:
+        wanted = spec.get("clusterIP") or ""
+        if wanted == "None":
+            spec["clusterIPs"] = ["None"]
+            return
+        if wanted:
+            ip = ipaddress.ip_address(wanted)
+            if ip not in self.net:
+                errors.append(FieldError(
+                    "spec.clusterIPs", "FieldValueInvalid", [wanted],
+                    f"failed to allocate IP {wanted}: the provided IP ({wanted}) is not in "
+                    f"the valid range. The range of valid IPs is {self.net}"))
+            elif wanted in taken:
+                errors.append(FieldError(
+                    "spec.clusterIPs", "FieldValueInvalid", [wanted],
+                    f"failed to allocate IP {wanted}: provided IP is already allocated"))
+            spec["clusterIPs"] = [wanted]
+            return
+        start = int(self.net.network_address) + DYNAMIC_OFFSET
+        for value in range(start, int(self.net.broadcast_address)):
+            ip = str(ipaddress.ip_address(value))
+            if ip not in taken:
+                spec["clusterIP"], spec["clusterIPs"] = ip, [ip]
+                return
+        errors.append(FieldError("spec.clusterIPs", "InternalError", None,
+                                 f"failed to allocate a serviceIP: range is full ({self.net})"))
+
+    def _node_ports(self, spec: dict, taken: set, errors: list) -> None:
+        lo, hi = self.node_ports
+        mine: set = set()
+        for i, p in enumerate(spec.get("ports") or []):
+            proto = p.get("protocol", "TCP")
+            port = p.get("nodePort")
+            if port:
+                if (port, proto) in taken:
+                    errors.append(FieldError(f"spec.ports[{i}].nodePort", "FieldValueInvalid",
+                                             port, "provided port is already allocated"))
+                elif (port, proto) in mine:
+                    errors.append(FieldError(f"spec.ports[{i}].nodePort",
+                                             "FieldValueDuplicate", port, ""))
+                mine.add((port, proto))
+                continue
+            free = next((n for n in range(lo, hi + 1)
+                         if (n, proto) not in taken and (n, proto) not in mine), None)
+            if free is None:
+                errors.append(FieldError(f"spec.ports[{i}].nodePort", "InternalError", None,
+                                         "failed to allocate a nodePort: range is full"))
+                continue
+            p["nodePort"] = free
+            mine.add((free, proto))
+
+
+def strategies(service_cidr: str) -> tuple[dict[str, Strategy], Strategy]:
+    """The per-kind strategies and the one for every other kind."""
+    return {"Service": ServiceStrategy(service_cidr)}, GenericStrategy()

@@ -1,0 +1,180 @@
+"""The emulated network: Mininet hosts (nodes, the gateway router, ext), OVS
+switches in userspace, the os-ken fabric controller, and ext's servers.
+
+Only the network: no pods, no Kubernetes objects.  Everything it starts is
+written to the run directory first, so ``make clean`` can undo a crash.
+"""
+from __future__ import annotations
+
+import ipaddress
+import sys
+
+from mininet.log import info
+from mininet.net import Mininet
+from mininet.node import RemoteController
+
+from controllers.fabric_state import FabricHost, FabricLink, FabricState, Vip
+from k8snet import naming
+from k8snet.api.model import ClusterSpec, Node
+from k8snet.cluster.controller_proc import ControllerProcess
+from k8snet.cluster.rundir import RunDir
+from topologies.nodes import K8sNode
+from topologies.topos import GATEWAY_MAC, TOPO_CLASSES, node_mac
+
+OFP_PORT = 6653
+API_PORT = 6654
+DNS_PORT = 53
+
+
+class Network:
+    """Build with ``start()``; ``stop()`` undoes it."""
+
+    def __init__(self, spec: ClusterSpec, rundir: RunDir) -> None:
+        self.spec = spec
+        self.rundir = rundir
+        self.net: Mininet | None = None
+        self.controller: ControllerProcess | None = None
+        self.aux_procs: list = []
+        self.nodes: dict[str, Node] = {n.name: n for n in spec.nodes}
+        self.vips: tuple[Vip, ...] = ()
+
+    # --- bring-up --------------------------------------------------------------
+
+    def start(self) -> None:
+        topo = TOPO_CLASSES[self.spec.fabric.kind](nodes=len(self.spec.nodes), spec=self.spec)
+        self.net = Mininet(topo=topo, controller=None, build=False, autoSetMacs=False,
+                           waitConnected=False)
+        self.net.build()
+        for sw in self.net.switches:
+            for intf in sw.intfList():
+                if intf.link and all(n in self.net.switches for n in
+                                     (intf.link.intf1.node, intf.link.intf2.node)):
+                    self.rundir.record_link(intf.name)
+        for host in self.net.hosts:
+            self.rundir.record_pid(host.pid)
+        info("*** Starting controller\n")
+        self.controller = ControllerProcess(self.rundir.fabric_state,
+                                            self.rundir.controller_log, OFP_PORT, API_PORT)
+        self.rundir.record_pid(self.controller.start(self.fabric_state()))
+        self.net.addController(RemoteController("c0", ip="127.0.0.1", port=OFP_PORT))
+        self.net.start()
+        self._fast_reconnect()
+        self.controller.wait_switches(self.dpids())
+        self._start_ext()
+
+    def dpids(self) -> set[int]:
+        return {int(sw.dpid, 16) for sw in self.net.switches}
+
+    def _fast_reconnect(self) -> None:
+        """Retry a lost controller every second, not OVS's default 8 s."""
+        for sw in self.net.switches:
+            uuid = sw.vsctl("get", "bridge", sw.name, "controller").strip("[]\n ")
+            if uuid:
+                sw.vsctl("set", "controller", uuid, "max_backoff=1000")
+
+    def _start_ext(self) -> None:
+        """ext, the Internet: an HTTP server (the built-in one), iperf3, its DNS."""
+        from k8snet.addons import dns
+
+        ext, plan = self.net["ext"], self.spec.network
+        zone = self.rundir.path / "dns"
+        zone.mkdir(exist_ok=True)
+        zone_file = zone / "ext-zone.yaml"
+        zone_file.write_text(dns.default_ext_zone(plan.ext_ip))
+        log = open(self.rundir.logs / "ext-dns.log", "ab")  # noqa: SIM115 - lives with ext
+        for argv, kwargs in (
+                ([sys.executable, "-m", "k8snet.node.netexec", "--pod", "ext",
+                  "--port", "80/TCP"], {}),
+                (["iperf3", "-s"], {}),
+                ([sys.executable, "-m", "k8snet.addons.dns", "--zone-file", str(zone_file),
+                  "--bind", plan.ext_dns_ip, "--port", str(DNS_PORT)],
+                 {"stdout": log, "stderr": -2})):
+            proc = ext.popen(argv, **kwargs)
+            self.aux_procs.append(proc)
+            self.rundir.record_pid(proc.pid)
+
+    # --- the controller's picture ----------------------------------------------
+
+    def fabric_state(self, vips: tuple[Vip, ...] | None = None) -> FabricState:
+        """Every node and the gateway router, the links, and ``vips``."""
+        if vips is not None:
+            self.vips = vips
+        plan = self.spec.network
+        hosts, links = [], []
+        dpid_of = {sw.name: int(sw.dpid, 16) for sw in self.net.switches}
+        for host in self.net.hosts:
+            if host.name == "ext":
+                continue
+            intf = host.intf("eth0")
+            peer = intf.link.intf2 if intf.link.intf1 is intf else intf.link.intf1
+            if host.name == "gw":
+                routes, ip = (plan.external_cidr,), plan.gateway_router
+            else:
+                node = self.nodes[host.name]
+                routes, ip = (node.pod_cidr,), node.ip
+            hosts.append(FabricHost(host.name, ip, intf.MAC(), dpid_of[peer.node.name],
+                                    peer.node.ports[peer], routes))
+        for link in self.net.links:
+            a, b = link.intf1, link.intf2
+            if a.node.name in dpid_of and b.node.name in dpid_of:
+                links.append(FabricLink(dpid_of[a.node.name], a.node.ports[a],
+                                        dpid_of[b.node.name], b.node.ports[b]))
+        return FabricState(plan.fabric_gateway, GATEWAY_MAC, tuple(sorted(dpid_of.values())),
+                           tuple(hosts), tuple(links), self.vips)
+
+    def send(self, state: FabricState) -> None:
+        if self.controller is not None and self.controller.proc is not None \
+                and self.controller.proc.poll() is None:
+            self.controller.set_state(state)
+
+    def stop_controller(self, kill: bool = True) -> None:
+        """SIGKILL (a crash) or SIGTERM the controller; switches stay fail-secure."""
+        proc = self.controller.proc
+        proc.kill() if kill else proc.terminate()
+        proc.wait(timeout=10)
+
+    def start_controller(self) -> None:
+        self.rundir.record_pid(self.controller.start(self.fabric_state()))
+        self.controller.wait_switches(self.dpids())
+
+    def restart_controller(self, kill: bool = True) -> None:
+        self.stop_controller(kill)
+        self.start_controller()
+
+    # --- nodes at runtime -------------------------------------------------------
+
+    def add_node(self, labels: tuple = ()) -> Node:
+        """A new node host on the first edge switch; routes follow at once."""
+        from k8snet.node.ipam import node_pod_cidrs
+
+        index = max(n.index for n in self.nodes.values()) + 1
+        name, plan = f"node{index}", self.spec.network
+        cidr = node_pod_cidrs(plan.pod_cidr, int(plan.node_cidr_mask_size), index)[-1]
+        node_net = ipaddress.ip_network(plan.node_cidr)
+        node = Node(name, index, str(node_net.network_address + 10 + index), cidr, labels)
+        edge = self.net.switches[0]
+        host = self.net.addHost(
+            name, cls=K8sNode, ip=f"{node.ip}/{node_net.prefixlen}", mac=node_mac(index),
+            pod_cidr=cidr, pod_gateway=node.pod_gateway, fabric_gateway=plan.fabric_gateway,
+            netns_name=naming.node_netns(self.spec.name, name))
+        self.rundir.record_pid(host.pid)
+        link = self.net.addLink(host, edge, intfName1="eth0")
+        edge.attach(link.intf2)
+        host.configDefault()
+        self.nodes[name] = node
+        self.send(self.fabric_state())
+        return node
+
+    # --- teardown ----------------------------------------------------------------
+
+    def stop(self) -> None:
+        for proc in self.aux_procs:
+            proc.terminate()
+            proc.wait()
+        self.aux_procs = []
+        if self.net is not None:
+            self.net.stop()
+            self.net = None
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None

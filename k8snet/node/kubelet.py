@@ -1,0 +1,400 @@
+"""The kubelet of one node: its pods' sandboxes, containers, probes and status.
+
+It watches the Pods bound to its node (``spec.nodeName``) and reconciles
+each: make the sandbox (IP from the node's pod CIDR, the CNI ADD, resolver
+files), start containers with their environment, restart them by
+``restartPolicy`` with CrashLoopBackOff, run readiness, liveness and startup
+probes, report ``status`` and Events; on deletion take the pod out of its
+endpoints first (Ready False), stop its containers and the sandbox, and
+remove the object.  It gets the store, its node's facts and a ``KubeletConfig``
+(cluster DNS, log directory): nothing else, as kindnetd's agents do.
+
+Source: https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass, replace
+
+from k8snet import naming
+from k8snet.api.convert import container_from, pod_from, probe_from, service_from
+from k8snet.apiserver import events
+from k8snet.apiserver.controller import Controller
+from k8snet.apiserver.store import Event, Store, key_of
+from k8snet.errors import K8snetError
+from k8snet.node import cni, containers, discovery, envvars
+from k8snet.node.env import EnvError, container_env
+from k8snet.node.ipam import NodeIpam
+from k8snet.node.probes import Tracker, implicit_probe, run_probe
+from k8snet.node.runtime import (
+    ContainerRuntime,
+    PodRuntime,
+    backoff,
+    next_wakeup,
+    pod_status,
+    should_restart,
+    terminated_state,
+)
+
+TERMINATION_DRAIN = 0.5   # seconds a deleted pod stays out of its endpoints before SIGTERM
+MONITOR_TICK = 0.05       # seconds between checks of processes and due probes
+COMPONENT = "kubelet"
+
+
+@dataclass(frozen=True)
+class KubeletConfig:
+    """What the kubelet needs of the cluster: ``clusterDNS``, ``clusterDomain``,
+    the DNS used by ``dnsPolicy: Default`` pods, and where logs go."""
+
+    cluster: str
+    cluster_dns: str
+    cluster_domain: str
+    upstream_dns: str
+    log_dir: str
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    """The node this kubelet runs: name, IP, pod CIDR, its network namespace."""
+
+    name: str
+    ip: str
+    pod_cidr: str
+    netns: str
+
+    @property
+    def gateway(self) -> str:
+        return str(ipaddress.ip_network(self.pod_cidr).network_address + 1)
+
+
+class Kubelet(Controller):
+    watches = ("Pod",)
+
+    def __init__(self, store: Store, node: NodeFacts, config: KubeletConfig) -> None:
+        self.name = f"kubelet-{node.name}"
+        super().__init__(store)
+        self.node = node
+        self.config = config
+        self.ipam = NodeIpam(node.name, node.pod_cidr)
+        self.pods: dict[tuple[str, str], PodRuntime] = {}
+        self.lock = threading.RLock()
+        self._monitor: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # --- which pods are mine ------------------------------------------------------
+
+    def keys_for(self, event: Event):
+        spec = event.object.get("spec") or {}
+        _, ns, name = key_of(event.object)
+        if spec.get("nodeName") == self.node.name or (ns, name) in self.pods:
+            yield (ns, name)
+
+    def initial_keys(self):
+        for pod in self.store.list("Pod"):
+            if (pod.get("spec") or {}).get("nodeName") == self.node.name:
+                yield key_of(pod)[1:]
+
+    # --- reconcile ------------------------------------------------------------------
+
+    def reconcile(self, key: tuple[str, str]) -> float | None:
+        ns, name = key
+        pod = self.store.find("Pod", ns, name)
+        with self.lock:
+            rt = self.pods.get(key)
+        mine = pod is not None and (pod.get("spec") or {}).get("nodeName") == self.node.name
+        if rt is not None and (not mine or rt.uid != pod["metadata"]["uid"]):
+            self._teardown(key, rt)
+            rt = None
+        if not mine:
+            return None
+        if pod["metadata"].get("deletionTimestamp"):
+            return self._terminate(key, pod, rt)
+        if rt is None:
+            try:
+                rt = self._sandbox(key, pod)
+            except K8snetError as exc:
+                events.record(self.store, pod, events.WARNING, "FailedCreatePodSandBox",
+                              f"Failed to create pod sandbox: {exc}", COMPONENT,
+                              self.node.name)
+                self._write_status(pod, None)
+                return 5.0
+        for spec in (pod.get("spec") or {}).get("containers") or []:
+            self._sync_container(pod, rt, spec)
+        self._write_status(pod, rt)
+        return next_wakeup(rt)
+
+    def _write_status(self, pod: dict, rt: PodRuntime | None) -> None:
+        with self.lock:
+            status = pod_status(pod, rt, self.node.ip)
+        if status != pod.get("status"):
+            try:
+                self.store.mutate("Pod", *key_of(pod)[1:],
+                                  lambda o: o.__setitem__("status", status))
+            except K8snetError:
+                pass                     # deleted meanwhile: the next event tells
+
+    # --- the sandbox -------------------------------------------------------------
+
+    def _sandbox(self, key: tuple[str, str], pod: dict) -> PodRuntime:
+        ns, name = key
+        netns = naming.pod_netns(self.config.cluster, ns, name)
+        veth = naming.host_veth(self.config.cluster, ns, name)
+        ip = self.ipam.allocate(f"{ns}/{name}")
+        prefix = ipaddress.ip_network(self.node.pod_cidr).prefixlen
+        try:
+            cni.add_pod(self.node.netns, netns, veth, ip, prefix, self.node.gateway)
+        except BaseException:
+            self.ipam.release(ip)
+            raise
+        spec = pod.get("spec") or {}
+        typed = pod_from(pod)
+        if spec.get("dnsPolicy") == "Default":
+            resolv = f"nameserver {self.config.upstream_dns}\n"
+        else:
+            resolv = discovery.resolv_conf(ns, self.config.cluster_domain,
+                                           self.config.cluster_dns)
+        discovery.write_pod_files(netns, resolv,
+                                  discovery.hosts_file(typed, ip, self.config.cluster_domain))
+        uid = pod["metadata"]["uid"]
+        log_dir = os.path.join(self.config.log_dir, f"{ns}_{name}_{uid[:8]}")
+        rt = PodRuntime(uid, ip, netns, veth, self.node.netns, log_dir)
+        with self.lock:
+            self.pods[key] = rt
+        return rt
+
+    def _teardown(self, key: tuple[str, str], rt: PodRuntime) -> None:
+        for c in rt.containers.values():
+            if c.proc is not None:
+                containers.stop_process(c.proc.proc)
+        try:
+            cni.delete_pod(self.node.netns, rt.netns, rt.veth)
+        finally:
+            discovery.remove_pod_files(rt.netns)
+            self.ipam.release(rt.ip)
+            with self.lock:
+                self.pods.pop(key, None)
+
+    def _terminate(self, key: tuple[str, str], pod: dict, rt: PodRuntime | None) -> float | None:
+        if rt is not None:
+            if rt.terminating_since is None:
+                rt.terminating_since = time.monotonic()
+                self._write_status(pod, rt)          # Ready False: out of the endpoints
+                for c in rt.containers.values():
+                    if c.running:
+                        events.record(self.store, pod, events.NORMAL, "Killing",
+                                      f"Stopping container {c.name}", COMPONENT,
+                                      self.node.name)
+            left = rt.terminating_since + TERMINATION_DRAIN - time.monotonic()
+            if left > 0:
+                return left
+            self._teardown(key, rt)
+        try:
+            self.store.delete("Pod", *key, grace_seconds=0)
+        except K8snetError:
+            pass
+        return None
+
+    # --- containers --------------------------------------------------------------
+
+    def _sync_container(self, pod: dict, rt: PodRuntime, spec: dict) -> None:
+        name = spec.get("name", "")
+        c = rt.containers.get(name)
+        if c is None:
+            c = rt.containers[name] = ContainerRuntime(name, spec)
+        if c.running:
+            return
+        policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
+        if c.proc is not None and c.finished is None:
+            self._exited(pod, rt, c, policy)
+        if c.finished is not None and not c.waiting_reason:
+            return                                   # terminated for good
+        if time.monotonic() < c.backoff_until:
+            return
+        self._start(pod, rt, c)
+
+    def _exited(self, pod: dict, rt: PodRuntime, c: ContainerRuntime, policy: str) -> None:
+        code = c.proc.proc.poll()
+        code = 128 + (-code) if code is not None and code < 0 else (code or 0)
+        c.finished = terminated_state(code, c.started_at)
+        if time.time() - c.started_at > 600:
+            c.crashes = 0
+        if should_restart(policy, code):
+            c.crashes += 1
+            wait = backoff(c.crashes)
+            c.backoff_until = time.monotonic() + wait
+            c.waiting_reason = "CrashLoopBackOff" if wait else "ContainerCreating"
+            c.waiting_message = (f"back-off {wait:g}s restarting failed container={c.name} "
+                                 f"pod={pod['metadata']['name']}") if wait else ""
+            if wait:
+                events.record(self.store, pod, events.WARNING, "BackOff",
+                              "Back-off restarting failed container", COMPONENT,
+                              self.node.name)
+        else:
+            c.waiting_reason = ""
+
+    def _service_vars(self, pod: dict) -> dict[str, str]:
+        ns = pod["metadata"].get("namespace", "default")
+        services = [service_from(s) for s in self.store.list("Service", ns)]
+        if ns != envvars.MASTER_NAMESPACE:
+            services += [service_from(s) for s in
+                         self.store.list("Service", envvars.MASTER_NAMESPACE)
+                         if s["metadata"]["name"] in envvars.MASTER_SERVICES]
+        links = (pod.get("spec") or {}).get("enableServiceLinks", True) is not False
+        return envvars.service_env(services, ns, enable_service_links=links)
+
+    def _start(self, pod: dict, rt: PodRuntime, c: ContainerRuntime) -> None:
+        typed_pod = pod_from(pod)
+        typed = container_from(c.spec)
+        with_status = dict(pod, status=dict(pod.get("status") or {}, podIP=rt.ip,
+                                            hostIP=self.node.ip))
+        try:
+            env = container_env(with_status, c.spec, self._service_vars(pod),
+                                self.store.find)
+        except EnvError as exc:
+            c.waiting_reason, c.waiting_message = "CreateContainerConfigError", str(exc)
+            events.record(self.store, pod, events.WARNING, "Failed", f"Error: {exc}",
+                          COMPONENT, self.node.name)
+            c.backoff_until = time.monotonic() + 2.0
+            return
+        grpc_ports = tuple(p.port for p in self._probes(c.spec).values()
+                           if p is not None and p.handler == "grpc" and isinstance(p.port, int))
+        typed = replace(typed, env=())
+        log_path = os.path.join(rt.log_dir, c.name, f"{c.restart_count + (c.proc is not None)}.log")
+        if c.proc is not None:
+            c.restart_count += 1
+            c.last_state = c.finished
+        proc = containers.start_container(typed_pod, typed, rt.netns, rt.log_dir, env,
+                                          log_path=log_path, grpc_ports=grpc_ports)
+        c.proc, c.finished, c.started_at = proc, None, time.time()
+        c.waiting_reason = c.waiting_message = ""
+        c.builtin = proc.builtin
+        self._arm_probes(c)
+        events.record(self.store, pod, events.NORMAL, "Started",
+                      f"Started container {c.name}", COMPONENT, self.node.name)
+
+    @staticmethod
+    def _probes(spec: dict) -> dict:
+        return {kind: probe_from(spec.get(kind))
+                for kind in ("readinessProbe", "livenessProbe", "startupProbe")}
+
+    def _arm_probes(self, c: ContainerRuntime) -> None:
+        now = time.monotonic()
+        probes = self._probes(c.spec)
+        readiness = probes["readinessProbe"]
+        once = False
+        if readiness is None and c.builtin:
+            readiness, once = implicit_probe(container_from(c.spec)), True
+        c.readiness = Tracker(readiness, now, once=once) if readiness else None
+        c.liveness = Tracker(probes["livenessProbe"], now) if probes["livenessProbe"] else None
+        if c.liveness is not None:
+            c.liveness.ready = True                  # alive until proven otherwise
+        c.startup = Tracker(probes["startupProbe"], now) if probes["startupProbe"] else None
+
+    # --- the monitor thread: process exits and probes ----------------------------
+
+    def start(self) -> Kubelet:
+        super().start()
+        self._monitor = threading.Thread(target=self._watch_processes,
+                                         name=f"{self.name}-probes", daemon=True)
+        self._monitor.start()
+        return self
+
+    def _watch_processes(self) -> None:
+        while not self._stopping.wait(MONITOR_TICK):
+            try:
+                self.check_once()
+            except Exception:  # noqa: BLE001 - the monitor must outlive one bad pass
+                self.log.exception("probe pass failed")
+
+    def check_once(self) -> None:
+        """Enqueue pods whose containers exited; run due probes; enqueue pods
+        whose readiness changed; kill containers whose liveness or startup
+        probe failed."""
+        with self.lock:
+            items = list(self.pods.items())
+        for key, rt in items:
+            if rt.terminating_since is not None:
+                continue
+            changed = False
+            for c in list(rt.containers.values()):
+                if c.proc is not None and c.finished is None and not c.proc.running:
+                    changed = True
+                    continue
+                if not c.running:
+                    continue
+                changed |= self._probe(key, rt, c)
+            if changed:
+                self.enqueue(key)
+
+    def _probe(self, key: tuple[str, str], rt: PodRuntime, c: ContainerRuntime) -> bool:
+        now = time.monotonic()
+        typed = container_from(c.spec)
+        changed = False
+        order = [("startup", c.startup)] if c.startup and not c.startup.ready else \
+            [("readiness", c.readiness), ("liveness", c.liveness)]
+        for kind, tracker in order:
+            if tracker is None or not tracker.due(now):
+                continue
+            probe = tracker.probe
+            if probe.handler == "exec" and (not probe.command
+                                            or not shutil.which(probe.command[0])):
+                self._warn_exec(key, rt, probe.command[:1])
+            ok, error = run_probe(probe, typed, rt.ip, rt.node_ns, rt.netns)
+            flipped = tracker.record(ok, time.monotonic(), error)
+            if not ok:
+                self._unhealthy(key, kind, error)
+            if kind == "readiness" and flipped:
+                changed = True
+            if kind == "startup" and flipped:
+                changed = True
+            failed = tracker.failures >= max(1, probe.failure_threshold)
+            if kind in ("liveness", "startup") and failed and not ok:
+                self._kill(key, c, kind)
+                changed = True
+        return changed
+
+    def _warn_exec(self, key, rt: PodRuntime, program) -> None:
+        if str(program) in rt.warned:
+            return
+        rt.warned.add(str(program))
+        pod = self.store.find("Pod", *key)
+        if pod is not None:
+            events.record(self.store, pod, events.WARNING, "ProbeProgramMissing",
+                          f"exec probe program {program[0] if program else ''!r} does not "
+                          "exist here (no image filesystem); treating the probe as passing",
+                          COMPONENT, self.node.name)
+
+    def _unhealthy(self, key, kind: str, error: str) -> None:
+        pod = self.store.find("Pod", *key)
+        if pod is not None:
+            events.record(self.store, pod, events.WARNING, "Unhealthy",
+                          f"{kind.capitalize()} probe failed: {error}", COMPONENT,
+                          self.node.name)
+
+    def _kill(self, key, c: ContainerRuntime, kind: str) -> None:
+        pod = self.store.find("Pod", *key)
+        if pod is not None:
+            events.record(self.store, pod, events.NORMAL, "Killing",
+                          f"Container {c.name} failed {kind} probe, will be restarted",
+                          COMPONENT, self.node.name)
+        containers.stop_process(c.proc.proc, grace=1.0)
+
+    # --- shutdown ----------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop the loops and every pod of this node (sandboxes included)."""
+        self._stopping.set()
+        super().stop()
+        if self._monitor is not None:
+            self._monitor.join(timeout=10)
+        with self.lock:
+            items = list(self.pods.items())
+        for key, rt in items:
+            try:
+                self._teardown(key, rt)
+            except Exception:  # noqa: BLE001 - keep tearing down the rest
+                self.log.exception("teardown of %s failed", key)
