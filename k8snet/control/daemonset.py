@@ -68,11 +68,11 @@ class DaemonSetController(Controller):
             return [key_of(obj)]
         if event.kind == "Node":
             return self.initial_keys()
-        ns = (obj.get("metadata") or {}).get("namespace", "")
+        ns = names.meta_of(obj).get("namespace", "")
         ref = names.controller_of(obj)
         if ref is not None:
-            return [("DaemonSet", ns, ref.get("name", ""))] \
-                if ref.get("kind") == "DaemonSet" else []
+            key = names.controller_key(obj, "DaemonSet")
+            return [key] if key else []
         if event.type == "DELETED":
             return []
         return [key_of(ds) for ds in self.store.list("DaemonSet", ns)

@@ -22,6 +22,7 @@ ReplicaSets scaled to 0 are kept up to ``revisionHistoryLimit`` (10).
 Status: replicas, updatedReplicas, readyReplicas, availableReplicas,
 unavailableReplicas, observedGeneration, conditions Available and
 Progressing; Events ``ScalingReplicaSet`` (``Scaled up replica set web-5d4f8 to 3``).
+The arithmetic and the conditions, which need no store, are in deployment_util.py.
 """
 from __future__ import annotations
 
@@ -71,23 +72,23 @@ class DeploymentController(Controller):
         """A Deployment's own key; a ReplicaSet maps to its controller (or,
         orphaned, to the Deployments that select it); a pod to its
         ReplicaSet's controller."""
-        obj, ns = event.object, (event.object.get("metadata") or {}).get("namespace", "")
+        obj = event.object
         if event.kind == "Deployment":
             return [key_of(obj)]
         if event.kind == "Pod":
-            ref = names.controller_of(obj)
-            if ref is None or ref.get("kind") != "ReplicaSet":
-                return []
-            found = self.store.find("ReplicaSet", ns, ref.get("name", ""))
+            rs_key = names.controller_key(obj, "ReplicaSet")
+            found = self.store.find(*rs_key) if rs_key else None
             if found is None:
                 return []
             obj = found
-        ref = names.controller_of(obj)
-        if ref is not None:
-            return [("Deployment", ns, ref.get("name", ""))] \
-                if ref.get("kind") == "Deployment" else []
+        if names.controller_of(obj) is not None:
+            key = names.controller_key(obj, "Deployment")
+            return [key] if key else []
+        if event.type == "DELETED":
+            return []
+        ns = names.meta_of(obj).get("namespace", "")
         return [key_of(d) for d in self.store.list("Deployment", ns)
-                if selects(d, names.labels_of(obj))] if event.type != "DELETED" else []
+                if selects(d, names.labels_of(obj))]
 
     def reconcile(self, key: Hashable) -> float | None:
         _, ns, name = key  # type: ignore[misc]
@@ -153,7 +154,8 @@ class DeploymentController(Controller):
                 if old:
                     history = ann.get(REVISION_HISTORY, "")
                     ann[REVISION_HISTORY] = f"{history},{old}" if history else old
-            o["spec"]["minReadySeconds"] = names.as_int(d["spec"].get("minReadySeconds"), 0)
+            names.child(o, "spec")["minReadySeconds"] = \
+                names.as_int(d["spec"].get("minReadySeconds"), 0)
         return self.store.mutate(*key_of(rs), change)
 
     def _create_new(self, d: dict, old: list[dict], revision: str) -> dict | None:
@@ -213,7 +215,7 @@ class DeploymentController(Controller):
             return False, rs
 
         def change(o: dict) -> None:
-            o["spec"]["replicas"] = replicas
+            names.child(o, "spec")["replicas"] = replicas
             names.child(o["metadata"], "annotations").update(ann)
         try:
             rs = self.store.mutate(*key_of(rs), change)

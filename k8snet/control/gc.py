@@ -23,6 +23,7 @@ from k8snet.control import names
 from k8snet.errors import NotFound
 
 SWEEP = ("sweep",)            # the key that checks every object with owners
+SHAPE = {"metadata": names.META_SHAPE, "spec": dict, "status": dict}   # else left alone
 
 
 class GarbageCollector(Controller):
@@ -62,7 +63,7 @@ class GarbageCollector(Controller):
         """Delete ``obj`` when every owner is gone; else drop the references
         to the owners that are gone.  Objects already terminating are left."""
         refs = names.owner_refs(obj)
-        if not refs or names.is_terminating(obj):
+        if not refs or names.is_terminating(obj) or not names.conforms(obj, SHAPE):
             return
         namespace = names.meta_of(obj).get("namespace", "")
         gone = {r.get("uid") for r in refs if not self.owner_exists(r, namespace)}
@@ -79,9 +80,10 @@ class GarbageCollector(Controller):
     def owner_exists(self, ref: dict, namespace: str) -> bool:
         """An object of the reference's kind and name with its uid exists
         (a namespaced owner is looked for in the dependent's namespace)."""
-        kind = ref.get("kind", "")
-        if not kind or not ref.get("name"):
+        kind, name = ref.get("kind"), ref.get("name")
+        if not kind or not name or not isinstance(kind, str) or not isinstance(name, str):
             return False
-        info = kind_info(kind, ref.get("apiVersion", "v1"))
-        owner = self.store.find(kind, namespace if info.namespaced else "", ref["name"])
+        api_version = ref.get("apiVersion")
+        info = kind_info(kind, api_version if isinstance(api_version, str) else "v1")
+        owner = self.store.find(kind, namespace if info.namespaced else "", name)
         return owner is not None and names.uid_of(owner) == ref.get("uid")

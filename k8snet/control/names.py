@@ -152,6 +152,7 @@ def as_dict(value: object) -> dict:
 
 
 def meta_of(obj: dict) -> dict:
+    """``metadata`` (empty when missing or odd)."""
     return as_dict(as_dict(obj).get("metadata"))
 
 
@@ -164,6 +165,14 @@ def owner_refs(obj: dict) -> list[dict]:
 def controller_of(obj: dict) -> dict | None:
     """The ownerReference with ``controller: true``, or None."""
     return next((ref for ref in owner_refs(obj) if ref.get("controller")), None)
+
+
+def controller_key(obj: dict, kind: str) -> tuple[str, str, str] | None:
+    """(kind, namespace, name) of ``obj``'s controller when it is a ``kind``."""
+    ref = controller_of(obj)
+    if ref is None or ref.get("kind") != kind or not isinstance(ref.get("name"), str):
+        return None
+    return kind, meta_of(obj).get("namespace", "") or "", ref["name"]
 
 
 def add_controller(obj: dict, owner: dict) -> None:
@@ -181,19 +190,23 @@ def child(parent: dict, key: str) -> dict:
 
 
 def uid_of(obj: dict) -> str:
+    """``metadata.uid``."""
     return meta_of(obj).get("uid", "")
 
 
 def is_controlled_by(obj: dict, owner: dict) -> bool:
+    """``obj``'s controller reference names ``owner``'s uid (metav1.IsControlledBy)."""
     ref = controller_of(obj)
     return ref is not None and ref.get("uid") == uid_of(owner)
 
 
 def is_terminating(obj: dict) -> bool:
+    """``metadata.deletionTimestamp`` is set."""
     return bool(meta_of(obj).get("deletionTimestamp"))
 
 
 def labels_of(obj: dict) -> dict:
+    """``metadata.labels`` (empty when missing or odd)."""
     return as_dict(meta_of(obj).get("labels"))
 
 
@@ -222,6 +235,7 @@ def int_or_percent(value: object, total: int, round_up: bool, default: int | str
 # --- pods ------------------------------------------------------------------------
 
 def phase_of(pod: dict) -> str:
+    """``status.phase``: Pending, Running, Succeeded, Failed, Unknown or ""."""
     return as_dict(pod.get("status")).get("phase", "") or ""
 
 
@@ -232,6 +246,7 @@ def is_active(pod: dict) -> bool:
 
 
 def ready_condition(pod: dict) -> dict | None:
+    """The pod's ``Ready`` condition, or None."""
     conds = as_dict(pod.get("status")).get("conditions")
     for cond in conds if isinstance(conds, list) else []:
         if isinstance(cond, dict) and cond.get("type") == "Ready":
@@ -254,6 +269,7 @@ def safe_time(text: object) -> float:
 
 
 def ready_since(pod: dict) -> float:
+    """When the Ready condition last changed (seconds since the epoch; 0.0 if never)."""
     return safe_time((ready_condition(pod) or {}).get("lastTransitionTime"))
 
 
@@ -275,6 +291,7 @@ def until_available(pods: Iterable[dict], min_ready_seconds: int, now: float) ->
 
 
 def restarts(pod: dict) -> int:
+    """The highest ``restartCount`` of its containers (maxContainerRestarts)."""
     statuses = as_dict(pod.get("status")).get("containerStatuses")
     statuses = statuses if isinstance(statuses, list) else []
     return max([as_int(s.get("restartCount"), 0) for s in statuses if isinstance(s, dict)],

@@ -47,11 +47,11 @@ class ReplicaSetController(Controller):
         obj = event.object
         if event.kind == "ReplicaSet":
             return [key_of(obj)]
-        ns = (obj.get("metadata") or {}).get("namespace", "")
+        ns = names.meta_of(obj).get("namespace", "")
         ref = names.controller_of(obj)
         if ref is not None:
-            return [("ReplicaSet", ns, ref.get("name", ""))] if ref.get("kind") == "ReplicaSet" \
-                else []
+            key = names.controller_key(obj, "ReplicaSet")
+            return [key] if key else []
         if event.type == "DELETED":
             return []
         return [key_of(rs) for rs in self.store.list("ReplicaSet", ns)

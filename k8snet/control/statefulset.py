@@ -61,11 +61,11 @@ class StatefulSetController(Controller):
         obj = event.object
         if event.kind == "StatefulSet":
             return [key_of(obj)]
-        ns = (obj.get("metadata") or {}).get("namespace", "")
+        ns = names.meta_of(obj).get("namespace", "")
         ref = names.controller_of(obj)
         if ref is not None:
-            return [("StatefulSet", ns, ref.get("name", ""))] \
-                if ref.get("kind") == "StatefulSet" else []
+            key = names.controller_key(obj, "StatefulSet")
+            return [key] if key else []
         if event.type == "DELETED":
             return []
         return [key_of(s) for s in self.store.list("StatefulSet", ns) if _member(s, obj)]
