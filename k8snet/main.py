@@ -15,6 +15,9 @@ import time
 
 from k8snet.errors import K8snetError
 
+APPLY_SETTLE = 30.0   # seconds `run -f` waits for the applied pods to start
+READY_GRACE = 10.0    # ... and then for them to be ready (a pod may never be)
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="k8snet", description=__doc__.split("\n")[0])
@@ -82,11 +85,14 @@ def _run(args: argparse.Namespace) -> int:
             done = apply.apply(cluster.store, docs)
             for line in done.notes + done.lines:
                 info(line + "\n")
-            waiting = cluster.wait_ready(timeout=60)
-            pending = [p["metadata"]["name"] for p in cluster.store.list("Pod")
-                       if (p.get("status") or {}).get("phase") != "Running"]
-            if waiting or pending:
-                info(f"*** Not ready yet: {', '.join(waiting + pending)}\n")
+            waiting = cluster.wait_started(timeout=APPLY_SETTLE)
+            if waiting:
+                info(f"*** Still starting after {APPLY_SETTLE:g}s: {', '.join(waiting)}\n")
+            else:
+                unready = cluster.wait_pods_ready(timeout=READY_GRACE)
+                if unready:
+                    info(f"*** Running but not ready after {READY_GRACE:g}s: "
+                         f"{', '.join(unready)}\n")
         if args.test == "pingall":
             dropped = ping_pods(cluster)
             return 0 if dropped == 0 else 1

@@ -33,6 +33,7 @@ from k8snet.errors import AlreadyExists, Conflict, Forbidden, Gone, Invalid, Not
 
 HISTORY = 100_000          # events kept for watches that resume from a resourceVersion
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")   # NamespaceLifecycle admission
 SYSTEM_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp",
                  "deletionTimestamp", "deletionGracePeriodSeconds")
 
@@ -264,6 +265,9 @@ class Store:
         deletes them first.  A Namespace takes its objects with it."""
         with self.lock:
             obj = self.get(kind, namespace, name)
+            if kind == "Namespace" and name in IMMORTAL_NAMESPACES:
+                raise Forbidden(f'namespaces "{name}" is forbidden: this namespace may not be '
+                                "deleted")
             if dry_run:
                 return obj
             meta = obj["metadata"]

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import yaml
 
 from k8snet.api import printers, selectors
-from k8snet.api.kinds import Kind, lookup
+from k8snet.api.kinds import Kind, kind_info, lookup
 from k8snet.apiserver import apply as applier
 from k8snet.apiserver.store import key_of, now_rfc3339
 from k8snet.errors import K8snetError, StatusError
@@ -45,9 +45,17 @@ def parser(verb: str) -> _Parser:
     return p
 
 
-def resource(word: str) -> Kind:
-    """A kind by what the user typed; kubectl's error for unknown types."""
+def resource(word: str, store=None) -> Kind:
+    """A kind by what the user typed (built-in, or any kind stored, such as a
+    custom resource); kubectl's error for unknown types."""
     kind = lookup(word)
+    if kind is None and store is not None:
+        low = word.lower().partition(".")[0]
+        for name in store.kinds():
+            obj = store.list(name)[0]
+            info = kind_info(name, obj.get("apiVersion", "v1"))
+            if low in (info.plural, info.singular, name.lower()):
+                return info
     if kind is None:
         raise K8snetError(f'error: the server doesn\'t have a resource type "{word}"')
     return kind
@@ -100,7 +108,7 @@ class Kubectl:
             return
         if a.output == "name":
             for o in objs:
-                self.out(resource(o["kind"]).ref(o["metadata"]["name"]))
+                self.out(resource(o["kind"], self.store).ref(o["metadata"]["name"]))
             return
         if not objs:
             where = f" in {ns} namespace" if ns else ""
@@ -118,7 +126,7 @@ class Kubectl:
             objs = []
             for w in what:
                 word, name = w.split("/", 1)
-                objs.append(self._get(resource(word), name, ns or "default"))
+                objs.append(self._get(resource(word, self.store), name, ns or "default"))
             return objs, True
         kinds_word, names = what[0], what[1:]
         objs = []
@@ -127,7 +135,7 @@ class Kubectl:
                 kinds = [resource(k) for k in ("pods", "services", "daemonsets", "deployments",
                                                "replicasets", "statefulsets")]
             else:
-                kinds = [resource(word)]
+                kinds = [resource(word, self.store)]
             for kind in kinds:
                 if names:
                     objs += [self._get(kind, n, ns or "default") for n in names]
@@ -172,8 +180,11 @@ class Kubectl:
         if not rest:
             raise K8snetError("error: You must provide one or more resources by argument or "
                               "filename.")
-        targets = [(resource(w.split("/", 1)[0]), w.split("/", 1)[1]) for w in rest] \
-            if all("/" in w for w in rest) else [(resource(rest[0]), n) for n in rest[1:]]
+        if all("/" in w for w in rest):
+            targets = [(resource(w.split("/", 1)[0], self.store), w.split("/", 1)[1])
+                       for w in rest]
+        else:
+            targets = [(resource(rest[0], self.store), n) for n in rest[1:]]
         if not targets:
             raise K8snetError("error: resource(s) were provided, but no name was specified")
         for kind, name in targets:
@@ -268,7 +279,7 @@ class Kubectl:
         ns = a.namespace or "default"
         timeout = float(a.timeout.rstrip("s") or 30)
         kind_word = a.what[0].split("/", 1)[0]
-        kind = resource(kind_word)
+        kind = resource(kind_word, self.store)
         deadline = time.monotonic() + timeout
         while True:
             if "/" in a.what[0]:
@@ -331,7 +342,7 @@ class Kubectl:
             target = target[0].split("/", 1)
         if len(target) != 2 or not pairs:
             raise K8snetError("error: usage: kubectl label KIND NAME key=value|key- ...")
-        kind = resource(target[0])
+        kind = resource(target[0], self.store)
         obj = self._get(kind, target[1], ns)
         labels = dict(obj["metadata"].get("labels") or {})
         for pair in pairs:
@@ -384,7 +395,7 @@ class Kubectl:
         if "/" not in word:
             return word
         kind_word, name = word.split("/", 1)
-        kind = resource(kind_word)
+        kind = resource(kind_word, self.store)
         if kind.kind == "Pod":
             return name
         ns = namespace or "default"

@@ -21,6 +21,7 @@ from k8snet import naming
 from k8snet.addons import system
 from k8snet.addons.dns_agent import DnsAgent
 from k8snet.addons.ingress_agent import IngressAgent
+from k8snet.api.convert import is_ready
 from k8snet.api.model import ClusterSpec, Node
 from k8snet.apiserver.controller import Controller
 from k8snet.apiserver.registry import strategies
@@ -206,6 +207,45 @@ class Cluster:
         deadline = time.monotonic() + timeout
         while True:
             waiting = self.not_ready(namespaces)
+            if not waiting or time.monotonic() >= deadline:
+                return waiting
+            time.sleep(0.05)
+
+    def not_started(self) -> list[str]:
+        """Workloads still short of pods, and pods not started yet (Pending or
+        ready-probing for the first time): what ``run -f`` waits for before
+        handing over, so a script's first line finds its pods."""
+        out = []
+        for kind in ("Deployment", "ReplicaSet", "StatefulSet"):
+            for obj in self.store.list(kind):
+                want = (obj.get("spec") or {}).get("replicas", 1)
+                have = (obj.get("status") or {}).get("replicas", 0)
+                if have < want and (obj.get("spec") or {}).get("podManagementPolicy") \
+                        != "OrderedReady":
+                    out.append(f"{kind.lower()}/{obj['metadata']['name']}")
+        for pod in self.store.list("Pod"):
+            statuses = (pod.get("status") or {}).get("containerStatuses") or []
+            if (pod.get("status") or {}).get("phase", "Pending") == "Pending" or \
+                    not all(s.get("started") or s.get("restartCount") for s in statuses):
+                out.append(f"pod/{pod['metadata']['name']}")
+        return out
+
+    def wait_started(self, timeout: float = 30.0) -> list[str]:
+        """Wait until ``not_started()`` is empty; return what is left after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            waiting = self.not_started()
+            if not waiting or time.monotonic() >= deadline:
+                return waiting
+            time.sleep(0.05)
+
+    def wait_pods_ready(self, timeout: float = 10.0) -> list[str]:
+        """Wait until every pod is Ready; return ``pod/name`` of those still not
+        ready after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            waiting = [f"pod/{p['metadata']['name']}" for p in self.store.list("Pod")
+                       if not is_ready(p)]
             if not waiting or time.monotonic() >= deadline:
                 return waiting
             time.sleep(0.05)

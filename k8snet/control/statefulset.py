@@ -219,6 +219,7 @@ class StatefulSetController(Controller):
         pod["metadata"]["labels"].update({POD_NAME_LABEL: name, POD_INDEX_LABEL: str(ordinal),
                                           REVISION_LABEL: revision["metadata"]["name"]})
         _set_identity(sts, pod, name)
+        self._claims(sts, pod, name)
         try:
             self.store.create(pod)
         except StatusError as exc:
@@ -228,6 +229,32 @@ class StatefulSetController(Controller):
             return
         record(self.store, sts, NORMAL, "SuccessfulCreate",
                f"create Pod {name} in StatefulSet {meta['name']} successful", COMPONENT)
+
+    def _claims(self, sts: dict, pod: dict, name: str) -> None:
+        """volumeClaimTemplates: a PersistentVolumeClaim ``<template>-<pod>`` per
+        template (stored; the lab has no storage) and the pod volume naming it,
+        as the StatefulSet controller's updateStorage does."""
+        spec = pod.setdefault("spec", {})
+        for tmpl in (sts.get("spec") or {}).get("volumeClaimTemplates") or []:
+            if not isinstance(tmpl, dict) or not (tmpl.get("metadata") or {}).get("name"):
+                continue
+            claim = f"{tmpl['metadata']['name']}-{name}"
+            volumes = [v for v in spec.get("volumes") or []
+                       if v.get("name") != tmpl["metadata"]["name"]]
+            volumes.append({"name": tmpl["metadata"]["name"],
+                            "persistentVolumeClaim": {"claimName": claim}})
+            spec["volumes"] = volumes
+            ns = sts["metadata"]["namespace"]
+            if self.store.find("PersistentVolumeClaim", ns, claim) is None:
+                labels = dict((pod.get("metadata") or {}).get("labels") or {})
+                try:
+                    self.store.create({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                                       "metadata": {"name": claim, "namespace": ns,
+                                                    "labels": labels},
+                                       "spec": copy.deepcopy(tmpl.get("spec") or {}),
+                                       "status": {"phase": "Pending"}})
+                except StatusError as exc:
+                    self.log.warning("claim %s/%s: %s", ns, claim, exc)
 
     def _delete(self, sts: dict, pod: dict, why: str) -> None:
         try:

@@ -345,7 +345,7 @@ class Kubelet(Controller):
                 self._warn_exec(key, rt, probe.command[:1])
             ok, error = run_probe(probe, typed, rt.ip, rt.node_ns, rt.netns)
             flipped = tracker.record(ok, time.monotonic(), error)
-            if not ok:
+            if not ok and not tracker.once:          # the implicit start-up check is silent
                 self._unhealthy(key, kind, error)
             if kind == "readiness" and flipped:
                 changed = True

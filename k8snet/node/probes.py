@@ -1,10 +1,9 @@
 """Readiness: which pods may be endpoints, decided the way the kubelet decides.
 
 ``Tracker`` is the pure state machine of one probe (initial delay, period,
-success and failure thresholds); ``run_probe`` does one check (httpGet and
-tcpSocket from the pod's node, exec inside the pod); ``Prober`` is the
-kubelet's probe loop, a thread that asks for a service sync whenever some
-pod's readiness changes.
+success and failure thresholds); ``run_probe`` does one check (httpGet,
+tcpSocket and grpc from the pod's node, exec inside the pod).  The kubelet
+(``kubelet.py``) runs them.
 
 A container that got the built-in server (its image cannot run here) has an
 implicit start-up check: it is ready once its TCP ports accept connections.
@@ -18,12 +17,7 @@ import http.client
 import shutil
 import socket
 import subprocess
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from mininet.log import warn
 
 from k8snet.api.model import Container, Probe
 from k8snet.node import grpc_probe, netns
@@ -74,13 +68,19 @@ def implicit_probe(container: Container) -> Probe | None:
 
 
 def _connect(node_ns: str, host: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection from the node's namespace; errors worded as the
+    kubelet's Go dialer words them (``dial tcp IP:PORT: connect: connection refused``)."""
     sock = netns.socket_in(node_ns)
     sock.settimeout(timeout)
     try:
         sock.connect((host, port))
-    except OSError:
+    except TimeoutError:
         sock.close()
-        raise
+        raise OSError(f"dial tcp {host}:{port}: i/o timeout") from None
+    except OSError as exc:
+        sock.close()
+        reason = (exc.strerror or str(exc)).lower()
+        raise OSError(f"dial tcp {host}:{port}: connect: {reason}") from None
     return sock
 
 
@@ -125,75 +125,3 @@ def run_probe(probe: Probe, container: Container, pod_ip: str, node_ns: str,
         return False, f"command timed out after {timeout:g}s"
     except (OSError, http.client.HTTPException) as exc:
         return False, str(exc) or type(exc).__name__
-
-
-class Prober:
-    """The probe loop of every pod.  ``on_change`` runs (in this thread) after
-    any pod's readiness flipped, so endpoints follow within one period."""
-
-    TICK = 0.05
-
-    def __init__(self, cluster, on_change: Callable[[], None]) -> None:
-        self.cluster = cluster
-        self.on_change = on_change
-        self.stopping = threading.Event()
-        self.thread: threading.Thread | None = None
-        self.warned: set[str] = set()
-        self.errors = 0
-
-    def start(self) -> None:
-        self.thread = threading.Thread(target=self._loop, name="k8snet-prober", daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self.thread is not None:
-            self.thread.join(timeout=10)
-            self.thread = None
-
-    def warn_once(self, pod_key: str, probe: Probe) -> None:
-        key = f"{pod_key}:{probe.command[:1]}"
-        if key not in self.warned:
-            self.warned.add(key)
-            warn(f"*** Warning: pod {pod_key}: exec probe program "
-                 f"'{probe.command[0] if probe.command else ''}' does not exist here "
-                 "(no image filesystem); treating the probe as passing\n")
-
-    def check_once(self) -> list:
-        """Run every probe that is due; return the pods whose readiness differs
-        from what the endpoints last showed, with their new readiness."""
-        with self.cluster.lock:
-            pods = list(self.cluster.pods.values())
-        changed = []
-        now = time.monotonic()
-        for status in pods:
-            if status.terminating:
-                continue
-            for name, tracker in list(status.trackers.items()):
-                if not tracker.due(now):
-                    continue
-                container = next(c for c in status.pod.containers if c.name == name)
-                probe = tracker.probe
-                if probe.handler == "exec" and (not probe.command
-                                                or not shutil.which(probe.command[0])):
-                    self.warn_once(status.pod.key, probe)
-                ok, error = run_probe(probe, container, status.ip, status.node_netns,
-                                      status.netns)
-                tracker.record(ok, time.monotonic(), error)
-            ready = status.ready
-            if ready != status.published:
-                changed.append((status, ready))
-        return changed
-
-    def _loop(self) -> None:
-        while not self.stopping.wait(self.TICK):
-            try:
-                changed = self.check_once()
-                if changed:
-                    self.on_change()
-                    for status, ready in changed:
-                        status.published = ready
-            except Exception as exc:  # a probe loop must outlive one bad pass
-                self.errors += 1
-                if self.errors <= 3:
-                    warn(f"*** prober: {type(exc).__name__}: {exc}\n")

@@ -161,3 +161,17 @@ def test_odd_statefulsets_are_skipped(lab):
                       "spec": {"selector": {"matchLabels": {"a": "b"}}}})
     lab.run()
     assert lab.controllers[0].errors == 0, lab.controllers[0].last_error
+
+
+def test_volume_claim_templates_give_each_pod_its_claim(lab):
+    vct = [{"metadata": {"name": "data"},
+            "spec": {"accessModes": ["ReadWriteOnce"],
+                     "resources": {"requests": {"storage": "1Gi"}}}}]
+    lab.store.create(statefulset(replicas=2, policy="Parallel", volumeClaimTemplates=vct))
+    lab.run()
+    for i in range(2):
+        pod = lab.store.get("Pod", "default", f"db-{i}")
+        assert {"name": "data", "persistentVolumeClaim": {"claimName": f"data-db-{i}"}} \
+            in pod["spec"]["volumes"]
+        claim = lab.store.get("PersistentVolumeClaim", "default", f"data-db-{i}")
+        assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
