@@ -1,6 +1,8 @@
 """Ingress objects to the nginx.conf of the lab's ingress controller.
 
-Pure except for :func:`check` and :func:`find_nginx`, which run/locate the nginx binary.
+Pure except for :func:`check` and :func:`find_nginx`, which run/locate the nginx binary
+(they live in ``k8snet.addons.nginx_check``; reading Ingress and Service objects in
+``k8snet.addons.ingress_paths``; both re-exported here).
 
 :func:`render` follows the Kubernetes documentation, concepts "Ingress":
 
@@ -58,37 +60,34 @@ Ingress.
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import re
-import shutil
-import socket
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from k8snet.errors import K8snetError
+from k8snet.addons.ingress_paths import (
+    _HOST,
+    CLASS_ANNOTATION,
+    EXACT,
+    PATH_TYPES,
+    PREFIX,
+    _add_path,
+    _age,
+    _class_of,
+    _key,
+    _namespace,
+    _q,
+    _resolve,
+    _Server,
+    _Target,
+)
+from k8snet.addons.nginx_check import NGINX_CANDIDATES, NginxMissing, check, find_nginx
+from k8snet.addons.nginx_check import _unprivileged as _unprivileged
 
-EXACT, PREFIX = "Exact", "Prefix"
-# pathType -> how it is matched here; ImplementationSpecific is Prefix.
-PATH_TYPES = {"Exact": EXACT, "Prefix": PREFIX, "ImplementationSpecific": PREFIX}
-CLASS_ANNOTATION = "kubernetes.io/ingress.class"
-NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
+__all__ = ["CLASS_ANNOTATION", "EXACT", "NGINX_CANDIDATES", "PATH_TYPES", "PREFIX",
+           "NginxMissing", "Rendered", "check", "find_nginx", "render"]
 
-_LABEL = r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?"
-_HOST = re.compile(rf"(?:\*\.)?{_LABEL}(?:\.{_LABEL})*")
-# RFC 3986 pchar without "%" (nginx matches the decoded path), plus "/".
-_PATH = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@/-]*")
 _BARE = re.compile(r"[A-Za-z0-9/._~-]+")          # needs no quotes in nginx.conf
-# "2026/01/02 03:04:05 [emerg] 123#123: " as nginx logs to stderr with -e
-_LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: ", re.M)
-_LISTEN = re.compile(r"^(\s*listen\s+)([^\s;]+)", re.M)
 _COMMENT_UNSAFE = re.compile(r"[^A-Za-z0-9 ._~/:@()\[\]*>=,\"-]")
-
-
-class NginxMissing(K8snetError):
-    """The nginx program is not installed (or not where it was said to be)."""
 
 
 @dataclass(frozen=True)
@@ -104,18 +103,6 @@ class Rendered:
     text: str
     warnings: dict[str, list[str]] = field(default_factory=dict)
 
-
-@dataclass(frozen=True)
-class _Target:
-    upstream: str | None      # "ip:port"; None answers 503
-    note: str                 # where it comes from, for a comment
-
-
-@dataclass
-class _Server:
-    exact: dict[str, _Target] = field(default_factory=dict)
-    prefix: dict[str, _Target] = field(default_factory=dict)    # "/foo", no trailing /
-    defaults: list[tuple[str, _Target]] = field(default_factory=list)   # (ingress, backend)
 
 
 def render(ingresses: list[dict], services: dict[str, dict], conf_dir: str,
@@ -201,224 +188,6 @@ def render(ingresses: list[dict], services: dict[str, dict], conf_dir: str,
     text = _document(conf_dir, class_name, blocks)
     return Rendered(text, {k: warnings[k] for k in sorted(warnings)})
 
-
-def find_nginx(path: str | None = None) -> str:
-    """The nginx program: ``path`` if given, else from PATH or the usual sbin places.
-
-    Raises :class:`NginxMissing` naming what was looked for.
-    """
-    if path:
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-        raise NginxMissing(f"nginx not found: {path} is not an executable file")
-    found = shutil.which("nginx")
-    if found:
-        return found
-    for candidate in NGINX_CANDIDATES:
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    raise NginxMissing("nginx not found (looked in PATH and " + ", ".join(NGINX_CANDIDATES)
-                       + "); install it, e.g. apt-get install nginx-light")
-
-
-def check(text: str, nginx: str | None = None, timeout: float = 30.0) -> str | None:
-    """Test an nginx.conf with ``nginx -t``; None if nginx accepts it, else nginx's error text.
-
-    ``text`` is written to a temporary directory, which is also the prefix
-    (``-p``); errors go to stderr (``-e stderr``, nginx 1.19.5 or later), so
-    no root is needed.  Files the text names (pid, logs, temp paths) must be
-    creatable, as they are when it was rendered for a directory that exists.
-    In the messages the temporary file reads ``nginx.conf`` and each line
-    starts ``nginx: [level]`` (no time or pid), e.g. ``nginx: [emerg] unknown
-    directive "x" in nginx.conf:3``.
-    Raises :class:`NginxMissing` (see :func:`find_nginx`) and
-    ``subprocess.TimeoutExpired``.
-
-    ``nginx -t`` binds the listen sockets (a port in use is tolerated).  As
-    non-root, a listen port below 1024 cannot be bound, so each is tested as
-    a free port of 127.0.0.1 instead; the rest of the text is tested as is.
-    """
-    program = find_nginx(nginx)
-    if os.geteuid() != 0:
-        text = _unprivileged(text)
-    with tempfile.TemporaryDirectory(prefix="k8snet-nginx-t-") as tmp:
-        conf = os.path.join(tmp, "nginx.conf")
-        with open(conf, "w", encoding="utf-8") as f:
-            f.write(text)
-        res = subprocess.run([program, "-t", "-q", "-e", "stderr", "-p", tmp + "/", "-c", conf],
-                             capture_output=True, text=True, timeout=timeout, check=False)
-    if res.returncode == 0:
-        return None
-    out = (res.stderr + res.stdout).replace(conf, "nginx.conf")
-    out = _LOG_PREFIX.sub(r"nginx: [\1] ", out).strip()
-    return out or f"nginx -t failed with exit status {res.returncode}"
-
-
-def _unprivileged(text: str) -> str:
-    """``listen`` directives with a port below 1024 moved to free ports of 127.0.0.1."""
-    moved: dict[str, str] = {}
-
-    def move(m: re.Match) -> str:
-        where = m.group(2)
-        port = where.rsplit(":", 1)[-1]
-        if not port.isdigit() or int(port) >= 1024:
-            return m.group(0)
-        if where not in moved:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                moved[where] = f"127.0.0.1:{s.getsockname()[1]}"
-        return m.group(1) + moved[where]
-
-    return _LISTEN.sub(move, text)
-
-
-# --- reading Ingress and Service objects -------------------------------------------------
-
-
-def _namespace(obj: dict) -> str:
-    return str((obj.get("metadata") or {}).get("namespace") or "default")
-
-
-def _key(obj: dict) -> str:
-    return f"{_namespace(obj)}/{(obj.get('metadata') or {}).get('name', '')}"
-
-
-def _class_of(ing: dict) -> str | None:
-    cls = (ing.get("spec") or {}).get("ingressClassName")
-    if cls is None:
-        cls = ((ing.get("metadata") or {}).get("annotations") or {}).get(CLASS_ANNOTATION)
-    return cls
-
-
-def _age(ing: dict) -> tuple[float, str]:
-    """Sort key, oldest first; no or a bad creationTimestamp counts as newest."""
-    stamp = (ing.get("metadata") or {}).get("creationTimestamp")
-    try:
-        when = datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        when = float("inf")
-    return when, _key(ing)
-
-
-def _q(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _resolve(backend: dict, namespace: str, services: dict[str, dict], key: str, where: str,
-             warn) -> _Target:
-    """An IngressBackend to ``ClusterIP:port``; problems are warned and answer 503."""
-    backend = backend if isinstance(backend, dict) else {}
-    svc = backend.get("service") or {}
-    name = svc.get("name")
-    port = svc.get("port") or {}
-    number, port_name = port.get("number"), port.get("name")
-    shown = f"{namespace}/{name}:{number if number is not None else port_name}"
-
-    def broken() -> _Target:
-        return _Target(None, f"{key} {where} -> {shown}: broken, answers 503")
-
-    if backend.get("resource"):
-        warn(f"{where}.resource: resource backends are not supported by this controller")
-        return broken()
-    if not name:
-        warn(f"{where}.service.name: Required value")
-        return broken()
-    obj = services.get(f"{namespace}/{name}")
-    if obj is None:
-        warn(f"{where}.service.name: service {_q(f'{namespace}/{name}')} not found")
-        return broken()
-    spec = obj.get("spec") or {}
-    ok, ip = True, None
-    cluster_ip = spec.get("clusterIP")
-    ident = _q(f"{namespace}/{name}")
-    if spec.get("type") == "ExternalName":
-        warn(f"{where}.service.name: service {ident} is of type ExternalName and has no "
-             "ClusterIP to proxy to")
-        ok = False
-    elif cluster_ip == "None":
-        warn(f"{where}.service.name: service {ident} is headless (clusterIP None); "
-             "there is no ClusterIP to proxy to")
-        ok = False
-    elif not cluster_ip:
-        warn(f"{where}.service.name: service {ident} has no ClusterIP")
-        ok = False
-    else:
-        try:
-            ip = ipaddress.ip_address(cluster_ip)
-        except ValueError:
-            warn(f"{where}.service.name: service {ident} has an invalid clusterIP "
-                 f"{_q(cluster_ip)}")
-            ok = False
-    ports = [p for p in spec.get("ports") or [] if isinstance(p, dict)]
-    if number is not None:
-        match = [p for p in ports if p.get("port") == number and not isinstance(number, bool)]
-        if not match:
-            warn(f"{where}.service.port.number: service {ident} has no port {_q(number)}")
-    elif port_name:
-        match = [p for p in ports if p.get("name") == port_name]
-        if not match:
-            warn(f"{where}.service.port.name: service {ident} has no port named "
-                 f"{_q(port_name)}")
-    else:
-        match = []
-        warn(f"{where}.service.port: Required value: a port number or name")
-    if not ok or ip is None or not match:
-        return broken()
-    svc_port = match[0].get("port")
-    if isinstance(svc_port, bool) or not isinstance(svc_port, int) or not 0 < svc_port < 65536:
-        warn(f"{where}.service.port: service {ident} has an invalid port {_q(svc_port)}")
-        return broken()
-    upstream = f"[{ip}]:{svc_port}" if ip.version == 6 else f"{ip}:{svc_port}"
-    return _Target(upstream, f"{key} {where} -> {namespace}/{name}:{svc_port}")
-
-
-def _path_problem(path: object) -> str | None:
-    """Why nginx cannot match this path as written, or None."""
-    if not isinstance(path, str):
-        return "not a string"
-    if not path.startswith("/"):
-        return "must be an absolute path (start with /)"
-    if not _PATH.fullmatch(path):
-        bad = "".join(sorted({c for c in path if not _PATH.fullmatch(c)}))
-        return (f"characters {_q(bad)} are not allowed (nginx matches the decoded path, "
-                "and only URL path characters other than % are accepted)")
-    for seq in ("//", "/./", "/../"):
-        if seq in path:
-            return f"contains {_q(seq)}, which nginx normalizes away before matching"
-    if path.endswith(("/.", "/..")):
-        return "ends with a dot segment, which nginx normalizes away before matching"
-    return None
-
-
-def _add_path(item: dict, where: str, host: str, server: _Server,
-              claims: dict[tuple[str, str, str], tuple[str, str]], key: str, namespace: str,
-              services: dict[str, dict], warn) -> None:
-    raw_type = item.get("pathType") or "ImplementationSpecific"
-    kind = PATH_TYPES.get(raw_type) if isinstance(raw_type, str) else None
-    target = _resolve(item.get("backend") or {}, namespace, services, key,
-                      f"{where}.backend", warn)
-    if kind is None:
-        warn(f"{where}.pathType: Unsupported value: {_q(raw_type)}: supported values: "
-             '"Exact", "ImplementationSpecific", "Prefix"; path ignored')
-        return
-    path = item.get("path") or "/"
-    problem = _path_problem(path)
-    if problem:
-        warn(f"{where}.path: {_q(path)} cannot be expressed as an nginx location: {problem}; "
-             "path ignored")
-        return
-    norm = path if kind == EXACT else (path.rstrip("/") or "/")
-    claim = (host, kind, norm)
-    if claim in claims:
-        owner, owner_where = claims[claim]
-        by = (f"{owner_where} of this Ingress (first listed wins)" if owner == key
-              else f"Ingress {owner} (first created wins)")
-        on = f"host {_q(host)}" if host else "the default server (rules without host)"
-        warn(f"{where}.path: {kind} {_q(norm)} on {on} is already claimed by {by}; "
-             "path ignored")
-        return
-    claims[claim] = (key, where)
-    (server.exact if kind == EXACT else server.prefix)[norm] = target
 
 
 # --- writing nginx.conf ------------------------------------------------------------------
