@@ -260,8 +260,9 @@ class Kubelet(Controller):
                           COMPONENT, self.node.name)
             c.backoff_until = time.monotonic() + 2.0
             return
-        grpc_ports = tuple(p.port for p in self._probes(c.spec).values()
-                           if p is not None and p.handler == "grpc" and isinstance(p.port, int))
+        grpc_ports = tuple(sorted({p.port for p in self._probes(c.spec).values()
+                                   if p is not None and p.handler == "grpc"
+                                   and isinstance(p.port, int)}))
         typed = replace(typed, env=())
         log_path = os.path.join(rt.log_dir, c.name, f"{c.restart_count + (c.proc is not None)}.log")
         if c.proc is not None:

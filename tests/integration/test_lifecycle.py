@@ -143,7 +143,7 @@ def test_a_deleted_kube_dns_pod_is_replaced_and_dns_answers(empty_cluster):
 
 def test_rolling_update_with_surge_loses_no_request(empty_cluster):
     c = empty_cluster
-    apply_yaml(c, ROLLING + TOOLS.replace("name: tools", "name: curler"))
+    apply_yaml(c, ROLLING + "---" + TOOLS.replace("name: tools", "name: curler"))
     wait_for(lambda: len(ready_pods(c, "default", {"app": "roll"})) == 3, 30, "3 roll pods")
     wait_for(lambda: ready_pods(c, "default", {}), 20, "curler ready")
     netns = c.pods.runtime(pod_obj(c, "curler")).netns

@@ -1,0 +1,112 @@
+"""The kubelet's pure rules: back-off, restart policy, pod status, and the
+container environment (ConfigMap, Secret, downward API, expansion)."""
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from k8snet.node import runtime
+from k8snet.node.env import EnvError, container_env
+from k8snet.node.runtime import ContainerRuntime, PodRuntime, pod_status
+
+
+def test_backoff_doubles_from_ten_seconds_to_five_minutes():
+    assert [runtime.backoff(n) for n in range(1, 9)] == [0, 10, 20, 40, 80, 160, 300, 300]
+
+
+@pytest.mark.parametrize("policy,code,restart", [
+    ("Always", 0, True), ("Always", 1, True), ("OnFailure", 0, False),
+    ("OnFailure", 2, True), ("Never", 1, False)])
+def test_restart_policy(policy, code, restart):
+    assert runtime.should_restart(policy, code) is restart
+
+
+POD = {"metadata": {"name": "p", "namespace": "ns", "uid": "u-1",
+                    "labels": {"app": "web"}, "annotations": {"team": "blue"}},
+       "spec": {"nodeName": "node2", "restartPolicy": "Never", "containers": [{"name": "c"}]},
+       "status": {"podIP": "10.244.2.5", "hostIP": "172.18.0.12"}}
+
+
+class Proc:
+    """A stand-in for ContainerProcess: running or exited."""
+
+    def __init__(self, running):
+        self.running = running
+        self.proc = type("P", (), {"pid": 42})()
+
+
+def rt_with(container: ContainerRuntime) -> PodRuntime:
+    rt = PodRuntime("u-1", "10.244.2.5", "netns", "veth", "node", "/tmp")
+    rt.containers[container.name] = container
+    return rt
+
+
+def test_status_of_a_running_ready_pod_and_stable_timestamps():
+    c = ContainerRuntime("c", {"name": "c", "image": "x"}, proc=Proc(True),
+                         waiting_reason="")
+    status = pod_status(POD, rt_with(c), "172.18.0.12")
+    assert status["phase"] == "Running" and status["podIP"] == "10.244.2.5"
+    ready = next(x for x in status["conditions"] if x["type"] == "Ready")
+    assert ready["status"] == "True"
+    again = pod_status(dict(POD, status=status), rt_with(c), "172.18.0.12")
+    assert again == status, "an unchanged pod must report an identical status"
+
+
+def test_status_in_crash_loop_and_after_a_final_exit():
+    last = runtime.terminated_state(3, 0.0)
+    looping = ContainerRuntime("c", {"name": "c"}, proc=Proc(False), restart_count=2,
+                               finished=last, last_state=last,
+                               waiting_reason="CrashLoopBackOff")
+    cs = pod_status(POD, rt_with(looping), "h")["containerStatuses"][0]
+    assert cs["state"] == {"waiting": {"reason": "CrashLoopBackOff"}}
+    assert cs["lastState"]["terminated"]["exitCode"] == 3 and cs["restartCount"] == 2
+    done = ContainerRuntime("c", {"name": "c"}, proc=Proc(False), finished=last,
+                            waiting_reason="")
+    status = pod_status(POD, rt_with(done), "h")
+    assert status["phase"] == "Failed"
+    assert status["containerStatuses"][0]["state"]["terminated"]["reason"] == "Error"
+
+
+def lookup_from(objs):
+    return lambda kind, ns, name: objs.get((kind, ns, name))
+
+
+CM = {"kind": "ConfigMap", "data": {"LEVEL": "debug", "bad key": "x", "MODE": "fast"}}
+SECRET = {"kind": "Secret", "data": {"TOKEN": base64.b64encode(b"s3cret").decode()},
+          "stringData": {"EXTRA": "plain"}}
+OBJS = {("ConfigMap", "ns", "cfg"): CM, ("Secret", "ns", "sec"): SECRET}
+
+
+def test_env_sources_in_the_kubelets_order():
+    container = {"name": "c", "envFrom": [{"configMapRef": {"name": "cfg"}, "prefix": "CFG_"},
+                                          {"secretRef": {"name": "sec"}}],
+                 "env": [{"name": "POD", "valueFrom": {"fieldRef": {"fieldPath":
+                                                                    "metadata.name"}}},
+                         {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath":
+                                                                   "status.podIP"}}},
+                         {"name": "TEAM", "valueFrom": {"fieldRef": {
+                             "fieldPath": "metadata.annotations['team']"}}},
+                         {"name": "LVL", "valueFrom": {"configMapKeyRef": {"name": "cfg",
+                                                                           "key": "LEVEL"}}},
+                         {"name": "URL", "value": "http://$(IP):80/$(POD)/$(NOPE)"},
+                         {"name": "WEB_SERVICE_HOST", "value": "mine"}]}
+    env = container_env(POD, container, {"WEB_SERVICE_HOST": "10.96.0.17"},
+                        lookup_from(OBJS))
+    assert env["CFG_LEVEL"] == "debug" and "CFG_bad key" not in env
+    assert env["TOKEN"] == "s3cret" and env["EXTRA"] == "plain"
+    assert (env["POD"], env["IP"], env["TEAM"], env["LVL"]) == \
+        ("p", "10.244.2.5", "blue", "debug")
+    assert env["URL"] == "http://10.244.2.5:80/p/$(NOPE)"
+    assert env["WEB_SERVICE_HOST"] == "mine", "declared env overrides service variables"
+
+
+def test_missing_sources_fail_unless_optional():
+    ref = {"name": "X", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "NOPE"}}}
+    with pytest.raises(EnvError, match="couldn't find key NOPE in ConfigMap ns/cfg"):
+        container_env(POD, {"env": [ref]}, {}, lookup_from(OBJS))
+    with pytest.raises(EnvError, match='secret "gone" not found'):
+        container_env(POD, {"envFrom": [{"secretRef": {"name": "gone"}}]}, {},
+                      lookup_from(OBJS))
+    ref["valueFrom"]["configMapKeyRef"]["optional"] = True
+    assert "X" not in container_env(POD, {"env": [ref]}, {}, lookup_from(OBJS))
