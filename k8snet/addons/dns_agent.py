@@ -9,11 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from k8snet.api.convert import endpoint_rows, slices_of
-from k8snet.apiserver.controller import Controller
+from k8snet.apiserver.controller import SyncController
 from k8snet.apiserver.store import Store
 from k8snet.node.discovery import write_snapshot
-
-SYNC_KEY = "zone"
 
 
 def snapshot(services: list[dict], slices: list[dict], pods: list[dict], domain: str) -> dict:
@@ -52,7 +50,7 @@ def snapshot(services: list[dict], slices: list[dict], pods: list[dict], domain:
             "pods": [{"ip": ip, "namespace": ns} for ip, ns in pod_rows]}
 
 
-class DnsAgent(Controller):
+class DnsAgent(SyncController):
     name = "cluster-dns"
     watches = ("Service", "EndpointSlice", "Pod")
 
@@ -62,13 +60,7 @@ class DnsAgent(Controller):
         self.domain = domain
         self.writes = 0
 
-    def keys_for(self, event):
-        return [SYNC_KEY]
-
-    def initial_keys(self):
-        return [SYNC_KEY]
-
-    def reconcile(self, key) -> float | None:
+    def sync(self) -> float | None:
         snap = snapshot(self.store.list("Service"), self.store.list("EndpointSlice"),
                         self.store.list("Pod"), self.domain)
         if write_snapshot(self.path, snap):

@@ -14,18 +14,17 @@ from pathlib import Path
 
 from k8snet.addons import nginx_conf
 from k8snet.apiserver import events
-from k8snet.apiserver.controller import Controller
+from k8snet.apiserver.controller import SyncController
 from k8snet.apiserver.store import Store
 from k8snet.errors import K8snetError
 from k8snet.node.discovery import write_atomic
 
-SYNC_KEY = "nginx"
 NAMESPACE = "ingress-nginx"
 SERVICE = "ingress-nginx-controller"
 COMPONENT = "nginx-ingress-controller"
 
 
-class IngressAgent(Controller):
+class IngressAgent(SyncController):
     name = "ingress-nginx"
     watches = ("Ingress", "Service", "IngressClass")
 
@@ -37,13 +36,7 @@ class IngressAgent(Controller):
         self.reported: set[tuple[str, str]] = set()
         self.writes = 0
 
-    def keys_for(self, event):
-        return [SYNC_KEY]
-
-    def initial_keys(self):
-        return [SYNC_KEY]
-
-    def reconcile(self, key) -> float | None:
+    def sync(self) -> float | None:
         ingresses = self.store.list("Ingress")
         services = {f"{s['metadata']['namespace']}/{s['metadata']['name']}": s
                     for s in self.store.list("Service")}

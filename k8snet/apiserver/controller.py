@@ -167,3 +167,24 @@ class Controller:
             self._watch.stop()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=10)
+
+
+class SyncController(Controller):
+    """A controller with one key: every event marks the whole state dirty
+    and one ``sync()`` renders all of it (kube-proxy's shape: a burst of
+    changes is one sync)."""
+
+    SYNC = "sync"
+
+    def keys_for(self, event: Event) -> Iterable[Hashable]:
+        return [self.SYNC]
+
+    def initial_keys(self) -> Iterable[Hashable]:
+        return [self.SYNC]
+
+    def reconcile(self, key: Hashable) -> float | None:
+        return self.sync()
+
+    def sync(self) -> float | None:
+        """Render and apply the whole desired state; seconds to look again, or None."""
+        raise NotImplementedError

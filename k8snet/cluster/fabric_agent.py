@@ -10,10 +10,8 @@ from collections.abc import Callable
 
 from controllers.fabric_state import FabricState, Vip
 from k8snet.api.convert import endpoint_rows, slices_of
-from k8snet.apiserver.controller import Controller
+from k8snet.apiserver.controller import SyncController
 from k8snet.apiserver.store import Store
-
-SYNC_KEY = "fabric"
 
 
 def vips(services: list[dict], slices: list[dict], nodes: list[str]) -> tuple[Vip, ...]:
@@ -34,7 +32,7 @@ def vips(services: list[dict], slices: list[dict], nodes: list[str]) -> tuple[Vi
     return tuple(sorted(out, key=lambda v: v.ip))
 
 
-class FabricAgent(Controller):
+class FabricAgent(SyncController):
     name = "fabric"
     watches = ("Service", "EndpointSlice", "Node")
 
@@ -45,13 +43,7 @@ class FabricAgent(Controller):
         self.send = send
         self.last: FabricState | None = None
 
-    def keys_for(self, event):
-        return [SYNC_KEY]
-
-    def initial_keys(self):
-        return [SYNC_KEY]
-
-    def reconcile(self, key) -> float | None:
+    def sync(self) -> float | None:
         nodes = [n["metadata"]["name"] for n in self.store.list("Node")]
         state = self.state_of(vips(self.store.list("Service"),
                                    self.store.list("EndpointSlice"), nodes))

@@ -12,15 +12,13 @@ from __future__ import annotations
 import time
 
 from k8snet.api.convert import endpoint_rows, node_ip, service_from, slices_of
-from k8snet.apiserver.controller import Controller
+from k8snet.apiserver.controller import SyncController
 from k8snet.apiserver.store import Store
 from kproxy.apply import Proxier, flush_udp_conntrack
 from kproxy.state import Endpoint, NodeProxyState, ServicePortState
 
-SYNC_KEY = "sync"
 
-
-class ProxyAgent(Controller):
+class ProxyAgent(SyncController):
     watches = ("Service", "EndpointSlice", "Node")
 
     def __init__(self, store: Store, node: str, proxier: Proxier, pod_cidr: str,
@@ -34,12 +32,6 @@ class ProxyAgent(Controller):
         self.udp_ready: set[tuple[str, int]] = set()
         self.last_sync_ms = 0.0
         self.syncs = 0
-
-    def keys_for(self, event):
-        return [SYNC_KEY]
-
-    def initial_keys(self):
-        return [SYNC_KEY]
 
     def state(self) -> NodeProxyState:
         """This node's desired service state, from the store."""
@@ -59,7 +51,7 @@ class ProxyAgent(Controller):
         return NodeProxyState(self.node, node_ip(me) if me else "", self.pod_cidr,
                               self.service_cidr, tuple(ports))
 
-    def reconcile(self, key) -> float | None:
+    def sync(self) -> float | None:
         state = self.state()
         t0 = time.perf_counter()
         self.proxier.sync(state)

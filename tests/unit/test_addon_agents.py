@@ -45,7 +45,7 @@ def test_ingress_agent_writes_a_checked_config_and_reports_bad_backends(tmp_path
     assert not [e for e in store.list("Event", "default")
                 if e["involvedObject"]["name"] == "good"]
     writes = agent.writes
-    agent.enqueue("nginx")
+    agent.enqueue(agent.SYNC)
     agent.settle()
     assert agent.writes == writes, "an unchanged config is not rewritten"
 
@@ -64,6 +64,6 @@ def test_dns_agent_snapshot_follows_services(tmp_path):
     snap = json.loads(path.read_text())
     assert {s["name"]: s["cluster_ip"] for s in snap["services"]}["db"] == "None"
     writes = agent.writes
-    agent.enqueue("zone")
+    agent.enqueue(agent.SYNC)
     agent.settle()
     assert agent.writes == writes
