@@ -23,8 +23,8 @@ def run_case(name: str) -> str:
     proc = subprocess.run(
         [sys.executable, "-m", "k8snet.main", "run", "--topo", "single", "-v", "output",
          "-f", str(case / "case.yaml"), "--script", str(case / "script.txt")],
-        capture_output=True, text=True, timeout=400, cwd=ROOT)
-    out = proc.stdout + proc.stderr
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=400, cwd=ROOT)
+    out = proc.stdout   # one stream: the CLI (stderr) and the pods' commands, in order
     assert proc.returncode == 0, out[-3000:]
     assert "Traceback" not in out, out[-3000:]
     return out
