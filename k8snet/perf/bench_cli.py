@@ -1,10 +1,13 @@
 """``k8snet bench``: the non-iperf benchmarks, with the same kind of report as perf.
 
-    k8snet bench [--only bringup,pods,kproxy,dns] [--pods 10,200]
-                 [--sizes 100,1000,5000] [--modes nftables,iptables] [--out DIR]
+    k8snet bench [--only bringup,pods,kproxy,dns,watch,store-list,endpointslices]
+                 [--pods 10,200] [--sizes 100,1000,5000] [--modes nftables,iptables]
+                 [--out DIR]
 
 Each benchmark is recorded as ok, failed (with the error) or skipped (with
-the reason); one failing does not stop the others.
+the reason); one failing does not stop the others.  The control-plane ones
+(watch, store-list, endpointslices) run in process, with no cluster and no
+root; the others bring their own cluster or namespaces up.
 """
 from __future__ import annotations
 
@@ -18,7 +21,9 @@ from pathlib import Path
 from k8snet.errors import K8snetError
 from k8snet.perf import interrupts
 
-BENCHMARKS = ("bringup", "pods", "kproxy", "dns")
+CLUSTER_BENCHMARKS = ("bringup", "pods", "kproxy", "dns")
+CONTROL_BENCHMARKS = ("watch", "store-list", "endpointslices")
+BENCHMARKS = CLUSTER_BENCHMARKS + CONTROL_BENCHMARKS
 SCHEMA = "k8snet-bench/1"
 
 
@@ -39,8 +44,9 @@ def _names(text: str) -> tuple[str, ...]:
 def bench_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="k8snet bench",
-        description="bring-up time, per-pod set-up at scale, kproxy sync scaling and "
-                    "DNS queries per second")
+        description="bring-up time, per-pod set-up at scale, kproxy sync scaling, "
+                    "apply-to-ready, DNS queries per second, and the control plane: watch "
+                    "latency, store list and create rate, EndpointSlice reconcile")
     p.add_argument("--only", type=_names, default=BENCHMARKS,
                    help=f"benchmarks to run, comma-separated (default: {','.join(BENCHMARKS)})")
     p.add_argument("--pods", type=_ints, default=(10, 200),
@@ -98,10 +104,18 @@ def run_bench(argv: list[str]) -> int:
                           "with the largest size)")
     from mininet.log import setLogLevel
 
-    from k8snet.perf import bench_cluster, bench_kproxy, bench_report, facts, leftovers
-    from k8snet.perf.cli import free_to_start
+    from k8snet.perf import (
+        bench_cluster,
+        bench_control,
+        bench_kproxy,
+        bench_report,
+        facts,
+        leftovers,
+    )
+    from k8snet.perf.preflight import free_to_start
 
-    free_to_start()
+    if any(b in CLUSTER_BENCHMARKS for b in args.only):
+        free_to_start()
     setLogLevel("warning")
     interrupts.install()
     doc = {"schema": SCHEMA, "kind": "bench",
@@ -124,6 +138,12 @@ def run_bench(argv: list[str]) -> int:
     if "dns" in args.only:
         plan.append(("dns", lambda: bench_cluster.discovery(args.replicas, args.dns_duration,
                                                             say)))
+    if "watch" in args.only:
+        plan.append(("watch", lambda: bench_control.watch_latency(say=say)))
+    if "store-list" in args.only:
+        plan.append(("store-list", lambda: bench_control.store_list(say=say)))
+    if "endpointslices" in args.only:
+        plan.append(("endpointslices", lambda: bench_control.endpointslices(say=say)))
     t0 = time.monotonic()
     code = 0
     try:

@@ -1,8 +1,11 @@
 """Cluster benchmarks: bring-up, per-pod set-up at 10 and 200 pods, discovery.
 
 Each brings its own cluster up (named ``bench-*``, so its namespaces are
-``k8snet-bench-*``) and always tears it down.  Every figure is measured in
-this run; one that could not be measured is reported failed with the reason.
+``k8snet-bench-*``) and always tears it down.  Workloads go into the API
+store as objects; the figures are read from the store's watch (when each pod
+was created, bound and Running) and from the kubelets (how long each pod's
+set-up took).  Every figure is measured in this run; one that could not be
+measured is reported failed with the reason.
 """
 from __future__ import annotations
 
@@ -13,13 +16,16 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from k8snet import naming
 from k8snet.cli import reach
 from k8snet.load import topofile
-from k8snet.perf import interrupts, stats
+from k8snet.perf import interrupts, stats, workload
 
 Say = Callable[[str], None]
+DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo"
+READY_TIMEOUT = 120.0
 
 
 def _start(spec):
@@ -44,20 +50,43 @@ def ping_rtts(netns: str, ip: str, count: int) -> list[float]:
     return [float(x) for x in re.findall(r"time=([\d.]+) ms", out)]
 
 
-def bringup(say: Say) -> dict:
-    """The default cluster (topologies/single.yaml): start, cold vs steady ping, stop."""
-    from k8snet.api.model import Container, Pod
+def _pod_keys(store, namespaces: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    return [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in store.list("Pod")
+            if not namespaces or p["metadata"]["namespace"] in namespaces]
 
-    spec = topofile.load("single")
-    spec = replace(spec, name="bench-single")
-    say(f"bring-up: default cluster ({len(spec.nodes)} nodes, {len(spec.pods)} pods)")
+
+def bringup(say: Say) -> dict:
+    """The default cluster (topologies/single.yaml with examples/demo applied):
+    start, demo Ready, cold vs steady ping, stop."""
+    from k8snet.apiserver import apply
+    from k8snet.load import documents
+
+    spec = replace(topofile.load("single"), name="bench-single")
+    docs = documents.load_paths([str(DEMO)])
+    say(f"bring-up: default cluster ({len(spec.nodes)} nodes) and examples/demo "
+        f"({sum(d.kind == 'Pod' for d in docs)} pods)")
     cluster, up = _start(spec)
-    res: dict = {"up_s": up, "nodes": len(spec.nodes), "pods": len(cluster.pods)}
+    res: dict = {"cluster_up_s": up, "nodes": len(spec.nodes)}
     try:
+        store = cluster.store
+        t0 = time.perf_counter()
+        apply.apply(store, docs)
+        keys = _pod_keys(store)
+        workload.wait_for(lambda: workload.not_ready(store, keys) + cluster.not_ready(),
+                          READY_TIMEOUT, "demo pods Ready")
+        res["demo_ready_s"] = time.perf_counter() - t0
+        res["up_s"] = up + res["demo_ready_s"]
+        res["pods"] = len(store.list("Pod"))
+        res["demo_pods"] = sum(d.kind == "Pod" for d in docs)
         # First packet across nodes between fresh pods (cold ARP everywhere) vs steady.
-        a = cluster.add_pod(Pod("rtt-a", node_name="node1", containers=(Container("c"),)))
-        b = cluster.add_pod(Pod("rtt-b", node_name="node2", containers=(Container("c"),)))
-        rtts = ping_rtts(a.netns, b.ip, 11)
+        workload.create_all(store, [workload.pod("rtt-a", "node1"),
+                                    workload.pod("rtt-b", "node2")])
+        pair = [("default", "rtt-a"), ("default", "rtt-b")]
+        workload.wait_for(lambda: workload.not_ready(store, pair, workload.is_running), 30,
+                          "rtt pods Running")
+        a = cluster.pods.runtime(store.get("Pod", "default", "rtt-a"))
+        b_ip = store.get("Pod", "default", "rtt-b")["status"]["podIP"]
+        rtts = ping_rtts(a.netns, b_ip, 11)
         res["first_ping_ms"] = rtts[0] if rtts else None
         res["steady_ping_ms"] = statistics.median(rtts[1:]) if len(rtts) > 1 else None
         flows = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", "tor1"],
@@ -67,45 +96,72 @@ def bringup(say: Say) -> dict:
                                          if "CONTROLLER" in line)
     finally:
         res["down_s"] = _stop(cluster)
-    say(f"  -> up {res['up_s']:.2f} s, down {res['down_s']:.2f} s, first ping "
+    say(f"  -> up {res['up_s']:.2f} s (cluster {up:.2f} s + demo Ready "
+        f"{res['demo_ready_s']:.2f} s), down {res['down_s']:.2f} s, first ping "
         f"{res['first_ping_ms']} ms, steady {res['steady_ping_ms']} ms")
     return res
 
 
 def pod_setup(total: int, nodes: int, say: Say) -> dict:
-    """``total`` pods over ``nodes`` nodes: set-up time per pod, all reachable?"""
+    """``total`` pods (built-in server, placed by the binder) over ``nodes`` nodes:
+    from their creation until all are Running with an IP; set-up time per pod
+    in its kubelet; all reachable?"""
     name = f"bench-pods{total}"
-    spec = topofile.parse({"name": name, "nodes": nodes,
-                           "pods": [{"name": f"p{i}"} for i in range(total)]},
-                          source=f"{total}-pod benchmark")
+    spec = topofile.parse({"name": name, "nodes": nodes}, source=f"{total}-pod benchmark")
     say(f"pods: {nodes} nodes, {total} pods")
-    cluster, up = _start(spec)
+    cluster, cluster_up = _start(spec)
     try:
-        # Only the benchmark's own pods (add-ons such as kube-dns start with the cluster).
-        wanted = {p.key for p in spec.pods}
-        pods = [s for s in cluster.pods.values() if s.pod.key in wanted]
-        setup = [s.setup_ms for s in pods]
+        store = cluster.store
+        timer = workload.SetupTimer(cluster.kubelets.values())
+        names = {f"p{i}" for i in range(total)}
+        clock = workload.PodClock(store, lambda p: p["metadata"]["name"] in names
+                                  and p["metadata"]["namespace"] == "default")
+        keys = {("default", n) for n in names}
+        t0 = time.perf_counter()
+        workload.create_all(store, [workload.pod(f"p{i}", containers=(("app", ()),))
+                                    for i in range(total)])
+        try:
+            last = clock.wait(keys, "running", READY_TIMEOUT, f"{total} pods Running")
+        finally:
+            clock.stop()
+        up = last - t0
+        setup = [timer.ms[k] for k in keys if k in timer.ms]
+        sandbox = [timer.sandbox_ms[k] for k in keys if k in timer.sandbox_ms]
+        to_running = [(clock.running[k] - clock.added[k]) * 1000 for k in keys]
+        pods = [store.get("Pod", ns, n) for ns, n in sorted(keys)]
         t1 = time.perf_counter()
         # Every pod from a pod on node1, and each node's pods from the node.
-        src = next(s for s in pods if s.node == "node1")
-        probes = [reach.Probe(src.pod.name, src.netns,
-                              tuple((s.pod.name, s.ip) for s in pods if s is not src))]
-        for node in cluster.nodes:
-            probes.append(reach.Probe(node, naming.node_netns(name, node),
-                                      tuple((s.pod.name, s.ip) for s in pods
-                                            if s.node == node)))
+        src = next(p for p in pods if workload.pod_node(p) == "node1")
+        ip = {p["metadata"]["name"]: p["status"]["podIP"] for p in pods}
+        src_ns = cluster.pods.runtime(src).netns
+        probes = [reach.Probe(src["metadata"]["name"], src_ns,
+                              tuple((n, i) for n, i in ip.items()
+                                    if n != src["metadata"]["name"]))]
+        for node in spec.nodes:
+            probes.append(reach.Probe(node.name, naming.node_netns(name, node.name),
+                                      tuple((p["metadata"]["name"], p["status"]["podIP"])
+                                            for p in pods
+                                            if workload.pod_node(p) == node.name)))
         results = [reach.run_probe(p, timeout_ms=2000) for p in probes]
         dropped, received, sent = reach.summary(results)
         reach_s = time.perf_counter() - t1
     finally:
         down = _stop(cluster)
-    res = {"pods": total, "nodes": nodes, "up_s": up, "down_s": down,
-           "reach_check_s": reach_s, "reached": received, "probed": sent,
+    res = {"pods": total, "nodes": nodes, "up_s": up, "cluster_up_s": cluster_up,
+           "down_s": down, "reach_check_s": reach_s, "reached": received, "probed": sent,
            "dropped_pct": dropped, "setup_ms": sorted(setup),
            "setup_p50_ms": stats.percentile(setup, 50),
-           "setup_p99_ms": stats.percentile(setup, 99)}
-    say(f"  -> up {up:.2f} s; per pod p50 {res['setup_p50_ms']:.1f} ms, p99 "
-        f"{res['setup_p99_ms']:.1f} ms; reachable {received}/{sent}")
+           "setup_p99_ms": stats.percentile(setup, 99),
+           "sandbox_p50_ms": stats.percentile(sandbox, 50),
+           "pods_per_s": total / up if up > 0 else None,
+           "create_to_running_p50_ms": stats.percentile(to_running, 50),
+           "create_to_running_p99_ms": stats.percentile(to_running, 99)}
+    if len(setup) < total:
+        raise RuntimeError(f"set-up timed for {len(setup)} of {total} pods only")
+    say(f"  -> all Running {up:.2f} s after creation; per pod set-up p50 "
+        f"{res['setup_p50_ms']:.1f} ms (sandbox {res['sandbox_p50_ms']:.1f} ms), p99 "
+        f"{res['setup_p99_ms']:.1f} ms; creation to "
+        f"Running p50 {res['create_to_running_p50_ms']:.0f} ms; reachable {received}/{sent}")
     return res
 
 
@@ -132,7 +188,7 @@ def discovery(replicas: int, seconds: float, say: Say) -> dict:
 
     say(f"dns: apply-to-ready ({replicas}-pod Deployment) and {seconds:g} s of DNS "
         "queries per client")
-    res = discobench.run(replicas, seconds)
+    res = discobench.run(replicas, seconds, progress=lambda m: say(f"  {m}"))
     for where in ("dns_from_pod", "dns_from_pod_same_node", "dns_from_node"):
         r = res.get(where) or {}
         if r.get("status") == "ok":

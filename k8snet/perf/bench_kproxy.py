@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from k8snet.api.service import Allocator, Service, ServicePort
+from k8snet.api.service import Service, ServicePort
 from k8snet.errors import K8snetError
 from k8snet.perf import measure
 from kproxy import iptables, nft
@@ -31,7 +31,6 @@ from kproxy.apply import Proxier
 from kproxy.state import Endpoint, NodeProxyState, ServicePortState
 
 SERVICE_CIDR = "10.96.0.0/12"
-LB_POOL = "198.51.100.0/24"
 POD_CIDR = "10.244.0.0/16"
 NODE, NODE_IP = "node1", "172.18.0.11"
 
@@ -94,21 +93,21 @@ def fresh_ns(name: str) -> None:
 
 # ---------------------------------------------------------------------- state
 
+def _service(name: str, ip: str, app: str) -> Service:
+    return Service(name=name, namespace="bench", selector=(("app", app),), cluster_ip=ip,
+                   ports=(ServicePort(SVC_PORT, SRV_PORT),))
+
+
 def build_services(count: int) -> tuple[list[ServicePortState], ServicePortState]:
     """``count`` services with 2 endpoints each, and one probe sorting after all.
 
-    ClusterIPs come from the Allocator; they are passed explicitly (the next
-    free address above the static range, as dynamic allocation would pick)
-    because the Allocator's first-free scan is quadratic over 10000 services.
+    ClusterIPs are consecutive addresses above the static range, as dynamic
+    allocation would pick them, each used once.
     """
-    alloc = Allocator(SERVICE_CIDR, LB_POOL)
     base = int(ipaddress.ip_network(SERVICE_CIDR).network_address) + 16
     ports = []
     for i in range(count):
-        ip = str(ipaddress.ip_address(base + i))
-        svc = alloc.allocate(Service(name=f"svc-{i:05d}", namespace="bench",
-                                     selector=(("app", f"svc-{i:05d}"),), cluster_ip=ip,
-                                     ports=(ServicePort(SVC_PORT, SRV_PORT),)))
+        svc = _service(f"svc-{i:05d}", str(ipaddress.ip_address(base + i)), f"svc-{i:05d}")
         eps = []
         for k in (2 * i, 2 * i + 1):
             ep_ip = f"10.244.{4 + k // 250}.{2 + k % 250}"
@@ -120,15 +119,11 @@ def build_services(count: int) -> tuple[list[ServicePortState], ServicePortState
     last = max(sp.id for sp in ports)
     probe_ip = str(ipaddress.ip_address(base + count))
     for k in range(10 * count + 1000):
-        name = f"probe-{k}"
-        svc = alloc.allocate(Service(name=name, namespace="bench", cluster_ip=probe_ip,
-                                     selector=(("app", "probe"),),
-                                     ports=(ServicePort(SVC_PORT, SRV_PORT),)))
+        svc = _service(f"probe-{k}", probe_ip, "probe")
         probe = ServicePortState(svc, svc.ports[0],
                                  (Endpoint(SRV_IP, SRV_PORT, "node2", pod="bench/server"),))
         if probe.id > last:
             return ports, probe
-        alloc.release(svc)
     raise RuntimeError("no probe name sorts after every service")
 
 

@@ -84,18 +84,6 @@ def _check_modes(modes: tuple[str, ...]) -> None:
                           f"(nftables, iptables, ipvs)")
 
 
-def free_to_start() -> None:
-    """One cluster at a time: refuse up front rather than fail every path."""
-    from k8snet.cluster import preflight
-    from k8snet.cluster.cluster import API_PORT, OFP_PORT
-
-    preflight.require_root()
-    preflight.require_tools()
-    preflight.require_ovs()
-    preflight.require_port_free(OFP_PORT, "OpenFlow")
-    preflight.require_port_free(API_PORT, "controller API")
-
-
 def run_perf(argv: list[str]) -> int:
     args = perf_parser().parse_args(argv)
     if args.list:
@@ -103,6 +91,7 @@ def run_perf(argv: list[str]) -> int:
     from mininet.log import setLogLevel
 
     from k8snet.perf import leftovers, report
+    from k8snet.perf.preflight import free_to_start
     from k8snet.perf.runner import Config, Runner, mode_status, plan
 
     _check_modes(args.proxy_mode)

@@ -3,13 +3,16 @@ cluster-DNS queries per second from a pod against the same server from its node.
 
     python -m k8snet.perf.discobench [--replicas 100] [--dns-seconds 3] [--json FILE]
 
-Both run on one fresh default cluster.  Apply times are measured until every
-service of the applied set lists all of its pods as ready endpoints, which is
-when traffic can reach them.  DNS load comes from k8snet.perf.dnsbench (pipelined
-UDP, bounded in time), run in the client pod against kube-dns's ClusterIP and
-in a pod on the DNS pod's node (the same, without the fabric), and in the DNS
-pod's node against the pod IP: the ratios between them are what the fabric,
-the service hop and the pod's veth cost.
+Both run on one fresh default cluster with examples/demo applied.  Apply
+times are measured from the apply into the API store until every Service of
+the applied set lists all of its pods (the replicas the manifests ask for)
+as ready endpoints in its EndpointSlices, which is when traffic can reach
+them.  DNS load comes from k8snet.perf.dnsbench (pipelined UDP, bounded in
+time), run in the demo's client pod (or a pod on another node than kube-dns)
+against kube-dns's ClusterIP, in a pod on the DNS pod's node (the same,
+without the fabric), and in the DNS pod's node against the pod IP: the
+ratios between them are what the fabric, the service hop and the pod's veth
+cost.
 """
 from __future__ import annotations
 
@@ -18,17 +21,22 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
+from k8snet import naming
 from k8snet.addons import system as addons
-from k8snet.api.model import Container, Pod
-from k8snet.cluster import apply
+from k8snet.apiserver import apply
 from k8snet.cluster.cluster import Cluster
-from k8snet.load import manifests, topofile
+from k8snet.load import documents, topofile
+from k8snet.perf import workload
 
-GUESTBOOK = Path(__file__).resolve().parents[2] / "examples" / "guestbook.yaml"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+GUESTBOOK, DEMO = EXAMPLES / "guestbook.yaml", EXAMPLES / "demo"
 NAMES = ("web.default.svc.cluster.local,kubernetes.default.svc.cluster.local,"
          "kube-dns.kube-system.svc.cluster.local")
+READY_TIMEOUT = 300.0
+GONE_TIMEOUT = 120.0
 
 DEPLOYMENT = """\
 apiVersion: v1
@@ -53,32 +61,34 @@ def progress(message: str) -> None:
     print(f"*** {message}", flush=True)
 
 
-def endpoints_ready(cluster, services: list[str]) -> bool:
-    """Every selected, non-terminating pod is a ready endpoint of each service."""
-    with cluster.lock:
-        for key in services:
-            svc = cluster.services.services[key]
-            selected = {s.pod.key for s in cluster.pods.values()
-                        if not s.terminating and s.pod.namespace == svc.namespace
-                        and svc.selector and all(dict(s.pod.labels).get(k) == v
-                                                 for k, v in svc.selector)}
-            ready = {e.pod for eps in cluster.services.endpoints.get(key, {}).values()
-                     for e in eps if e.ready}
-            if not selected or not selected <= ready:
-                return False
-    return True
-
-
-def time_apply(cluster, mset: manifests.ManifestSet, timeout: float = 300) -> float:
-    """Seconds from apply to every service's endpoints ready."""
-    keys = [svc.key for svc in mset.services]
+def time_apply(cluster, docs: list[documents.Document], timeout: float = READY_TIMEOUT) -> float:
+    """Seconds from apply until every Service of ``docs`` lists all its pods
+    (the replicas and Pods of ``docs`` it selects) as ready endpoints."""
+    want = workload.expected_endpoints(docs)
     t0 = time.perf_counter()
-    apply.apply(cluster, mset, out=lambda _: None, wait=0)
-    while not endpoints_ready(cluster, keys):
-        if time.perf_counter() - t0 > timeout:
-            raise TimeoutError(f"endpoints not ready after {timeout}s")
-        time.sleep(0.02)
+    apply.apply(cluster.store, docs)
+    workload.wait_for(lambda: workload.endpoint_gaps(cluster.store, want), timeout,
+                      "endpoints ready")
     return time.perf_counter() - t0
+
+
+def delete_all(cluster, docs: list[documents.Document], timeout: float = GONE_TIMEOUT) -> None:
+    """``kubectl delete -f``, then wait until the pods it owned are gone."""
+    selectors = [((d.obj.get("metadata") or {}).get("namespace") or "default",
+                  (d.obj.get("spec") or {}).get("selector") or {})
+                 for d in docs if d.kind in ("Deployment", "ReplicaSet", "StatefulSet")]
+    apply.delete(cluster.store, docs)
+    workload.wait_for(lambda: [f"{ns}/{p['metadata']['name']}" for ns, sel in selectors
+                               for p in workload.selected_pods(cluster.store, ns, sel)],
+                      timeout, "deleted pods gone")
+
+
+def _pod_on(cluster, name: str, node: str) -> dict:
+    """A pinned idle pod, Running; its stored object."""
+    cluster.store.create(workload.pod(name, node))
+    workload.wait_for(lambda: workload.not_ready(cluster.store, [("default", name)],
+                                                 workload.is_running), 60, f"pod {name}")
+    return cluster.store.get("Pod", "default", name)
 
 
 def dns_load(netns: str, server: str, seconds: float) -> dict:
@@ -94,31 +104,49 @@ def dns_load(netns: str, server: str, seconds: float) -> dict:
     return result
 
 
-def run(replicas: int = 100, dns_seconds: float = 3.0) -> dict:
+def run(replicas: int = 100, dns_seconds: float = 3.0,
+        progress=progress) -> dict:
     results: dict = {"replicas": replicas}
-    with Cluster(topofile.load("single")) as cluster:
+    with Cluster(replace(topofile.load("single"), name="bench-dns")) as cluster:
+        progress("apply examples/demo and wait for it")
+        demo = documents.load_paths([str(DEMO)])
+        apply.apply(cluster.store, demo)
+        demo_pods = [("default", d.name) for d in demo if d.kind == "Pod"]
+        workload.wait_for(lambda: workload.not_ready(cluster.store, demo_pods),
+                          READY_TIMEOUT, "demo pods Ready")
         progress("apply the guestbook (6 pods, 3 services)")
-        guestbook = manifests.load_paths([str(GUESTBOOK)])
+        guestbook = documents.load_paths([str(GUESTBOOK)])
         results["guestbook_ready_s"] = time_apply(cluster, guestbook)
-        apply.delete(cluster, guestbook, out=lambda _: None)
+        delete_all(cluster, guestbook)
         progress(f"apply a {replicas}-pod Deployment")
-        mset = manifests.parse_documents(DEPLOYMENT.format(replicas=replicas), "scale.yaml")
-        results["deployment_ready_s"] = time_apply(cluster, mset)
-        apply.delete(cluster, mset, out=lambda _: None)
-        client = cluster.find_pod("client")
-        dns_pod = cluster.find_pod(f"{addons.DNS_NAMESPACE}/{addons.DNS_POD}")
-        progress(f"DNS load from pod {client.pod.name} to kube-dns {addons.dns_ip(cluster)} "
-                 f"({dns_seconds:g}s)")
-        results["dns_from_pod"] = dns_load(client.netns, addons.dns_ip(cluster), dns_seconds)
-        near = cluster.add_pod(Pod("dnsbench", node_name=dns_pod.node,
-                                   containers=(Container("c"),)))
-        progress(f"DNS load from pod dnsbench on {dns_pod.node} (the DNS pod's node) to "
+        scale = documents.parse_text(DEPLOYMENT.format(replicas=replicas), "scale.yaml")
+        results["deployment_ready_s"] = time_apply(cluster, scale)
+        delete_all(cluster, scale)
+        store = cluster.store
+        dns_pod = next((p for p in workload.selected_pods(
+            store, addons.DNS_NAMESPACE, {"matchLabels": addons.DNS_LABELS})
+            if workload.is_ready(p)), None)
+        if dns_pod is None:
+            raise RuntimeError("no kube-dns pod is Ready")
+        dns_node = workload.pod_node(dns_pod)
+        dns_ip = addons.dns_ip(cluster.spec.network)
+        client = store.get("Pod", "default", "client")
+        if workload.pod_node(client) == dns_node:
+            far = next(n.name for n in reversed(cluster.spec.nodes) if n.name != dns_node)
+            client = _pod_on(cluster, "dnsclient", far)
+        progress(f"DNS load from pod {client['metadata']['name']} on "
+                 f"{workload.pod_node(client)} to kube-dns {dns_ip} ({dns_seconds:g}s)")
+        results["dns_from_pod"] = dns_load(cluster.pods.runtime(client).netns, dns_ip,
+                                           dns_seconds)
+        near = _pod_on(cluster, "dnsbench", dns_node)
+        progress(f"DNS load from pod dnsbench on {dns_node} (the DNS pod's node) to "
                  f"kube-dns ({dns_seconds:g}s)")
-        results["dns_from_pod_same_node"] = dns_load(near.netns, addons.dns_ip(cluster),
+        results["dns_from_pod_same_node"] = dns_load(cluster.pods.runtime(near).netns, dns_ip,
                                                      dns_seconds)
-        progress(f"DNS load from node {dns_pod.node} to the DNS pod {dns_pod.ip} "
-                 f"({dns_seconds:g}s)")
-        results["dns_from_node"] = dns_load(dns_pod.node_netns, dns_pod.ip, dns_seconds)
+        pod_ip = dns_pod["status"]["podIP"]
+        progress(f"DNS load from node {dns_node} to the DNS pod {pod_ip} ({dns_seconds:g}s)")
+        results["dns_from_node"] = dns_load(naming.node_netns(cluster.spec.name, dns_node),
+                                            pod_ip, dns_seconds)
     pod, node = results["dns_from_pod"], results["dns_from_node"]
     if pod["status"] == "ok" and node["status"] == "ok":
         results["dns_pod_vs_node_qps_ratio"] = pod["qps"] / node["qps"]

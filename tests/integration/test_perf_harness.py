@@ -207,3 +207,24 @@ def test_sigterm_during_baselines_leaves_nothing(tmp_path: Path) -> None:
     assert doc["interrupted"] is True
     assert doc["leftovers"] == []
     assert_nothing_left()
+
+
+def test_short_bench_run_on_the_api_store(tmp_path: Path) -> None:
+    """Pods applied as objects: all Running, timed in the kubelet, all reachable;
+    the control-plane figures under their own ids."""
+    res = subprocess.run([sys.executable, "-m", "k8snet.main", "bench", "--only",
+                          "pods,watch,store-list,endpointslices", "--pods", "6",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=150)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert schema.validate_bench(doc) == []
+    assert list(doc["benchmarks"]) == ["pods-6", "watch", "store-list", "endpointslices"]
+    assert all(b["status"] == "ok" for b in doc["benchmarks"].values()), doc["benchmarks"]
+    pods = doc["benchmarks"]["pods-6"]
+    assert len(pods["setup_ms"]) == 6 and pods["reached"] == pods["probed"] > 0
+    assert 0 < pods["setup_p50_ms"] < pods["create_to_running_p99_ms"] + 1
+    assert doc["benchmarks"]["store-list"]["targets"]["list"]["status"] in ("met", "not met")
+    assert "list 10,000 Pods" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "pod_setup.png").read_bytes()[:8] == PNG
+    assert doc["leftovers"] == []
+    assert_nothing_left()
