@@ -1,0 +1,184 @@
+"""The aiohttp application: routes, and one dispatcher from (method, URL) to
+the handler, with every ``StatusError`` turned into a ``metav1.Status``.
+
+    /version /healthz /readyz /livez          (and /healthz/<check>)
+    /api  /api/v1  /apis  /apis/<g>/<v>       discovery
+    /openapi/v3  /openapi/v3/<gv>             field-validation support
+    /api/v1/...  /apis/<g>/<v>/...            resources (common.Target)
+
+Source: https://kubernetes.io/docs/reference/using-api/api-concepts/ and
+https://kubernetes.io/docs/reference/using-api/health-checks/
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+import k8snet.apiserver.http.discovery as discovery
+import k8snet.apiserver.http.patch as patch
+import k8snet.apiserver.http.reads as reads
+import k8snet.apiserver.http.status as st
+import k8snet.apiserver.http.subresources as subresources
+import k8snet.apiserver.http.watch as watch
+import k8snet.apiserver.http.writes as writes
+from k8snet.apiserver.http.common import Api, Target, answer, error, failure, flag
+from k8snet.apiserver.http.resources import group_versions, resolve
+from k8snet.apiserver.http.resources import subresources as subs_of
+from k8snet.errors import StatusError
+
+log = logging.getLogger(__name__)
+API = web.AppKey("api", Api)
+Handler = Callable[[Api, web.Request, Target], Awaitable[web.StreamResponse]]
+NAMESPACE_SUBS = ("status", "finalize")
+
+
+def target_of(api: Api, group: str, version: str, tail: str) -> Target | None:
+    """The Target of a resource URL's tail (after the group-version), or None."""
+    parts = [p for p in tail.split("/") if p]
+    namespace = ""
+    if len(parts) >= 3 and parts[0] == "namespaces" and parts[2] not in NAMESPACE_SUBS:
+        namespace, parts = parts[1], parts[2:]
+    if not parts or len(parts) > 3:
+        return None
+    kind = resolve(api.store, group, version, parts[0])
+    if kind is None or (namespace and not kind.namespaced):
+        return None
+    name = parts[1] if len(parts) > 1 else ""
+    sub = parts[2] if len(parts) > 2 else ""
+    if sub and sub not in subs_of(kind):
+        return None
+    if name and kind.namespaced and not namespace:
+        return None
+    return Target(kind, namespace, name, sub)
+
+
+def handler_for(method: str, target: Target, watching: bool) -> Handler | None:
+    """The handler of a verb on a target, or None when it does not take it."""
+    if target.collection:
+        table: dict[str, Handler] = {"POST": writes.create, "DELETE": writes.delete_collection}
+        if method == "GET":
+            return watch.watch if watching else _sync(reads.list_)
+        return table.get(method)
+    if target.sub == "scale":
+        return subresources.scale if method in ("GET", "PUT", "PATCH") else None
+    if target.sub == "log":
+        return subresources.log if method == "GET" else None
+    if target.sub in ("exec", "attach", "portforward"):
+        return subresources.stream
+    by_method: dict[str, Handler] = {"GET": _sync(reads.get), "PUT": writes.update,
+                                     "PATCH": patch.patch}
+    if not target.sub:
+        by_method["DELETE"] = writes.delete
+    if method == "GET" and watching:
+        return watch.watch
+    return by_method.get(method)
+
+
+def _sync(fn: Callable[[Api, web.Request, Target], web.StreamResponse]) -> Handler:
+    async def run(api: Api, request: web.Request, target: Target) -> web.StreamResponse:
+        return fn(api, request, target)
+    return run
+
+
+async def resources(request: web.Request) -> web.StreamResponse:
+    """Every resource URL."""
+    api = request.app[API]
+    info = request.match_info
+    group, version = info.get("group", ""), info.get("version", "v1")
+    target = target_of(api, group, version, info.get("tail", ""))
+    if target is None:
+        return failure(st.not_found_path(request.path))
+    watching = flag(request, "watch")
+    if watching and not target.collection:     # the deprecated /watch form, by name
+        target = Target(target.kind, target.namespace, "", "")
+        request = request.clone(rel_url=request.rel_url.update_query(
+            fieldSelector=f"metadata.name={info['tail'].split('/')[-1]}"))
+    handler = handler_for(request.method, target, watching)
+    if handler is None:
+        return failure(st.method_not_allowed(f"{request.method} {request.path}"))
+    try:
+        return await handler(api, request, target)
+    except StatusError as err:
+        return error(err, target)
+
+
+async def version(request: web.Request) -> web.Response:
+    return answer(discovery.VERSION)
+
+
+async def health(request: web.Request) -> web.Response:
+    """/healthz, /readyz, /livez: ``ok`` (``?verbose`` lists the checks)."""
+    if "verbose" in request.query:
+        name = request.path.strip("/").split("/")[0]
+        return web.Response(text=f"[+]ping ok\n[+]store ok\n{name} check passed\n")
+    return web.Response(text="ok")
+
+
+async def core_versions(request: web.Request) -> web.Response:
+    host = request.host or "127.0.0.1"
+    return answer(discovery.api_versions(host))
+
+
+async def group_list(request: web.Request) -> web.Response:
+    return answer(discovery.api_group_list(request.app[API].store))
+
+
+async def group_version(request: web.Request) -> web.Response:
+    info = request.match_info
+    doc = discovery.resource_list(request.app[API].store, info.get("group", ""),
+                                  info.get("version", ""))
+    return answer(doc) if doc else failure(st.not_found_path(request.path))
+
+
+async def group(request: web.Request) -> web.Response:
+    """``GET /apis/<group>``: one APIGroup."""
+    versions = group_versions(request.app[API].store).get(request.match_info["group"])
+    if not versions:
+        return failure(st.not_found_path(request.path))
+    return answer(dict(discovery.api_group(request.match_info["group"], versions),
+                       kind="APIGroup", apiVersion="v1"))
+
+
+async def openapi_root(request: web.Request) -> web.Response:
+    return answer(discovery.openapi_root(request.app[API].store))
+
+
+async def openapi_gv(request: web.Request) -> web.Response:
+    parts = request.match_info["gv"].strip("/").split("/")
+    doc = None
+    if parts[0] == "api" and len(parts) == 2:
+        doc = discovery.openapi_gv(request.app[API].store, "", parts[1])
+    elif parts[0] == "apis" and len(parts) == 3:
+        doc = discovery.openapi_gv(request.app[API].store, parts[1], parts[2])
+    return answer(doc) if doc else failure(st.not_found_path(request.path))
+
+
+async def not_found(request: web.Request) -> web.Response:
+    return failure(st.not_found_path(request.path))
+
+
+def make_app(api: Api) -> web.Application:
+    """The application serving ``api``."""
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app[API] = api
+    methods = ("GET", "POST", "PUT", "PATCH", "DELETE")
+    app.router.add_get("/version", version)
+    for path in ("/healthz", "/readyz", "/livez"):
+        app.router.add_get(path, health)
+        app.router.add_get(path + "/{check:.*}", health)
+    app.router.add_get("/api", core_versions)
+    app.router.add_get("/api/", core_versions)
+    app.router.add_get("/apis", group_list)
+    app.router.add_get("/apis/", group_list)
+    app.router.add_get("/api/{version}", group_version)
+    app.router.add_get("/apis/{group}", group)
+    app.router.add_get("/apis/{group}/{version}", group_version)
+    app.router.add_get("/openapi/v3", openapi_root)
+    app.router.add_get("/openapi/v3/{gv:.*}", openapi_gv)
+    for method in methods:
+        app.router.add_route(method, "/api/{version}/{tail:.+}", resources)
+        app.router.add_route(method, "/apis/{group}/{version}/{tail:.+}", resources)
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    return app
