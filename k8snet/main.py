@@ -2,6 +2,7 @@
 
     k8snet run --topo NAME|FILE [-f MANIFEST]... [--script FILE] [--test pingall|none]
     k8snet clean
+    k8snet kubeconfig
 
 User errors print one ``error:`` line and exit 1; nothing is left behind.
 """
@@ -39,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbosity", default="info",
                      choices=["debug", "info", "output", "warning", "error"])
     sub.add_parser("clean", help="remove everything k8snet made")
+    sub.add_parser("kubeconfig", help="print the kubeconfig path of each running cluster")
     sub.add_parser("perf", help="iperf matrix over every path, with baselines "
                    "('k8snet perf -h')", add_help=False)
     sub.add_parser("bench", help="bring-up, pod set-up, kproxy sync and DNS benchmarks "
@@ -93,6 +95,7 @@ def _run(args: argparse.Namespace) -> int:
                 if unready:
                     info(f"*** Running but not ready after {READY_GRACE:g}s: "
                          f"{', '.join(unready)}\n")
+        os.environ["KUBECONFIG"] = str(cluster.kubeconfig)   # `sh kubectl ...` in the CLI
         if args.test == "pingall":
             dropped = ping_pods(cluster)
             return 0 if dropped == 0 else 1
@@ -105,6 +108,18 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kubeconfig() -> int:
+    """``k8snet kubeconfig``: the kubeconfig of every running cluster."""
+    from k8snet.cluster.rundir import cluster_dirs
+
+    found = [d / "kubeconfig" for d in cluster_dirs() if (d / "kubeconfig").is_file()]
+    if not found:
+        raise K8snetError("no running k8snet cluster (start one with 'make run-topology')")
+    for path in found:
+        print(path)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("perf", "bench"):
@@ -112,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         return perf_main(argv)
     args = _parser().parse_args(argv)
     try:
+        if args.command == "kubeconfig":
+            return _kubeconfig()
         if args.command == "clean":
             from k8snet.cluster.cleanup import clean
             clean()

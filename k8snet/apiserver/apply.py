@@ -13,13 +13,14 @@ import json
 from dataclasses import dataclass
 
 from k8snet.api.defaults import apply_defaults
-from k8snet.api.kinds import kind_info
+from k8snet.api.kinds import BUILTIN, BY_KIND, kind_info
 from k8snet.apiserver.store import Store, key_of
 from k8snet.errors import K8snetError, StatusError
 from k8snet.load.documents import Document
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 FIRST = ("Namespace", "CustomResourceDefinition")   # what the rest may need to exist
+BUILTIN_GROUPS = frozenset(k.group for k in BUILTIN)
 POD_MUTABLE = ("image", "activeDeadlineSeconds", "tolerations",
                "terminationGracePeriodSeconds")
 
@@ -34,6 +35,14 @@ class Applied:
 
     lines: list[str]
     notes: list[str]
+
+
+def last_applied(obj: dict) -> str:
+    """The annotation kubectl writes: the manifest as Go's json.Marshal prints
+    it (sorted keys, no spaces, ``<>&`` escaped) plus a newline, so the real
+    kubectl sees our apply as its own and a re-apply is ``unchanged``."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "\n"
 
 
 def _set_namespace(doc: Document, namespace: str | None) -> str | None:
@@ -53,12 +62,27 @@ def _set_namespace(doc: Document, namespace: str | None) -> str | None:
 
 def _merged(old: dict, new: dict) -> dict:
     """The stored object with the manifest's content: everything but status
-    (and system metadata) replaced, as an apply of a full manifest does."""
+    (and system metadata) replaced, as an apply of a full manifest does.
+    Labels and annotations merge three ways, as kubectl's patch does: keys
+    the last applied manifest had and this one has not are removed, the
+    manifest's are set, and keys others set (a controller's
+    ``deployment.kubernetes.io/revision``) are kept."""
     out = {k: copy.deepcopy(v) for k, v in new.items() if k not in ("status",)}
     meta = copy.deepcopy(old["metadata"])
+    try:
+        last = json.loads((meta.get("annotations") or {}).get(LAST_APPLIED) or "{}")
+    except ValueError:
+        last = {}
+    last_meta = last.get("metadata") if isinstance(last, dict) else None
     for field in ("labels", "annotations"):
-        if field in new.get("metadata", {}):
-            meta[field] = copy.deepcopy(new["metadata"][field])
+        want = (new.get("metadata") or {}).get(field) or {}
+        merged = dict(meta.get(field) or {})
+        for key in (last_meta or {}).get(field) or {}:
+            if key not in want:
+                merged.pop(key, None)
+        merged.update(copy.deepcopy(want))
+        if merged:
+            meta[field] = merged
         else:
             meta.pop(field, None)
     out["metadata"] = meta
@@ -83,9 +107,18 @@ def _pod_change_forbidden(old: dict, new: dict) -> bool:
 
 def _one(store: Store, doc: Document, dry_run: bool) -> str:
     obj = copy.deepcopy(doc.obj)
+    applied = copy.deepcopy(doc.obj)         # what kubectl records: namespace filled in,
+    applied_meta = applied.setdefault("metadata", {})   # annotations present but not itself
+    applied_meta.setdefault("annotations", {}).pop(LAST_APPLIED, None)
+    if kind_info(doc.kind, doc.obj.get("apiVersion", "v1")).namespaced:
+        applied_meta.setdefault("namespace", "default")
     obj.setdefault("metadata", {}).setdefault("annotations", {})[LAST_APPLIED] = \
-        json.dumps(doc.obj, sort_keys=True, separators=(",", ":"))
+        last_applied(applied)
     kind, ns, name = key_of(obj)
+    api_version = obj.get("apiVersion", "v1")
+    if kind not in BY_KIND and kind_info(kind, api_version).group in BUILTIN_GROUPS:
+        # No CRD can add a kind to a built-in group: kubectl's RESTMapper refuses it.
+        raise StatusError(f'no matches for kind "{kind}" in version "{api_version}"')
     old = store.find(kind, ns or "default", name)
     if old is None:
         store.create(obj, dry_run=dry_run)

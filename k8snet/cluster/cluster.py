@@ -24,12 +24,13 @@ from k8snet.addons.ingress_agent import IngressAgent
 from k8snet.api.convert import is_ready
 from k8snet.api.model import ClusterSpec, Node
 from k8snet.apiserver.controller import Controller
+from k8snet.apiserver.http import serve
 from k8snet.apiserver.registry import strategies
 from k8snet.apiserver.store import Store, now_rfc3339
 from k8snet.cluster import preflight
 from k8snet.cluster.fabric_agent import FabricAgent
 from k8snet.cluster.network import API_PORT, OFP_PORT, Network
-from k8snet.cluster.pods import Pods
+from k8snet.cluster.pods import KubeletLogs, Pods
 from k8snet.cluster.rundir import RunDir
 from k8snet.control.binder import Binder
 from k8snet.control.daemonset import DaemonSetController
@@ -90,6 +91,8 @@ class Cluster:
         self.proxies: dict[str, ProxyAgent] = {}
         self.started = 0.0
         self.pods = Pods(self.store, self.kubelets)
+        self.api = None
+        self.kubeconfig = None
 
     # --- bring-up, stage by stage ---------------------------------------------------
 
@@ -102,6 +105,7 @@ class Cluster:
             ("registering nodes", self._start_nodes),
             ("starting add-ons", self._start_addons),
             ("creating system objects", self._create_system_objects),
+            ("serving the Kubernetes API", self._serve_api),
             ("waiting for system pods", self._wait_system_pods),
         ]
         try:
@@ -173,6 +177,14 @@ class Cluster:
     def _create_system_objects(self) -> None:
         for obj in system.system_objects(self.spec.network, self.rundir.path):
             self.store.create(obj)
+
+    def _serve_api(self) -> None:
+        """The store as the Kubernetes API on 127.0.0.1 (a free port), and its
+        kubeconfig at /run/k8snet/<cluster>/kubeconfig for the real kubectl."""
+        self.api = serve(self.store, logs=KubeletLogs(self.pods))
+        self.kubeconfig = self.api.write_kubeconfig(self.rundir.path / "kubeconfig",
+                                                    cluster=self.spec.name)
+        info(f"*** Kubernetes API at {self.api.url}: export KUBECONFIG={self.kubeconfig}\n")
 
     def _wait_system_pods(self) -> None:
         waiting = self.wait_ready(("kube-system", "ingress-nginx"), SYSTEM_READY_TIMEOUT)
@@ -268,6 +280,12 @@ class Cluster:
     def stop(self) -> None:
         """Stop agents, then every pod (the kubelets), kproxy rules, the
         network and the controller; then sweep what is left of this cluster."""
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
+        if self.kubeconfig is not None:
+            self.kubeconfig.unlink(missing_ok=True)
+            self.kubeconfig = None
         for agent in reversed(self.controllers):
             agent.stop()
         self.controllers = []

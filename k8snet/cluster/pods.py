@@ -104,3 +104,27 @@ class Pods:
                 out[pod["metadata"]["name"]] = ip
                 out[f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"] = ip
         return out
+
+
+class KubeletLogs:
+    """The API server's ``pods/log`` source: the kubelets' log files, with
+    kubectl's errors as API Status errors."""
+
+    def __init__(self, pods: Pods) -> None:
+        self.pods = pods
+
+    def logs(self, namespace: str, name: str, container: str, previous: bool,
+             tail: int | None) -> str:
+        from k8snet.errors import BadRequest, NotFound
+
+        try:
+            text = self.pods.logs(name, namespace, container or None, previous)
+        except K8snetError as exc:
+            message = str(exc).removeprefix("error: ")
+            if "not found" in message and "previous" not in message:
+                raise NotFound(message.split("): ")[-1]) from None
+            raise BadRequest(message) from None
+        if tail is not None:
+            lines = text.splitlines(keepends=True)
+            text = "".join(lines[-tail:]) if tail else ""
+        return text

@@ -94,6 +94,26 @@ def test_unknown_kinds_are_stored_with_a_note(store):
     assert store.get("Widget", "default", "w")["spec"] == {"size": 3}
 
 
+def test_unknown_kind_in_a_builtin_group_is_refused(store):
+    with pytest.raises(apply.ApplyError,
+                       match='t.yaml:1: document 1: no matches for kind "Pdo" in version "v1"'):
+        do(store, "apiVersion: v1\nkind: Pdo\nmetadata: {name: x}\n")
+    assert store.kinds() == ["Namespace"]
+
+
+def test_reapply_keeps_what_others_set_and_drops_what_the_manifest_dropped(store):
+    labelled = DEPLOY.replace("metadata: {name: web}",
+                              "metadata: {name: web, labels: {tier: a, old: x}}")
+    do(store, labelled)
+    store.mutate("Deployment", "default", "web", lambda o: o["metadata"]["annotations"]
+                 .__setitem__("deployment.kubernetes.io/revision", "1"))
+    assert do(store, labelled) == ["deployment.apps/web unchanged"]
+    assert do(store, labelled.replace(", old: x", "")) == ["deployment.apps/web configured"]
+    meta = store.get("Deployment", "default", "web")["metadata"]
+    assert meta["labels"] == {"tier": "a"}
+    assert meta["annotations"]["deployment.kubernetes.io/revision"] == "1"
+
+
 def test_pod_spec_is_immutable(store):
     pod = ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n"
            "spec: {containers: [{name: c, image: x}]}\n")
