@@ -27,9 +27,11 @@ def assert_nothing_left() -> None:
 
 
 def test_leafspine_pingall():
-    res = k8snet("run", "--topo", "leafspine", "--test", "pingall")
+    res = k8snet("run", "--topo", "leafspine", "-f", "examples/demo", "--test", "pingall",
+                 cwd=REPO)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "*** Results: 0% dropped" in res.stdout + res.stderr
+    # The demo's 6 pods and the 2 system pods, across both leaves.
+    assert "*** Results: 0% dropped (72/72 received)" in res.stdout + res.stderr
     assert_nothing_left()
 
 
@@ -40,7 +42,8 @@ def test_script_runs_cli_commands_and_tears_down(tmp_path):
                       "client ping -c1 -W1 web-2\n"
                       "web-1 curl -s http://203.0.113.10/hostname\n"
                       "nodes\n")
-    res = k8snet("run", "--topo", "single", "--script", str(script))
+    res = k8snet("run", "--topo", "single", "-f", "examples/demo", "--script", str(script),
+                 cwd=REPO)
     assert res.returncode == 0, res.stderr
     out = res.stdout + res.stderr
     assert "READY   STATUS" in out and "NOMINATED NODE" in out
@@ -53,55 +56,85 @@ def test_script_runs_cli_commands_and_tears_down(tmp_path):
     assert_nothing_left()
 
 
-def _topo(tmp_path, text: str) -> str:
-    path = tmp_path / "bad.yaml"
+def _write(tmp_path, name: str, text: str) -> str:
+    path = tmp_path / name
     path.write_text(text)
     return str(path)
 
 
+def _topo(tmp_path, text: str) -> str:
+    return _write(tmp_path, "bad.yaml", text)
+
+
+# case: (topology, manifest or None, what the one error line says).  A
+# topology is the network only: its mistakes stop the run before anything
+# starts.  A manifest is applied once the cluster is up: the API server's
+# refusal ends the run, and the cluster is torn down.
 BAD_INPUTS = {
-    "unknown topology": (lambda p: "nosuch", "unknown topology 'nosuch'"),
+    "unknown topology": (lambda p: "nosuch", None, "unknown topology 'nosuch'"),
     "malformed yaml": (lambda p: _topo(p, "name: bad\nnodes: 2\npods:\n  - name: [x\n"),
-                       "bad.yaml:5"),
+                       None, "bad.yaml:5"),
     "pod cidr overlaps service cidr": (
         lambda p: _topo(p, "name: bad\nnodes: 2\nnetwork:\n  podCIDR: 10.96.0.0/16\n"),
-        "overlaps serviceCIDR"),
-    "duplicate pod": (
-        lambda p: _topo(p, "name: bad\nnodes: 2\npods:\n  - {name: a}\n  - {name: a}\n"),
-        "duplicate pod default/a"),
-    "no nodes": (lambda p: _topo(p, "name: bad\nnodes: 0\n"), "at least one node"),
-    "pod cidr exhausted": (
-        lambda p: _topo(p, "name: bad\nnodes: 1\nnetwork: {nodeCIDRMaskSize: 30}\n"
-                           "pods:\n  - {name: a}\n  - {name: b}\n  - {name: c}\n"),
-        "exhausted"),
-    "ingress to unknown service": (
-        lambda p: _topo(p, "name: bad\nnodes: 1\ningresses:\n  - metadata: {name: i}\n"
-                           "    spec: {defaultBackend: {service: {name: nope, port: "
-                           "{number: 80}}}}\n"), '"nope" not found'),
+        None, "overlaps serviceCIDR"),
+    "workloads in a topology": (
+        lambda p: _topo(p, "name: bad\nnodes: 2\npods:\n  - {name: a}\n"),
+        None, "pods: a topology describes the network only"),
+    "no nodes": (lambda p: _topo(p, "name: bad\nnodes: 0\n"), None, "at least one node"),
     "node port out of range": (
-        lambda p: _topo(p, "name: bad\nnodes: 1\nservices:\n  - name: s\n    type: NodePort\n"
-                           "    ports: [{port: 80, nodePort: 80}]\n"), "30000-32767"),
+        lambda p: "single",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"
+        "spec: {type: NodePort, ports: [{port: 80, nodePort: 80}]}\n",
+        "m.yaml:1: document 1: The Service \"s\" is invalid: spec.ports[0].nodePort: "
+        "Invalid value: 80: provided port is not in the valid range. The range of valid "
+        "ports is 30000-32767"),
     "node port taken": (
-        lambda p: _topo(p, "name: bad\nnodes: 1\nservices:\n"
-                           "  - {name: a, type: NodePort, ports: [{port: 80, nodePort: 30001}]}\n"
-                           "  - {name: b, type: NodePort, ports: [{port: 80, nodePort: 30001}]}\n"),
-        "already allocated"),
-    "ipvs missing": (lambda p: "single", "IPVS"),
+        lambda p: "single",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
+        "spec: {type: NodePort, ports: [{port: 80, nodePort: 30001}]}\n---\n"
+        "apiVersion: v1\nkind: Service\nmetadata: {name: b}\n"
+        "spec: {type: NodePort, ports: [{port: 80, nodePort: 30001}]}\n",
+        "m.yaml:6: document 2: The Service \"b\" is invalid: spec.ports[0].nodePort: "
+        "Invalid value: 30001: provided port is already allocated"),
+    "ipvs missing": (lambda p: "single", None, "IPVS"),
     "netem missing": (
-        lambda p: _topo(p, "name: bad\nnodes: 1\nlinks: {delay: 10ms}\n"), "netem"),
+        lambda p: _topo(p, "name: bad\nnodes: 1\nlinks: {delay: 10ms}\n"), None, "netem"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
 def test_bad_input_gives_one_error_line_and_leaves_nothing(case, tmp_path):
-    make_topo, expected = BAD_INPUTS[case]
+    make_topo, manifest, expected = BAD_INPUTS[case]
     mode = ["--proxy-mode", "ipvs"] if case == "ipvs missing" else []
-    res = k8snet("run", "--topo", make_topo(tmp_path), "--test", "none", *mode)
+    files = ["-f", _write(tmp_path, "m.yaml", manifest)] if manifest else []
+    res = k8snet("run", "--topo", make_topo(tmp_path), *files, "--test", "none", *mode)
     assert res.returncode == 1, res.stdout + res.stderr
     lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    assert expected in lines[0]
+    errors = [line for line in lines if line.lower().startswith("error")]
+    assert errors == lines[-1:] and lines[-1].startswith("error: "), res.stderr
+    assert expected in lines[-1]
+    if manifest is None:                 # refused before anything was built
+        assert "*** Creating network" not in res.stdout + res.stderr
     assert "Traceback" not in res.stdout + res.stderr
+    assert_nothing_left()
+
+
+def test_exhausted_pod_cidr_leaves_the_pod_pending_with_the_reason(tmp_path):
+    """A /30 per node holds one pod (its gateway takes an address): the
+    system pods fill both nodes, and the scheduler says why a third cannot run."""
+    topo = _topo(tmp_path, "name: tiny\nnodes: 2\nnetwork: {nodeCIDRMaskSize: 30}\n")
+    pod = _write(tmp_path, "pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: extra}\n"
+                 "spec: {containers: [{name: c, image: x}]}\n")
+    script = _write(tmp_path, "cmds", f"kubectl apply -f {pod}\n"
+                    "kubectl wait --for=condition=PodScheduled=False pod/extra --timeout=10s\n"
+                    "kubectl get pods\nkubectl events\n")
+    res = k8snet("run", "--topo", topo, "--script", script)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    assert "pod/extra condition met" in out
+    assert [line.split()[:3] for line in out.splitlines() if line.startswith("extra ")] == \
+        [["extra", "0/1", "Pending"]]
+    assert "FailedScheduling" in out and "0/2 nodes are available: 2 Too many pods." in out
     assert_nothing_left()
 
 
@@ -138,7 +171,8 @@ def test_make_clean_after_a_crashed_run():
 
 
 def our_processes() -> list[str]:
-    """Command lines of k8snet's servers still running (DNS, netexec, controller)."""
+    """Command lines of k8snet's servers still running (DNS, netexec, the
+    ingress controller's nginx runner, the fabric controller)."""
     found = []
     for pid in os.listdir("/proc"):
         try:
@@ -147,14 +181,15 @@ def our_processes() -> list[str]:
         except OSError:
             continue
         if any(m in cmd for m in ("-m k8snet.addons.dns", "-m k8snet.node.netexec",
-                                  "controllers.run")):
+                                  "-m k8snet.addons.ingress_runner", "controllers.run")):
             found.append(f"{pid}: {cmd}")
     return found
 
 
 def test_run_with_manifests_and_kubectl_workload_commands(tmp_path):
     """``k8snet run -f DIR --script``: the examples apply, then scale, rollout,
-    get and delete work through the CLI as a user types them."""
+    get and delete work through the CLI as a user types them (kubectl
+    returns at once; ``rollout status`` and ``wait`` wait, as in Kubernetes)."""
     script = tmp_path / "cmds"
     script.write_text("kubectl get deploy -n shop\n"
                       "kubectl get sts,ds -n shop\n"
@@ -162,19 +197,23 @@ def test_run_with_manifests_and_kubectl_workload_commands(tmp_path):
                       "kubectl get daemonsets -n shop\n"
                       "kubectl scale deploy api --replicas=3 -n shop\n"
                       "kubectl rollout restart deployment/frontend -n shop\n"
+                      "kubectl rollout status deployment/api -n shop\n"
+                      "kubectl rollout status deployment/frontend -n shop\n"
                       "kubectl get deployments -n shop\n"
                       "kubectl get ns\n"
                       "kubectl delete -f examples/three-tier/40-node-agent.yaml\n"
+                      "kubectl wait --for=delete pod -l app=node-agent -n shop --timeout=30s\n"
                       "kubectl get pods -n shop\n")
     res = k8snet("run", "--topo", "single", "-f", "examples/three-tier", "--script",
                  str(script), timeout=300, cwd=REPO)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
+    assert "error" not in out.lower(), out
     assert "namespace/shop created" in out
     assert "statefulset.apps/db created" in out and "daemonset.apps/node-agent created" in out
-    assert "ignored fields (no effect in k8snet): spec.volumeClaimTemplates" in out
     assert "deployment.apps/api scaled" in out
     assert "deployment.apps/frontend restarted" in out
+    assert 'deployment "api" successfully rolled out' in out
     assert 'deployment "frontend" successfully rolled out' in out
     lines = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
     assert lines["api"][1:4] == ["3/3", "3", "3"]
@@ -188,16 +227,18 @@ def test_run_with_manifests_and_kubectl_workload_commands(tmp_path):
     assert_nothing_left()
 
 
-def test_run_with_a_bad_manifest_fails_before_starting(tmp_path):
+def test_run_with_a_bad_manifest_fails_and_leaves_nothing(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n"
                    "spec:\n  replicas: -1\n  selector: {matchLabels: {a: b}}\n"
-                   "  template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c}]}}\n")
+                   "  template: {metadata: {labels: {a: b}}, spec: {containers: "
+                   "[{name: c, image: x}]}}\n")
     t0 = time.monotonic()
     res = k8snet("run", "--topo", "single", "-f", str(bad), "--test", "none")
     assert res.returncode == 1
     errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, res.stderr
-    assert f"{bad}:5: document 1: Deployment.apps \"x\" is invalid: spec.replicas" in errors[0]
+    assert f'{bad}:1: document 1: The Deployment.apps "x" is invalid: spec.replicas: ' \
+        "Invalid value: -1: must be greater than or equal to 0" in errors[0]
     assert time.monotonic() - t0 < 10
     assert_nothing_left()

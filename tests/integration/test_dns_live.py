@@ -3,25 +3,34 @@ the kubernetes/dns specification; and how fast it follows changes."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
-from conftest import in_pod
+from conftest import (
+    EXAMPLES,
+    apply_files,
+    apply_yaml,
+    docs_of,
+    in_pod,
+    is_ready,
+    kubectl,
+    pod_ip,
+    pods_with,
+    remove,
+    settle,
+    wait_for,
+)
 
-from k8snet.api.service import Service, ServicePort
-from k8snet.cluster import apply
-from k8snet.load import manifests
-
-SHOP = str(Path(__file__).resolve().parents[2] / "examples" / "three-tier")
 DIG = "dig +time=2 +tries=2"
 
 
 @pytest.fixture(scope="module")
 def shop(cluster):
-    mset = manifests.load_paths([SHOP])
-    apply.apply(cluster, mset, out=lambda _: None)
+    apply_files(cluster, EXAMPLES / "three-tier")
+    settle(cluster)
+    # The DNS server follows the store within a second: wait for the last records.
+    for name in ("db-1.db.shop.svc.cluster.local", "frontend.shop.svc.cluster.local"):
+        wait_for(lambda n=name: dig(cluster, n), 10, f"{name} to resolve")
     yield cluster
-    apply.delete(cluster, mset, out=lambda _: None)
 
 
 def dig(cluster, args: str, pod: str = "client") -> list[str]:
@@ -41,19 +50,44 @@ def dig_within(cluster, args: str, expected: list[str], within: float = 1.0) -> 
         time.sleep(0.1)
 
 
-def ip_of(cluster, svc: str) -> str:
-    return cluster.services.services[svc].cluster_ip
+def ip_of(cluster, key: str) -> str:
+    ns, name = key.split("/")
+    return cluster.store.get("Service", ns, name)["spec"]["clusterIP"]
 
 
 def db_pods(cluster) -> dict[str, str]:
-    return {s.pod.name: s.ip for s in cluster.pods.values()
-            if s.owner == "StatefulSet/db" and not s.terminating}
+    """The StatefulSet db's ready, not terminating pods: name -> IP."""
+    return {p["metadata"]["name"]: p["status"]["podIP"]
+            for p in pods_with(cluster, "shop", {"app": "db"})
+            if is_ready(p) and not p["metadata"].get("deletionTimestamp")}
+
+
+def db_slice_ips(cluster) -> set[str]:
+    """Ready addresses in the EndpointSlices of the headless Service db."""
+    return {a for sl in cluster.store.list("EndpointSlice", "shop")
+            if sl["metadata"].get("labels", {}).get("kubernetes.io/service-name") == "db"
+            for ep in sl.get("endpoints") or [] if (ep.get("conditions") or {}).get("ready")
+            for a in ep.get("addresses") or []}
+
+
+def db_settled(cluster, names: set[str], old_ips: set[str] = frozenset()) -> dict[str, str]:
+    """Wait until db has exactly ``names`` ready (none with an IP of
+    ``old_ips``) and its EndpointSlices say so; return name -> IP."""
+    def done():
+        pods = db_pods(cluster)
+        terminating = [p for p in pods_with(cluster, "shop", {"app": "db"})
+                       if p["metadata"].get("deletionTimestamp")]
+        if set(pods) != names or terminating or set(pods.values()) & old_ips:
+            return None
+        return pods if db_slice_ips(cluster) == set(pods.values()) else None
+    return wait_for(done, 60, f"db pods {sorted(names)} ready and in the EndpointSlices")
 
 
 def test_kube_dns_service_and_pod_resolver(shop):
-    svc = shop.services.services["kube-system/kube-dns"]
-    assert svc.cluster_ip == "10.96.0.10"
-    assert sorted((p.port, p.protocol) for p in svc.ports) == [(53, "TCP"), (53, "UDP")]
+    svc = shop.store.get("Service", "kube-system", "kube-dns")
+    assert svc["spec"]["clusterIP"] == "10.96.0.10"
+    assert sorted((p["port"], p["protocol"]) for p in svc["spec"]["ports"]) == \
+        [(53, "TCP"), (53, "UDP")]
     conf = in_pod(shop, "client", "cat /etc/resolv.conf").stdout
     assert conf.splitlines() == ["search default.svc.cluster.local svc.cluster.local "
                                  "cluster.local", "nameserver 10.96.0.10", "options ndots:5"]
@@ -115,9 +149,9 @@ def test_ptr_records(shop):
 
 
 def test_pod_a_records(shop):
-    status = shop.find_pod("web-1")
-    name = status.ip.replace(".", "-") + ".default.pod.cluster.local"
-    assert dig(shop, name) == [status.ip]
+    ip = pod_ip(shop, "web-1")
+    name = ip.replace(".", "-") + ".default.pod.cluster.local"
+    assert dig(shop, name) == [ip]
 
 
 def test_unknown_names_are_nxdomain(shop):
@@ -131,8 +165,15 @@ def test_unknown_names_are_nxdomain(shop):
 def test_a_new_service_resolves_within_a_second(shop):
     name = "fresh.default.svc.cluster.local"
     assert dig(shop, name) == []
-    shop.services.add([Service("fresh", ports=(ServicePort(80, 80),),
-                               selector=(("app", "web"),))])
+    fresh = """
+        apiVersion: v1
+        kind: Service
+        metadata: {name: fresh}
+        spec:
+          selector: {app: web}
+          ports: [{port: 80, targetPort: 80}]
+        """
+    apply_yaml(shop, fresh)
     t0 = time.monotonic()
     try:
         answer: list[str] = []
@@ -142,49 +183,59 @@ def test_a_new_service_resolves_within_a_second(shop):
         assert answer == [ip_of(shop, "default/fresh")]
         assert elapsed < 1.0, f"visible after {elapsed:.2f}s"
     finally:
-        shop.services.delete("fresh")
+        remove(shop, docs_of(fresh))
+
+
+def _scale(cluster, replicas: int) -> None:
+    assert kubectl(cluster, "scale", "sts", "db", f"--replicas={replicas}", "-n", "shop") \
+        == ["statefulset.apps/db scaled"]
 
 
 def test_scaling_and_rollout_update_the_headless_records(shop):
-    wl = shop.workloads
     headless = "db.shop.svc.cluster.local"
-    wl.scale("StatefulSet", "db", 3, "shop", out=lambda _: None)
+    _scale(shop, 3)
     try:
-        pods = db_pods(shop)
+        pods = db_settled(shop, {"db-0", "db-1", "db-2"})
         assert dig_within(shop, headless, list(pods.values())) == sorted(pods.values())
         assert dig(shop, "db-2.db.shop.svc.cluster.local") == [pods["db-2"]]
         old = dict(pods)
-        wl.rollout_restart("StatefulSet", "db", "shop", out=lambda _: None)
-        pods = db_pods(shop)
-        assert set(pods) == {"db-0", "db-1", "db-2"}
+        assert kubectl(shop, "rollout", "restart", "statefulset/db", "-n", "shop") == \
+            ["statefulset.apps/db restarted"]
         # Replaced pods get new IPs (host-local IPAM goes round the pool) ...
+        pods = db_settled(shop, {"db-0", "db-1", "db-2"}, set(old.values()))
         assert not set(pods.values()) & set(old.values())
+        # ... and the records follow within a second of the EndpointSlices.
         assert dig_within(shop, headless, list(pods.values())) == sorted(pods.values())
         assert dig(shop, "db-0.db.shop.svc.cluster.local") == [pods["db-0"]]
     finally:
-        wl.scale("StatefulSet", "db", 2, "shop", out=lambda _: None)
-    pods = db_pods(shop)
+        _scale(shop, 2)
+    pods = db_settled(shop, {"db-0", "db-1"})
     assert dig_within(shop, headless, list(pods.values())) == sorted(pods.values())
     res = in_pod(shop, "client", f"{DIG} db-2.db.shop.svc.cluster.local")
     assert "status: NXDOMAIN" in res.stdout
 
 
 def test_ingress_from_a_manifest_routes_ext_to_the_shop(shop):
-    from k8snet.addons import ingress
-    lb = shop.services.services[f"{ingress.INGRESS_NAMESPACE}/{ingress.INGRESS_SERVICE}"]
-    frontends = {s.pod.name for s in shop.pods.values() if s.owner == "Deployment/frontend"}
-    got = shop.net["ext"].cmd(f"curl -s --max-time 3 -H 'Host: shop.example' "
-                              f"http://{lb.load_balancer_ip}/hostname").strip()
-    assert got in frontends
-    # The topology's own ingress (a.example) still routes beside it.
-    other = shop.net["ext"].cmd(f"curl -s --max-time 3 -H 'Host: a.example' "
-                                f"http://{lb.load_balancer_ip}/hostname").strip()
-    assert other in {"web-1", "web-2", "web-3"}
+    svc = shop.store.get("Service", "ingress-nginx", "ingress-nginx-controller")
+    lb = svc["status"]["loadBalancer"]["ingress"][0]["ip"]
+    frontends = {p["metadata"]["name"] for p in pods_with(shop, "shop", {"app": "frontend"})}
+    assert len(frontends) == 3
+
+    def get(host: str) -> str:
+        return shop.net["ext"].cmd(f"curl -s --max-time 3 -H 'Host: {host}' "
+                                   f"http://{lb}/hostname").strip()
+    assert wait_for(lambda: get("shop.example") in frontends, 15, "nginx routing shop.example")
+    # The demo's own ingress (a.example) still routes beside it.
+    assert get("a.example") in {"web-1", "web-2", "web-3"}
 
 
 def test_a_daemonset_follows_new_nodes(shop):
-    before = {s.node for s in shop.pods.values() if s.owner == "DaemonSet/node-agent"}
+    def agents() -> dict[str, dict]:
+        return {p["spec"].get("nodeName"): p
+                for p in pods_with(shop, "shop", {"app": "node-agent"})}
+    before = set(agents())
     assert before == {"node1", "node2", "node3"}
     node = shop.add_node()
-    agents = {s.node for s in shop.pods.values() if s.owner == "DaemonSet/node-agent"}
-    assert agents == before | {node.name}
+    wait_for(lambda: set(agents()) == before | {node.name} and is_ready(agents()[node.name]),
+             30, f"a ready node-agent pod on {node.name}")
+    assert agents()[node.name]["status"]["podIP"].startswith("10.244.4.")

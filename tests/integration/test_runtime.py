@@ -1,15 +1,25 @@
 """Pods and nodes added and deleted while the cluster runs; controller restart."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
-import signal
 
-from conftest import in_pod, sh
+import pytest
+from conftest import apply_yaml, in_pod, is_ready, pod_ip, sh, wait_for
 
 from k8snet import naming
-from k8snet.api.model import Container, ContainerPort, Pod
+from k8snet.errors import AlreadyExists
 from k8snet.node import cni
+
+LATE = """
+apiVersion: v1
+kind: Pod
+metadata: {name: late, labels: {app: late}}
+spec:
+  nodeName: node2
+  containers: [{name: web, image: agnhost, ports: [{containerPort: 8080}]}]
+"""
 
 
 def _flow_set(switch: str) -> list[str]:
@@ -19,41 +29,67 @@ def _flow_set(switch: str) -> list[str]:
                   for line in out.splitlines() if line.strip())
 
 
+def _running(cluster, name: str) -> dict:
+    """The pod once it is Running and Ready (it has its IP then)."""
+    return wait_for(lambda: (p := cluster.store.find("Pod", "default", name)) is not None
+                    and is_ready(p) and p, 30, f"pod {name} Ready")
+
+
+def _gone(cluster, name: str) -> None:
+    wait_for(lambda: cluster.store.find("Pod", "default", name) is None, 30,
+             f"pod {name} removed by its kubelet")
+
+
 def test_pod_added_and_deleted_at_runtime(cluster):
-    pod = Pod("late", labels=(("app", "late"),), node_name="node2",
-              containers=(Container("web", ports=(ContainerPort(8080),)),))
-    status = cluster.add_pod(pod)
-    assert status.ip.startswith("10.244.2.")
+    apply_yaml(cluster, LATE)
+    pod = _running(cluster, "late")
+    ip = pod["status"]["podIP"]
+    assert ip.startswith("10.244.2.")
+    rt = cluster.pods.runtime(pod)
+    procs = [c.proc.proc for c in rt.containers.values()]
     reply = in_pod(cluster, "web-1", f"curl -s --max-time 5 --retry 5 "
-                   f"--retry-connrefused --retry-delay 0 http://{status.ip}:8080/hostname")
+                   f"--retry-connrefused --retry-delay 0 http://{ip}:8080/hostname")
     assert reply.stdout == "late"
-    cluster.delete_pod("late")
-    assert not cni.netns_exists(status.netns)
+    cluster.store.delete("Pod", "default", "late")
+    _gone(cluster, "late")
+    # The kubelet removes the object only once the sandbox is gone.
+    assert not cni.netns_exists(rt.netns)
     node_ns = naming.node_netns(cluster.spec.name, "node2")
-    assert status.veth not in sh(f"ip -n {node_ns} -o link").stdout
-    assert cluster.ipam["node2"].owner(status.ip) is None
-    assert all(p.proc.poll() is not None for p in status.containers)
-    again = cluster.add_pod(pod)
-    assert again.ip != status.ip, "a just-released IP must not be reused at once"
-    cluster.delete_pod("late")
+    assert rt.veth not in sh(f"ip -n {node_ns} -o link").stdout
+    assert cluster.kubelets["node2"].ipam.owner(ip) is None
+    assert procs and all(p.poll() is not None for p in procs)
+    apply_yaml(cluster, LATE)
+    again = _running(cluster, "late")
+    assert again["status"]["podIP"] != ip, "a just-released IP must not be reused at once"
+    cluster.store.delete("Pod", "default", "late")
+    _gone(cluster, "late")
 
 
 def test_duplicate_pod_is_refused_without_side_effects(cluster):
     before = sorted(os.listdir("/var/run/netns"))
-    try:
-        cluster.add_pod(Pod("web-1", containers=(Container("x"),)))
-    except Exception as exc:
-        assert "already exists" in str(exc)
-    else:
-        raise AssertionError("duplicate pod accepted")
+    web1 = cluster.store.get("Pod", "default", "web-1")
+    with pytest.raises(AlreadyExists, match='pods "web-1" already exists'):
+        cluster.store.create({"apiVersion": "v1", "kind": "Pod",
+                              "metadata": {"name": "web-1"},
+                              "spec": {"containers": [{"name": "x", "image": "x"}]}})
+    assert cluster.store.get("Pod", "default", "web-1") is web1   # not even rewritten
     assert sorted(os.listdir("/var/run/netns")) == before
 
 
 def test_node_added_at_runtime_is_routed(cluster):
     node = cluster.add_node()
-    status = cluster.add_pod(Pod("on-new-node", node_name=node.name,
-                                 containers=(Container("c"),)))
-    out = in_pod(cluster, "web-1", f"ping -c3 -i0.2 -W1 {status.ip}")
+    assert cluster.store.get("Node", "", node.name)["spec"]["podCIDR"] == node.pod_cidr
+    apply_yaml(cluster, f"""
+        apiVersion: v1
+        kind: Pod
+        metadata: {{name: on-new-node}}
+        spec:
+          nodeName: {node.name}
+          containers: [{{name: c, image: busybox, command: [sleep, infinity]}}]
+        """)
+    ip = wait_for(lambda: pod_ip(cluster, "on-new-node"), 30, "a pod IP on the new node")
+    assert ipaddress.ip_address(ip) in ipaddress.ip_network(node.pod_cidr)
+    out = in_pod(cluster, "web-1", f"ping -c3 -i0.2 -W1 {ip}")
     assert " 0% packet loss" in out.stdout, out.stdout
     out = in_pod(cluster, "on-new-node", "ping -c1 -W1 203.0.113.10")
     assert out.returncode == 0
@@ -62,14 +98,16 @@ def test_node_added_at_runtime_is_routed(cluster):
 def test_controller_crash_keeps_traffic_and_restart_reconciles(cluster):
     before = _flow_set("tor1")
     assert before
-    web2 = cluster.find_pod("web-2").ip
-    os.kill(cluster.controller.proc.pid, signal.SIGKILL)
-    cluster.controller.proc.wait(timeout=5)
+    web2 = pod_ip(cluster, "web-2")
+    proc = cluster.network.controller.proc
+    cluster.network.stop_controller(kill=True)          # SIGKILL: a crash
+    assert proc.returncode == -9
     out = in_pod(cluster, "web-1", f"ping -c3 -i0.2 -W1 {web2}")
     assert " 0% packet loss" in out.stdout, "fail-secure switch lost its flows"
-    cluster.start_controller()
+    cluster.network.start_controller()
+    assert cluster.network.controller.proc.pid != proc.pid
+    wait_for(lambda: _flow_set("tor1") == before, 10, "the restarted controller's flows")
     after = _flow_set("tor1")
-    assert after == before
     assert len(after) == len(set(after)), "duplicate flows after restart"
     out = in_pod(cluster, "web-1", f"ping -c1 -W1 {web2}")
     assert out.returncode == 0
