@@ -57,6 +57,16 @@ class GenericStrategy(Strategy):
                                         "field is immutable")])
 
 
+class PodStrategy(GenericStrategy):
+    """Pods: a new pod starts Pending (the registry's PrepareForCreate)."""
+
+    def prepare_create(self, store: Store, obj: dict) -> None:
+        super().prepare_create(store, obj)
+        status = obj.setdefault("status", {})
+        status.setdefault("phase", "Pending")
+        status.setdefault("qosClass", "BestEffort")
+
+
 class ServiceStrategy(GenericStrategy):
     """Services: the generic checks plus ClusterIP and NodePort allocation."""
 
@@ -178,4 +188,4 @@ class ServiceStrategy(GenericStrategy):
 
 def strategies(service_cidr: str) -> tuple[dict[str, Strategy], Strategy]:
     """The per-kind strategies and the one for every other kind."""
-    return {"Service": ServiceStrategy(service_cidr)}, GenericStrategy()
+    return {"Service": ServiceStrategy(service_cidr), "Pod": PodStrategy()}, GenericStrategy()

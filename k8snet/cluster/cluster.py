@@ -75,6 +75,20 @@ def node_object(node: Node, capacity: int) -> dict:
                          "operatingSystem": "linux", "architecture": "amd64"}}}
 
 
+def pending_reason(pod: dict) -> str:
+    """Why a pod is not ready: the scheduler's message, or a container's
+    waiting reason; "" when none is known."""
+    status = pod.get("status") or {}
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            return cond.get("message") or cond.get("reason") or "unschedulable"
+    for cs in status.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting")
+        if waiting and waiting.get("reason") not in (None, "ContainerCreating"):
+            return f"{cs.get('name')}: {waiting['reason']} {waiting.get('message', '')}".strip()
+    return ""
+
+
 class Cluster:
     """A running cluster.  Use as a context manager, or ``start()``/``stop()``."""
 
@@ -187,10 +201,16 @@ class Cluster:
         info(f"*** Kubernetes API at {self.api.url}: export KUBECONFIG={self.kubeconfig}\n")
 
     def _wait_system_pods(self) -> None:
-        waiting = self.wait_ready(("kube-system", "ingress-nginx"), SYSTEM_READY_TIMEOUT)
+        namespaces = ("kube-system", "ingress-nginx")
+        waiting = self.wait_ready(namespaces, SYSTEM_READY_TIMEOUT)
         if waiting:
+            why = [f"{p['metadata']['namespace']}/{p['metadata']['name']}: {reason}"
+                   for p in self.store.list("Pod")
+                   if p["metadata"]["namespace"] in namespaces
+                   for reason in [pending_reason(p)] if reason]
             raise K8snetError(f"system pods not ready after {SYSTEM_READY_TIMEOUT:g}s: "
-                              + ", ".join(waiting) + f"; see {self.rundir.path}/logs")
+                              + ", ".join(waiting) + (f" ({'; '.join(why)})" if why else "")
+                              + f"; see {self.rundir.path}/logs")
 
     # --- waiting ----------------------------------------------------------------------
 

@@ -75,7 +75,7 @@ def lab(request, tmp_path_factory):
                              "addresses": [{"type": "InternalIP", "address": "172.18.0.11"}]}})
     db0 = store.create(_pod("db-0", node="node-1", phase="Running"))
     store.create(_pod("db-1", phase="Pending"))
-    store.create(_pod("tool", ns="default", labels={"app": "tool"}))
+    store.create(_pod("tool", ns="default", labels={"app": "tool"}, phase="Running"))
     store.create({"apiVersion": "v1", "kind": "Event",
                   "metadata": {"name": "db-0.1", "namespace": "shop"},
                   "involvedObject": {"kind": "Pod", "name": "db-0", "namespace": "shop",
