@@ -1,6 +1,6 @@
 """``k8snet bench``: the non-iperf benchmarks, with the same kind of report as perf.
 
-    k8snet bench [--only bringup,pods,kproxy,dns,watch,store-list,endpointslices]
+    k8snet bench [--only bringup,pods,kproxy,dns,watch,store-list,endpointslices,api]
                  [--pods 10,200] [--sizes 100,1000,5000] [--modes nftables,iptables]
                  [--out DIR]
 
@@ -22,7 +22,7 @@ from k8snet.errors import K8snetError
 from k8snet.perf import interrupts
 
 CLUSTER_BENCHMARKS = ("bringup", "pods", "kproxy", "dns")
-CONTROL_BENCHMARKS = ("watch", "store-list", "endpointslices")
+CONTROL_BENCHMARKS = ("watch", "store-list", "endpointslices", "api")
 BENCHMARKS = CLUSTER_BENCHMARKS + CONTROL_BENCHMARKS
 SCHEMA = "k8snet-bench/1"
 
@@ -105,6 +105,7 @@ def run_bench(argv: list[str]) -> int:
     from mininet.log import setLogLevel
 
     from k8snet.perf import (
+        bench_api,
         bench_cluster,
         bench_control,
         bench_kproxy,
@@ -144,6 +145,8 @@ def run_bench(argv: list[str]) -> int:
         plan.append(("store-list", lambda: bench_control.store_list(say=say)))
     if "endpointslices" in args.only:
         plan.append(("endpointslices", lambda: bench_control.endpointslices(say=say)))
+    if "api" in args.only:
+        plan.append(("api", lambda: bench_api.run(say=say)))
     t0 = time.monotonic()
     code = 0
     try:

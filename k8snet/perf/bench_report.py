@@ -196,6 +196,21 @@ def _slices(b: dict) -> list[list[str]]:
              _ms(w, ".1f"), ""]]
 
 
+def _met(value: float, target: float, unit: str) -> str:
+    return f"≤ {target:g} {unit}: " + ("met" if value <= target else "not met")
+
+
+def _api(b: dict) -> list[list[str]]:
+    t = b["targets"]
+    return [["api", f"kubectl get pods -A, {b['pods']:,} pods (wall, kubectl's start "
+             "included)", f"{b['get_pods_ms']:.0f} ms (max {b['get_pods_max_ms']:.0f} ms)",
+             _met(b["get_pods_ms"], t["get_pods_ms"], "ms")],
+            ["api", f"store write → an HTTP watch client ({b['watch']['n']} writes)",
+             _ms(b["watch"], ".2f"), _met(b["watch"]["p50_ms"], t["watch_p50_ms"], "ms p50")],
+            ["api", f"kubectl apply -f, {b['apply_objects']} objects",
+             f"{b['apply_s']:.2f} s", _met(b["apply_s"], t["apply_s"], "s")]]
+
+
 def bench_rows(doc: dict) -> list[list[str]]:
     body = []
     for name, b in doc["benchmarks"].items():
@@ -216,6 +231,8 @@ def bench_rows(doc: dict) -> list[list[str]]:
             body += _store_list(b)
         elif name == "endpointslices":
             body += _slices(b)
+        elif name == "api":
+            body += _api(b)
     return body
 
 
