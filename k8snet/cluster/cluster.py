@@ -30,7 +30,7 @@ from k8snet.apiserver.store import Store, now_rfc3339
 from k8snet.cluster import preflight
 from k8snet.cluster.fabric_agent import FabricAgent
 from k8snet.cluster.network import API_PORT, OFP_PORT, Network
-from k8snet.cluster.pods import KubeletLogs, Pods
+from k8snet.cluster.pods import KubeletExec, KubeletLogs, Pods
 from k8snet.cluster.rundir import RunDir
 from k8snet.control.binder import Binder
 from k8snet.control.daemonset import DaemonSetController
@@ -195,7 +195,7 @@ class Cluster:
     def _serve_api(self) -> None:
         """The store as the Kubernetes API on 127.0.0.1 (a free port), and its
         kubeconfig at /run/k8snet/<cluster>/kubeconfig for the real kubectl."""
-        self.api = serve(self.store, logs=KubeletLogs(self.pods))
+        self.api = serve(self.store, logs=KubeletLogs(self.pods), execs=KubeletExec(self.pods))
         self.kubeconfig = self.api.write_kubeconfig(self.rundir.path / "kubeconfig",
                                                     cluster=self.spec.name)
         info(f"*** Kubernetes API at {self.api.url}: export KUBECONFIG={self.kubeconfig}\n")

@@ -128,3 +128,23 @@ class KubeletLogs:
             lines = text.splitlines(keepends=True)
             text = "".join(lines[-tail:]) if tail else ""
         return text
+
+
+class KubeletExec:
+    """The API server's ``pods/exec`` source: into the pod's network namespace
+    with the container's environment."""
+
+    def __init__(self, pods: Pods) -> None:
+        self.pods = pods
+
+    def target(self, namespace: str, name: str, container: str
+               ) -> tuple[list[str], dict[str, str]]:
+        from k8snet.errors import BadRequest
+
+        try:
+            pod = self.pods.find(name, namespace)
+            rt = self.pods.runtime(pod)
+            env = self.pods.env(pod, container or None)
+        except K8snetError as exc:
+            raise BadRequest(str(exc).removeprefix("error: ")) from None
+        return ["ip", "netns", "exec", rt.netns], env

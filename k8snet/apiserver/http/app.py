@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 import k8snet.apiserver.http.discovery as discovery
+import k8snet.apiserver.http.execws as execws
 import k8snet.apiserver.http.patch as patch
 import k8snet.apiserver.http.reads as reads
 import k8snet.apiserver.http.status as st
@@ -65,7 +66,9 @@ def handler_for(method: str, target: Target, watching: bool) -> Handler | None:
         return subresources.scale if method in ("GET", "PUT", "PATCH") else None
     if target.sub == "log":
         return subresources.log if method == "GET" else None
-    if target.sub in ("exec", "attach", "portforward"):
+    if target.sub == "exec":
+        return execws.exec_
+    if target.sub in ("attach", "portforward"):
         return subresources.stream
     by_method: dict[str, Handler] = {"GET": _sync(reads.get), "PUT": writes.update,
                                      "PATCH": patch.patch}

@@ -44,13 +44,23 @@ class LogSource(Protocol):
              tail: int | None) -> str: ...
 
 
+class ExecSource(Protocol):
+    """Where ``pods/exec`` runs a command: ``target(namespace, name, container)``
+    gives the argv prefix that enters the pod (``ip netns exec NETNS``) and the
+    container's environment.  May raise a ``StatusError`` to refuse."""
+
+    def target(self, namespace: str, name: str, container: str
+               ) -> tuple[list[str], dict[str, str]]: ...
+
+
 @dataclass
 class Api:
-    """The server's state: the store, the log source, the clock, and the
-    event that tells open watches to end."""
+    """The server's state: the store, the log and exec sources, the clock, and
+    the event that tells open watches to end."""
 
     store: Store
     logs: LogSource | None = None
+    execs: ExecSource | None = None
     clock: Callable[[], float] = time.time
     stopping: threading.Event = field(default_factory=threading.Event)
 

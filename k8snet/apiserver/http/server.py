@@ -22,7 +22,7 @@ import yaml
 from aiohttp import web
 
 from k8snet.apiserver.http.app import make_app
-from k8snet.apiserver.http.common import Api, LogSource
+from k8snet.apiserver.http.common import Api, ExecSource, LogSource
 from k8snet.apiserver.store import Store
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -117,7 +117,7 @@ class Server:
 
 
 def serve(store: Store, host: str = "127.0.0.1", port: int = 0,
-          logs: LogSource | None = None) -> Server:
+          logs: LogSource | None = None, execs: ExecSource | None = None) -> Server:
     """Serve ``store`` as the Kubernetes REST API; returns the running Server
     (``port`` 0 picks a free one, read back as ``.port``)."""
-    return Server(Api(store, logs), host, port).start()
+    return Server(Api(store, logs, execs=execs), host, port).start()
