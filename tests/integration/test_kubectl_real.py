@@ -62,3 +62,17 @@ def test_invalid_service_is_refused_in_the_api_servers_words(cluster, tmp_path):
     assert 'The Service "bad" is invalid' in out.stderr
     assert "spec.ports[0].name: Required value" in out.stderr
     assert "spec.ports[1].name: Required value" in out.stderr
+
+
+def test_exec_and_logs_through_the_api(cluster):
+    out = kubectl(cluster, "exec", "web-1", "--", "sh", "-c", "echo $HOSTNAME; ip -4 -o addr")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "web-1"
+    assert cluster.store.get("Pod", "default", "web-1")["status"]["podIP"] in out.stdout
+    out = kubectl(cluster, "exec", "-n", "kube-system", "deploy/kube-dns", "--",
+                  "sh", "-c", "echo $HOSTNAME")
+    assert out.returncode == 0 and out.stdout.startswith("kube-dns-"), out.stderr
+    assert kubectl(cluster, "exec", "web-1", "--", "sh", "-c", "exit 4").returncode == 4
+    logs = kubectl(cluster, "logs", "web-1")
+    assert "web-1" in logs.stdout, logs.stderr

@@ -313,7 +313,7 @@ def test_logs_and_exec(lab):
     bad = run("logs", "db-0", "-n", "shop", "-c", "nope", check=False)
     assert "container nope is not valid for pod db-0" in bad.stderr
     exe = run("exec", "db-0", "-n", "shop", "--", "true", check=False)
-    assert exe.returncode != 0 and "not served by the k8snet API server" in exe.stderr
+    assert exe.returncode != 0 and "pods/exec is not wired to the kubelets" in exe.stderr
 
 
 def test_get_watch(lab):

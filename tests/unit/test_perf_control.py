@@ -39,7 +39,7 @@ def test_endpointslice_reconcile_of_a_big_service() -> None:
 
 def test_new_benchmarks_have_ids_and_report_rows() -> None:
     assert bench_cli.BENCHMARKS[:4] == ("bringup", "pods", "kproxy", "dns")
-    assert set(bench_cli.CONTROL_BENCHMARKS) == {"watch", "store-list", "endpointslices"}
+    assert set(bench_cli.CONTROL_BENCHMARKS) == {"watch", "store-list", "endpointslices", "api"}
     doc = bench_doc()
     doc["benchmarks"]["watch"] = {"status": "ok", "error": "", "seconds": 1.0,
                                   **bench_control.watch_latency(writes=20, say=quiet)}
