@@ -76,3 +76,16 @@ def test_exec_and_logs_through_the_api(cluster):
     assert kubectl(cluster, "exec", "web-1", "--", "sh", "-c", "exit 4").returncode == 4
     logs = kubectl(cluster, "logs", "web-1")
     assert "web-1" in logs.stdout, logs.stderr
+
+
+def test_logs_follow_a_deployment(cluster):
+    env = dict(os.environ, KUBECONFIG=str(cluster.kubeconfig))
+    proc = subprocess.Popen([KUBECTL, "logs", "-f", "-n", "kube-system", "deploy/kube-dns"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        first = proc.stdout.readline()
+        assert first.strip(), proc.stderr.read() if proc.poll() is not None else "no line"
+        assert proc.poll() is None, "logs -f must keep following a running pod"
+    finally:
+        proc.kill()
+        proc.wait()

@@ -6,7 +6,8 @@
           "spec": {"replicas": 3}, "status": {"replicas": 2, "selector": "app=web"}}
     PUT|PATCH .../scale   (kubectl scale: a merge patch of spec.replicas)
     GET   /api/v1/namespaces/ns/pods/p/log?container=c&tailLines=10&previous=false
-      -> text/plain, from the server's ``LogSource``
+      -> text/plain, from the server's ``LogSource``; ``follow=true`` streams what
+         the log gains until the pod or the container's run ends
     exec, attach, portforward -> 501 NotImplemented Status (for now)
 
 Sources: https://kubernetes.io/docs/reference/kubernetes-api/autoscaling/scale-v1/ ,
@@ -14,6 +15,7 @@ api-concepts ("Subresources"), kube-apiserver ``pkg/registry/core/pod/rest/log.g
 """
 from __future__ import annotations
 
+import asyncio
 import copy
 
 from aiohttp import web
@@ -22,7 +24,9 @@ import k8snet.apiserver.http.patch as patching
 import k8snet.apiserver.http.status as st
 from k8snet.api.printers_base import selector_string
 from k8snet.apiserver.http.common import Api, Target, answer, body_of, dry_run, failure, flag
-from k8snet.errors import BadRequest, Conflict
+from k8snet.errors import BadRequest, Conflict, StatusError
+
+FOLLOW_POLL = 0.2   # seconds between looks at a followed log
 
 
 def scale_of(obj: dict) -> dict:
@@ -87,9 +91,38 @@ async def log(api: Api, request: web.Request, target: Target) -> web.Response:
     if api.logs is None:
         return failure(st.status(501, "NotImplemented",
                                  "pod logs are not wired to the kubelets in this server"))
-    text = api.logs.logs(target.namespace, target.name, container, flag(request, "previous"),
-                         tail)
-    return web.Response(text=text, content_type="text/plain")
+    previous = flag(request, "previous")
+    text = api.logs.logs(target.namespace, target.name, container, previous, tail)
+    if not flag(request, "follow") or previous:
+        return web.Response(text=text, content_type="text/plain")
+    return await _follow(api, request, target, container, text)
+
+
+async def _follow(api: Api, request: web.Request, target: Target, container: str,
+                  text: str) -> web.StreamResponse:
+    """``follow=true``: what the log holds, then what it gains, until the pod
+    or this run of the container ends (the log is replaced) or the client leaves."""
+    response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    await response.write(text.encode())
+    sent = api.logs.logs(target.namespace, target.name, container, False, None)
+    while not api.stopping.is_set():
+        await asyncio.sleep(FOLLOW_POLL)
+        if request.transport is None or request.transport.is_closing():
+            break
+        if api.store.find("Pod", target.namespace, target.name) is None:
+            break
+        try:
+            now = api.logs.logs(target.namespace, target.name, container, False, None)
+        except StatusError:
+            break
+        if not now.startswith(sent):
+            break                          # a new run of the container: its own log
+        if len(now) > len(sent):
+            await response.write(now[len(sent):].encode())
+            sent = now
+    return response
 
 
 async def stream(api: Api, request: web.Request, target: Target) -> web.Response:
