@@ -41,6 +41,11 @@ class Kind:
         base = f"{self.singular}.{self.group}" if self.group else self.singular
         return f"{base}/{name}"
 
+    def quoted(self, name: str) -> str:
+        """``deployment.apps "web"``: how kubectl names it in ``deleted`` lines."""
+        base, _, _ = self.ref(name).partition("/")
+        return f'{base} "{name}"'
+
 
 ALL = ("all",)
 BUILTIN: tuple[Kind, ...] = (

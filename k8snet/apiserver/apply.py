@@ -172,7 +172,7 @@ def delete(store: Store, docs: list[Document], namespace: str | None = None) -> 
         info = kind_info(kind, doc.obj.get("apiVersion", "v1"))
         try:
             store.delete(kind, ns if info.namespaced else "", name)
-            lines.append(f'{info.ref(name).replace("/", " " + chr(34), 1)}" deleted')
+            lines.append(f"{info.quoted(name)} deleted")
         except StatusError as exc:
             lines.append(exc.kubectl())
     return lines

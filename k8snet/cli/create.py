@@ -11,7 +11,9 @@ SERVICE_TYPES = {"clusterip": "ClusterIP", "nodeport": "NodePort",
                  "loadbalancer": "LoadBalancer", "externalname": "ExternalName"}
 
 
-class _Parser(argparse.ArgumentParser):
+class ArgParser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting: a bad flag must not end the CLI."""
+
     def error(self, message: str):
         raise K8snetError(f"{self.prog}: {message}")
 
@@ -34,7 +36,7 @@ def _ports(specs: list[str], protocol: str) -> list[dict]:
 def service(args: list[str]) -> dict:
     """``kubectl create service TYPE NAME --tcp=P[:T] [--node-port=N]``: a
     Service selecting ``app=NAME`` with ports named ``P-T`` (kubectl's)."""
-    p = _Parser(prog="kubectl create service", add_help=False)
+    p = ArgParser(prog="kubectl create service", add_help=False)
     p.add_argument("type")
     p.add_argument("name")
     p.add_argument("--tcp", action="append", default=[])
@@ -66,7 +68,7 @@ def service(args: list[str]) -> dict:
 
 def deployment(args: list[str]) -> dict:
     """``kubectl create deployment NAME --image=I [--replicas=N] [--port=P]``."""
-    p = _Parser(prog="kubectl create deployment", add_help=False)
+    p = ArgParser(prog="kubectl create deployment", add_help=False)
     p.add_argument("name")
     p.add_argument("--image", action="append", required=True)
     p.add_argument("--replicas", type=int, default=1)
@@ -101,7 +103,7 @@ def create_object(args: list[str]) -> dict:
     if what in ("namespace", "ns") and len(rest) == 1:
         return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": rest[0]}}
     if what in ("configmap", "cm"):
-        p = _Parser(prog="kubectl create configmap", add_help=False)
+        p = ArgParser(prog="kubectl create configmap", add_help=False)
         p.add_argument("name")
         p.add_argument("--from-literal", action="append", default=[])
         p.add_argument("-n", "--namespace", default="default")
@@ -119,7 +121,7 @@ def run_pod(args: list[str]) -> dict:
     command: list[str] = []
     if "--" in args:
         command, args = args[args.index("--") + 1:], args[:args.index("--")]
-    p = _Parser(prog="kubectl run", add_help=False)
+    p = ArgParser(prog="kubectl run", add_help=False)
     p.add_argument("name")
     p.add_argument("--image", default="busybox")
     p.add_argument("--port", default="")

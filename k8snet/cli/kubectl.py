@@ -9,7 +9,6 @@ line.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from k8snet.api import printers, selectors
 from k8snet.api.kinds import Kind, kind_info, lookup
 from k8snet.apiserver import apply as applier
 from k8snet.apiserver.store import key_of, now_rfc3339
+from k8snet.cli.create import ArgParser, create_object, run_pod
 from k8snet.errors import K8snetError, StatusError
 from k8snet.load.documents import load_paths
 
@@ -29,18 +29,8 @@ VERBS = ("get", "apply", "delete", "scale", "rollout", "create", "run", "exec", 
          "label", "events")
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting: a bad flag must not end the CLI."""
-
-    def error(self, message: str):
-        raise K8snetError(f"{self.prog}: {message}")
-
-    def exit(self, status: int = 0, message: str | None = None):
-        raise K8snetError(message.strip() if message else f"{self.prog}: exit {status}")
-
-
-def parser(verb: str) -> _Parser:
-    p = _Parser(prog=f"kubectl {verb}", add_help=False)
+def parser(verb: str) -> ArgParser:
+    p = ArgParser(prog=f"kubectl {verb}", add_help=False)
     p.add_argument("-n", "--namespace", default=None)
     return p
 
@@ -191,7 +181,7 @@ class Kubectl:
             ns = (namespace or "default") if kind.namespaced else ""
             try:
                 self.store.delete(kind.kind, ns, name)
-                self.out(f'{kind.ref(name).replace("/", " " + chr(34), 1)}" deleted')
+                self.out(f"{kind.quoted(name)} deleted")
             except StatusError as exc:
                 self.out(exc.kubectl())
 
@@ -323,11 +313,9 @@ class Kubectl:
         self.out(f"{resource(obj['kind']).ref(obj['metadata']['name'])} created")
 
     def do_create(self, args: list[str]) -> None:
-        from k8snet.cli.create import create_object
         self._create(create_object(args))
 
     def do_run(self, args: list[str]) -> None:
-        from k8snet.cli.create import run_pod
         self._create(run_pod(args))
 
     def do_label(self, args: list[str]) -> None:

@@ -68,15 +68,7 @@ class DaemonSetController(Controller):
             return [key_of(obj)]
         if event.kind == "Node":
             return self.initial_keys()
-        ns = names.meta_of(obj).get("namespace", "")
-        ref = names.controller_of(obj)
-        if ref is not None:
-            key = names.controller_key(obj, "DaemonSet")
-            return [key] if key else []
-        if event.type == "DELETED":
-            return []
-        return [key_of(ds) for ds in self.store.list("DaemonSet", ns)
-                if _selects(ds, names.labels_of(obj))]
+        return names.pod_owner_keys(self.store, event, "DaemonSet", _could_own)
 
     def reconcile(self, key: Hashable) -> float | None:
         _, ns, name = key  # type: ignore[misc]
@@ -278,3 +270,8 @@ def _selector(ds: dict) -> dict | None:
 def _selects(ds: dict, labels: dict) -> bool:
     selector = _selector(ds)
     return selector is not None and matches(selector, labels)
+
+
+def _could_own(ds: dict, pod: dict) -> bool:
+    """An orphan pod may be adopted by a DaemonSet whose selector matches it."""
+    return _selects(ds, names.labels_of(pod))

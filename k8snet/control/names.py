@@ -24,9 +24,9 @@ from __future__ import annotations
 import copy
 import json
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from k8snet.apiserver.store import Store, key_of, parse_time
+from k8snet.apiserver.store import Event, Store, key_of, parse_time
 from k8snet.errors import NotFound
 
 ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
@@ -173,6 +173,23 @@ def controller_key(obj: dict, kind: str) -> tuple[str, str, str] | None:
     if ref is None or ref.get("kind") != kind or not isinstance(ref.get("name"), str):
         return None
     return kind, meta_of(obj).get("namespace", "") or "", ref["name"]
+
+
+def pod_owner_keys(store: Store, event: Event, kind: str,
+                   could_own: Callable[[dict, dict], bool]) -> list[tuple[str, str, str]]:
+    """The ``kind`` objects a pod event concerns: its controller when it has
+    one (of that kind, or none at all), else, for an orphan still present,
+    every ``kind`` in its namespace that ``could_own(owner, pod)`` (adoption),
+    as the workload controllers' pod event handlers map them."""
+    pod = event.object
+    if controller_of(pod) is not None:
+        key = controller_key(pod, kind)
+        return [key] if key else []
+    if event.type == "DELETED":
+        return []
+    ns = meta_of(pod).get("namespace", "")
+    return [(kind, ns, meta_of(o).get("name", "")) for o in store.list(kind, ns)
+            if could_own(o, pod)]
 
 
 def add_controller(obj: dict, owner: dict) -> None:

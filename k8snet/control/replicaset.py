@@ -47,15 +47,7 @@ class ReplicaSetController(Controller):
         obj = event.object
         if event.kind == "ReplicaSet":
             return [key_of(obj)]
-        ns = names.meta_of(obj).get("namespace", "")
-        ref = names.controller_of(obj)
-        if ref is not None:
-            key = names.controller_key(obj, "ReplicaSet")
-            return [key] if key else []
-        if event.type == "DELETED":
-            return []
-        return [key_of(rs) for rs in self.store.list("ReplicaSet", ns)
-                if _selects(rs, names.labels_of(obj))]
+        return names.pod_owner_keys(self.store, event, "ReplicaSet", _could_own)
 
     def reconcile(self, key: Hashable) -> float | None:
         _, ns, name = key  # type: ignore[misc]
@@ -190,3 +182,8 @@ def _selector(rs: dict) -> dict | None:
 def _selects(rs: dict, labels: dict) -> bool:
     selector = _selector(rs)
     return selector is not None and matches(selector, labels)
+
+
+def _could_own(rs: dict, pod: dict) -> bool:
+    """An orphan pod may be adopted by a ReplicaSet whose selector matches it."""
+    return _selects(rs, names.labels_of(pod))

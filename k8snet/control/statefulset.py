@@ -61,14 +61,7 @@ class StatefulSetController(Controller):
         obj = event.object
         if event.kind == "StatefulSet":
             return [key_of(obj)]
-        ns = names.meta_of(obj).get("namespace", "")
-        ref = names.controller_of(obj)
-        if ref is not None:
-            key = names.controller_key(obj, "StatefulSet")
-            return [key] if key else []
-        if event.type == "DELETED":
-            return []
-        return [key_of(s) for s in self.store.list("StatefulSet", ns) if _member(s, obj)]
+        return names.pod_owner_keys(self.store, event, "StatefulSet", _member)
 
     def reconcile(self, key: Hashable) -> float | None:
         _, ns, name = key  # type: ignore[misc]
