@@ -15,7 +15,7 @@ from mininet.cli import CLI
 from mininet.log import output
 
 from k8snet import naming
-from k8snet.cli import reach
+from k8snet.cli import netpol, reach
 from k8snet.cli.kubectl import Kubectl
 from k8snet.errors import K8snetError
 
@@ -137,6 +137,27 @@ class K8sCLI(CLI):
         """Ping every pod from every pod, each node's pods from the node,
            and ext from every pod; print Mininet-style results."""
         ping_pods(self.cluster)
+
+    def do_probe(self, line):
+        """Connect every chosen pod to every chosen pod for real; print the truth
+           table (. allowed, X blocked) beside the NetworkPolicy oracle's:
+           probe [NS/POD...] [-n NS]... [-l SEL] [--ports 80,81|NAME]
+                 [--protocols tcp,udp,sctp] [--via pod|service] [--timeout S] [-o json]"""
+        netpol.probe_command(self.cluster, self._words(line), output)
+
+    def do_netpol(self, line):
+        """NetworkPolicy exercises on the e2e suite's model:
+           netpol model [--protocols tcp,udp]   namespaces x, y, z with pods a, b, c
+           netpol cases [upstream|generated|FILE] [NAME...] [--via pod|service] [--sample N]
+           netpol clear                        delete the policies of x, y, z"""
+        netpol.netpol_command(self.cluster, self._words(line), output)
+
+    @staticmethod
+    def _words(line: str) -> list[str]:
+        try:
+            return shlex.split(line)
+        except ValueError as exc:
+            raise K8snetError(f"error: cannot parse the command: {exc}") from None
 
     def do_kubectl(self, line):
         """kubectl in the lab:

@@ -44,6 +44,7 @@ from k8snet.control.statefulset import StatefulSetController
 from k8snet.errors import K8snetError
 from k8snet.node.ipam import NodeIpam
 from k8snet.node.kubelet import Kubelet, KubeletConfig, NodeFacts
+from k8snet.node.netpol_agent import NetpolAgent
 from k8snet.node.proxy_agent import ProxyAgent
 from kproxy.apply import Proxier, require_mode
 
@@ -103,6 +104,7 @@ class Cluster:
         self.controllers: list[Controller] = []
         self.kubelets: dict[str, Kubelet] = {}
         self.proxies: dict[str, ProxyAgent] = {}
+        self.netpols: dict[str, NetpolAgent] = {}
         self.started = 0.0
         self.pods = Pods(self.store, self.kubelets)
         self.api = None
@@ -167,7 +169,7 @@ class Cluster:
             self._start_node(node)
 
     def _start_node(self, node: Node) -> None:
-        """Register the Node and start its kubelet and kproxy."""
+        """Register the Node and start its kubelet, kproxy and netpol agent."""
         net = self.spec.network
         capacity = NodeIpam(node.name, node.pod_cidr).capacity
         self.store.create(node_object(node, capacity))
@@ -179,6 +181,7 @@ class Cluster:
         self.proxies[node.name] = ProxyAgent(
             self.store, node.name, Proxier(node_ns, self.proxy_mode), net.pod_cidr,
             net.service_cidr).start()
+        self.netpols[node.name] = NetpolAgent(self.store, node.name, node_ns).start()
 
     def _start_addons(self) -> None:
         net = self.spec.network
@@ -318,6 +321,9 @@ class Cluster:
             except K8snetError as exc:
                 info(f"*** kproxy cleanup: {exc}\n")
         self.proxies = {}
+        for agent in self.netpols.values():
+            agent.stop()
+        self.netpols = {}
         if self.network is not None:
             self.network.stop()
             self.network = None

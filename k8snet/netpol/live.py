@@ -1,0 +1,237 @@
+"""Probe a running lab: real connections between pods, and cases run live.
+
+``LiveLab`` gets the store, a way to name a pod's network namespace and the
+netpol agents (to wait until they have synced); nothing else.  Each source
+pod runs one ``k8snet.netpol.prober`` process in its namespace that makes
+all of that source's connections at once, so a 9 x 9 matrix on two ports
+and two protocols is nine processes, not 324.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from k8snet.errors import K8snetError
+from k8snet.netpol import oracle
+from k8snet.netpol.cases import MODEL_NAMESPACES, Case, Probe, Step, model_pod_keys, with_pod_ips
+from k8snet.netpol.model import service_name
+from k8snet.netpol.snapshot import PodInfo, from_store
+
+Table = dict[tuple[str, str], bool]
+PROBER = [sys.executable, "-m", "k8snet.netpol.prober"]
+
+
+@dataclass
+class ProbeOutcome:
+    """One probe of one step: the expected and observed truth tables."""
+
+    step: int
+    port: int | str
+    protocol: str
+    expected: Table
+    observed: Table
+    oracle: Table
+    errors: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    written: bool = False          # the expectation is a case's written table
+
+    @property
+    def discrepancies(self) -> list[tuple[str, str, bool, bool]]:
+        """Cells where the lab differs from the expectation.  A written
+        (upstream) table's diagonal is not checked: upstream ignores a pod's
+        connections to itself (ignoreLoopback, kubernetes#95879)."""
+        return [(s, d, want, self.observed.get((s, d))) for (s, d), want in
+                sorted(self.expected.items())
+                if self.observed.get((s, d)) != want and not (self.written and s == d)]
+
+
+class LiveLab:
+    def __init__(self, store, netns_of: Callable[[dict], str], agents: Sequence = (),
+                 timeout: float = 1.0) -> None:
+        self.store = store
+        self.netns_of = netns_of
+        self.agents = list(agents)
+        self.timeout = timeout
+
+    # --- what to connect to ---------------------------------------------------------
+
+    def _pod(self, key: str) -> dict:
+        ns, _, name = key.partition("/")
+        pod = self.store.find("Pod", ns, name)
+        if pod is None:
+            raise K8snetError(f'Error from server (NotFound): pods "{name}" not found '
+                              f'in namespace "{ns}"')
+        if not (pod.get("status") or {}).get("podIP"):
+            raise K8snetError(f"pod {key} has no IP yet")
+        return pod
+
+    def _address(self, info: PodInfo, port: int, protocol: str, via: str) -> tuple[str, int]:
+        if via == "pod":
+            return info.ip, port
+        svc = self.store.find("Service", info.namespace, service_name(info.namespace,
+                                                                       info.name))
+        if svc is None:
+            raise K8snetError(f"--via service: pod {info.key} has no Service "
+                              f"{service_name(info.namespace, info.name)}")
+        return (svc.get("spec") or {}).get("clusterIP", ""), port
+
+    def probe(self, sources: list[str], destinations: list[str],
+              probes: Iterable[tuple[int | str, str]], via: str = "pod"
+              ) -> list[tuple[Table, dict[tuple[str, str], str]]]:
+        """For each (port, protocol): the observed table and the errors seen."""
+        probes = list(probes)
+        snap = from_store(self.store)
+        infos = {k: snap.pod(k) for k in set(sources) | set(destinations)}
+        missing = sorted(k for k, v in infos.items() if v is None)
+        if missing:
+            for key in missing:
+                self._pod(key)            # raises with the reason
+        jobs: dict[str, list[dict]] = {s: [] for s in sources}
+        tables: list[Table] = [{} for _ in probes]
+        errors: list[dict] = [{} for _ in probes]
+        for i, (port, protocol) in enumerate(probes):
+            for dst in destinations:
+                info = infos[dst]
+                number = port if isinstance(port, int) else info.named_port(port, protocol)
+                for src in sources:
+                    if number is None:
+                        tables[i][(src, dst)] = False
+                        errors[i][(src, dst)] = f"{dst} has no {protocol} port named {port}"
+                        continue
+                    ip, p = self._address(info, number, protocol, via)
+                    jobs[src].append({"id": f"{i}|{dst}", "ip": ip, "port": p,
+                                      "protocol": protocol})
+        procs = {}
+        for src, targets in jobs.items():
+            if targets:
+                netns = self.netns_of(self._pod(src))
+                procs[src] = subprocess.Popen(
+                    ["ip", "netns", "exec", netns, *PROBER], stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                procs[src].stdin.write(json.dumps({"timeout": self.timeout,
+                                                   "targets": targets}))
+                procs[src].stdin.close()
+        for src, proc in procs.items():
+            out = proc.stdout.read()
+            err = proc.stderr.read()
+            if proc.wait() != 0:
+                raise K8snetError(f"prober in {src} failed: {err.strip() or out.strip()}")
+            for tid, res in json.loads(out)["results"].items():
+                i, dst = tid.split("|", 1)
+                tables[int(i)][(src, dst)] = bool(res.get("connected"))
+                if res.get("error"):
+                    errors[int(i)][(src, dst)] = res["error"]
+        return list(zip(tables, errors, strict=True))
+
+    # --- changes and their propagation --------------------------------------------
+
+    def wait_synced(self, timeout: float = 10.0) -> float:
+        """Until every netpol agent has synced the store as it is now; seconds."""
+        t0 = time.monotonic()
+        target = self.store.rv
+        for agent in self.agents:
+            agent.enqueue(agent.SYNC)
+        while any(a.synced_rv < target for a in self.agents):
+            if time.monotonic() - t0 > timeout:
+                late = [a.name for a in self.agents if a.synced_rv < target]
+                raise K8snetError(f"netpol agents not synced after {timeout:.0f}s: {late}")
+            time.sleep(0.01)
+        return time.monotonic() - t0
+
+    def apply_step(self, step: Step) -> None:
+        """Create or replace the step's policies, delete, relabel."""
+        ips = {p.key: p.ip for p in from_store(self.store).pods}
+        for pol in with_pod_ips(step, ips).policies:
+            meta = pol.get("metadata") or {}
+            ns, name = meta.get("namespace", "default"), meta.get("name", "")
+            old = self.store.find("NetworkPolicy", ns, name)
+            if old is None:
+                self.store.create(pol)
+            else:
+                new = dict(pol, metadata={**meta, "resourceVersion":
+                                          old["metadata"]["resourceVersion"]})
+                self.store.update(new)
+        for key in step.delete_policies:
+            ns, _, name = key.partition("/")
+            self.store.delete("NetworkPolicy", ns, name)
+        for key, labels in step.pod_labels.items():
+            ns, _, name = key.partition("/")
+            self.store.mutate("Pod", ns, name, _set_labels(labels))
+        for ns, labels in step.namespace_labels.items():
+            self.store.mutate("Namespace", "", ns, _set_labels(
+                {**labels, "kubernetes.io/metadata.name": ns}))
+
+    def clear_policies(self, namespaces: Iterable[str]) -> None:
+        for ns in namespaces:
+            for pol in self.store.list("NetworkPolicy", ns):
+                self.store.delete("NetworkPolicy", ns, pol["metadata"]["name"])
+
+    def reset_model(self) -> None:
+        """No policies in x, y, z and the model's labels back, for the next case."""
+        self.clear_policies(MODEL_NAMESPACES)
+        step = Step(pod_labels={k: {"pod": k.split("/")[1]} for k in model_pod_keys()},
+                    namespace_labels={ns: {"ns": ns} for ns in MODEL_NAMESPACES})
+        for key, labels in step.pod_labels.items():
+            ns, _, name = key.partition("/")
+            pod = self.store.find("Pod", ns, name)
+            if pod is not None and (pod["metadata"].get("labels") or {}) != labels:
+                self.store.mutate("Pod", ns, name, _set_labels(labels))
+        for ns, labels in step.namespace_labels.items():
+            want = {**labels, "kubernetes.io/metadata.name": ns}
+            obj = self.store.find("Namespace", "", ns)
+            if obj is not None and (obj["metadata"].get("labels") or {}) != want:
+                self.store.mutate("Namespace", "", ns, _set_labels(want))
+
+    def wait_connected(self, pods: list[str], via: str = "service",
+                       timeout: float = 30.0) -> None:
+        """Until every pod reaches every pod on 80/TCP (Services programmed,
+        servers listening); K8snetError naming the pairs that still fail."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                (table, errors), = self.probe(pods, pods, [(80, "TCP")], via)
+                missing = sorted(k for k, v in table.items() if not v)
+            except K8snetError as exc:
+                missing, errors = [("-", str(exc))], {}
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                raise K8snetError(f"the model is not reachable after {timeout:.0f}s: "
+                                  + ", ".join(f"{s}->{d} ({errors.get((s, d), '')})"
+                                              for s, d in missing[:5]))
+            time.sleep(0.3)
+
+    # --- cases ----------------------------------------------------------------------
+
+    def run_case(self, case: Case, pods: list[str], via: str = "service"
+                 ) -> list[ProbeOutcome]:
+        """Every step of ``case`` applied, synced and probed; the outcomes."""
+        outcomes = []
+        for n, step in enumerate(case.steps):
+            self.apply_step(step)
+            self.wait_synced()
+            observed = self.probe(pods, pods, [(p.port, p.protocol) for p in step.probes], via)
+            snap = from_store(self.store)
+            for probe, (table, errs) in zip(step.probes, observed, strict=True):
+                want = oracle.truth_table(snap, pods, pods, probe.port, probe.protocol)
+                expected = want if probe.from_oracle else probe.expected(pods, pods)
+                outcomes.append(ProbeOutcome(n, probe.port, probe.protocol, expected, table,
+                                             want, errs, written=not probe.from_oracle))
+        return outcomes
+
+
+def expected_of(probe: Probe, snapshot, pods: list[str]) -> Table:
+    """The written table, or the oracle's when the case leaves it to the oracle."""
+    if probe.from_oracle:
+        return oracle.truth_table(snapshot, pods, pods, probe.port, probe.protocol)
+    return probe.expected(pods, pods)
+
+
+def _set_labels(labels: dict) -> Callable[[dict], None]:
+    def change(obj: dict) -> None:
+        obj.setdefault("metadata", {})["labels"] = dict(labels)
+    return change

@@ -1,0 +1,200 @@
+"""Probe matrices: who reached whom on one port, as cyclonus prints them.
+
+A ``Matrix`` is the truth table of one probe (a port and a protocol): rows
+are sources, columns destinations, each cell ``True`` (allowed/connected),
+``False`` (blocked) or ``None`` (not probed/unknown).  Rendered::
+
+    80/TCP
+         x/a x/b x/c
+    x/a   .   X   .
+    x/b   .   .   ?
+
+``.`` allowed, ``X`` blocked, ``?`` unknown.  ``compare`` lines an expected
+matrix (the oracle's or a case's) up with an observed one (the prober's).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+MARKS = {True: ".", False: "X", None: "?"}
+WIDTH = 100          # columns available for side-by-side comparisons
+GAP = "    "         # between the expected and the observed grid
+
+Cell = tuple[str, str]
+Discrepancy = tuple[str, str, bool | None, bool | None]
+
+
+@dataclass
+class Matrix:
+    """One probe's truth table; ``cells[(src, dst)]`` is True, False or None."""
+
+    port: int | str
+    protocol: str
+    sources: list[str]
+    destinations: list[str]
+    cells: dict[Cell, bool | None] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        """``80/TCP`` or ``serve-80-tcp/TCP``."""
+        return f"{self.port}/{self.protocol}"
+
+    def get(self, src: str, dst: str) -> bool | None:
+        """The cell's verdict; None when it was not probed."""
+        return self.cells.get((src, dst))
+
+    @classmethod
+    def from_table(cls, port: int | str, protocol: str,
+                   table: Mapping[Cell, bool | None],
+                   sources: Iterable[str] | None = None,
+                   destinations: Iterable[str] | None = None) -> Matrix:
+        """A matrix from ``{(src, dst): verdict}``.
+
+        Rows and columns default to the sources and destinations named in
+        ``table``, in first-seen order; cells missing from it are None."""
+        srcs = list(sources) if sources is not None else _unique(s for s, _ in table)
+        dsts = list(destinations) if destinations is not None else _unique(d for _, d in table)
+        cells = {(s, d): table.get((s, d)) for s in srcs for d in dsts}
+        return cls(port, protocol.upper(), srcs, dsts, cells)
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def grid(m: Matrix, title: str | None = None) -> list[str]:
+    """The lines of ``render(m)``, the first one ``title`` (default ``m.title``)."""
+    row_w = max([len(s) for s in m.sources] + [1])
+    col_w = [max(len(d), 1) for d in m.destinations]
+    lines = [m.title if title is None else title]
+    lines.append(" " * row_w + "".join(" " + d.rjust(w)
+                                       for d, w in zip(m.destinations, col_w, strict=True)))
+    for s in m.sources:
+        lines.append(s.ljust(row_w) + "".join(
+            " " + MARKS[m.get(s, d)].center(w)
+            for d, w in zip(m.destinations, col_w, strict=True)).rstrip())
+    return lines
+
+
+def render(m: Matrix) -> str:
+    """The matrix as a grid: a title line, a header of destinations, a row per source."""
+    return "\n".join(grid(m)) + "\n"
+
+
+@dataclass
+class Comparison:
+    """Expected against observed, cell by cell over the expected matrix's rows and columns.
+
+    A cell agrees when nothing is expected of it (None) or the observed
+    verdict equals the expected one; ``discrepancies`` lists the others as
+    ``(src, dst, expected, observed)``, observed None meaning not probed."""
+
+    expected: Matrix
+    observed: Matrix
+    discrepancies: list[Discrepancy]
+    total: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.discrepancies
+
+    @property
+    def agree(self) -> int:
+        return self.total - len(self.discrepancies)
+
+
+def compare(expected: Matrix, observed: Matrix) -> Comparison:
+    """Every cell of ``expected`` that ``observed`` does not match, in row order."""
+    diffs: list[Discrepancy] = []
+    for s in expected.sources:
+        for d in expected.destinations:
+            want, got = expected.get(s, d), observed.get(s, d)
+            if want is not None and got != want:
+                diffs.append((s, d, want, got))
+    return Comparison(expected, observed, diffs,
+                      len(expected.sources) * len(expected.destinations))
+
+
+def _word(verdict: bool | None) -> str:
+    return {True: "allowed", False: "blocked", None: "not probed"}[verdict]
+
+
+def describe(d: Discrepancy) -> str:
+    """``x/a -> y/b: expected allowed, got blocked``."""
+    src, dst, want, got = d
+    return f"{src} -> {dst}: expected {_word(want)}, got {_word(got)}"
+
+
+def render_comparison(expected: Matrix, observed: Matrix) -> str:
+    """Both grids side by side (one above the other when wider than 100
+    columns), then ``n/m cells agree`` and one line per discrepancy."""
+    left = grid(expected, f"expected {expected.title}")
+    right = grid(observed, f"observed {observed.title}")
+    left_w = max(len(line) for line in left)
+    if left_w + len(GAP) + max(len(line) for line in right) <= WIDTH:
+        rows = max(len(left), len(right))
+        left += [""] * (rows - len(left))
+        right += [""] * (rows - len(right))
+        lines = [(lft.ljust(left_w) + GAP + rgt).rstrip()
+                 for lft, rgt in zip(left, right, strict=True)]
+    else:
+        lines = left + [""] + right
+    c = compare(expected, observed)
+    lines.append("")
+    lines.append(f"{c.agree}/{c.total} cells agree")
+    lines.extend(describe(d) for d in c.discrepancies)
+    return "\n".join(lines) + "\n"
+
+
+def _nested(m: Matrix) -> dict[str, dict[str, bool | None]]:
+    return {s: {d: m.get(s, d) for d in m.destinations} for s in m.sources}
+
+
+def to_json(matrices: Sequence[Matrix],
+            comparisons: Sequence[Comparison | None] | None = None) -> dict:
+    """A JSON-ready report of observed matrices and, optionally, their comparisons.
+
+    Shape (``comparisons[i]``, when given and not None, belongs to
+    ``matrices[i]`` and adds ``expected`` and ``discrepancies``)::
+
+        {"probes": [{"port": 80, "protocol": "TCP",
+                     "sources": ["x/a", ...], "destinations": ["x/a", ...],
+                     "observed": {"x/a": {"x/b": true, "x/c": null, ...}, ...},
+                     "expected": {"x/a": {"x/b": false, ...}, ...},
+                     "discrepancies": [{"from": "x/a", "to": "x/b",
+                                        "expected": false, "observed": true}],
+                     "agree": 80, "total": 81}]}
+
+    Verdicts are true (allowed), false (blocked) or null (not probed)."""
+    if comparisons is not None and len(comparisons) != len(matrices):
+        raise ValueError("comparisons must match matrices one for one")
+    probes = []
+    for i, m in enumerate(matrices):
+        entry: dict = {"port": m.port, "protocol": m.protocol, "sources": list(m.sources),
+                       "destinations": list(m.destinations), "observed": _nested(m)}
+        c = comparisons[i] if comparisons is not None else None
+        if c is not None:
+            entry["expected"] = _nested(c.expected)
+            entry["discrepancies"] = [{"from": s, "to": d, "expected": w, "observed": g}
+                                      for s, d, w, g in c.discrepancies]
+            entry["agree"], entry["total"] = c.agree, c.total
+        probes.append(entry)
+    return {"probes": probes}
+
+
+def _from_nested(port: int | str, protocol: str, sources: list[str],
+                 destinations: list[str], nested: Mapping) -> Matrix:
+    table = {(s, d): nested.get(s, {}).get(d) for s in sources for d in destinations}
+    return Matrix(port, protocol, list(sources), list(destinations), table)
+
+
+def from_json(data: Mapping) -> list[tuple[Matrix, Matrix | None]]:
+    """The inverse of ``to_json``: ``(observed, expected or None)`` per probe."""
+    out: list[tuple[Matrix, Matrix | None]] = []
+    for p in data.get("probes") or []:
+        args = (p["port"], p["protocol"], list(p["sources"]), list(p["destinations"]))
+        observed = _from_nested(*args, p.get("observed") or {})
+        expected = _from_nested(*args, p["expected"]) if "expected" in p else None
+        out.append((observed, expected))
+    return out
