@@ -5,7 +5,7 @@ TOPO   ?= single
 MANIFESTS ?= examples/demo examples/three-tier
 PYTEST := $(PY) -m pytest
 
-.PHONY: setup run-topology test test-unit test-integration perf bench clean lint
+.PHONY: setup run-topology test test-unit test-integration netpol-full perf bench clean lint
 
 setup:
 	@bash scripts/setup.sh
@@ -21,6 +21,12 @@ test-unit: setup
 
 test-integration: setup
 	$(PYTEST) -q tests/integration
+
+# Every NetworkPolicy case live: the upstream e2e cases in both proxy modes,
+# every generated case and the recipes (make test runs a sample).
+netpol-full: setup
+	NETPOL_FULL=1 $(PYTEST) -q tests/integration/test_netpol.py \
+	  tests/integration/test_netpol_iptables.py
 
 perf: setup
 	$(VENV)/bin/k8snet perf $(PERF_ARGS)

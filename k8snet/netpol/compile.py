@@ -30,6 +30,7 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from k8snet.api.selectors import matches
 from k8snet.netpol.snapshot import PodInfo, Snapshot
@@ -55,19 +56,28 @@ class Box:
 
 @dataclass
 class NodeRules:
-    """What one node's netpol table holds (sets of element tuples)."""
+    """What one node's netpol table holds.
 
-    ingress_isolated: set[str] = field(default_factory=set)
-    egress_isolated: set[str] = field(default_factory=set)
-    ingress: set[Box] = field(default_factory=set)
-    ingress_any: set[tuple[str, str]] = field(default_factory=set)
-    egress: set[Box] = field(default_factory=set)
-    egress_any: set[tuple[str, str]] = field(default_factory=set)
+    ``targets[(direction, pod IP)]`` for every isolated pod: its disjoint
+    port boxes and its all-protocol peer CIDRs (an empty pair denies all)."""
+
+    targets: dict[tuple[str, str], tuple[frozenset[Box], frozenset[str]]] = field(
+        default_factory=dict)
     local_pods: set[str] = field(default_factory=set)
 
+    def isolated(self, direction: str) -> set[str]:
+        return {ip for d, ip in self.targets if d == direction}
+
+    @property
+    def ingress_isolated(self) -> set[str]:
+        return self.isolated("ingress")
+
+    @property
+    def egress_isolated(self) -> set[str]:
+        return self.isolated("egress")
+
     def size(self) -> int:
-        return len(self.ingress) + len(self.ingress_any) + len(self.egress) + \
-            len(self.egress_any)
+        return sum(len(b) + len(a) for b, a in self.targets.values())
 
 
 @dataclass
@@ -99,13 +109,17 @@ def _meta(obj: Mapping) -> Mapping:
 
 
 class World:
-    """Pods and namespaces indexed for selector lookups."""
+    """Pods and namespaces indexed for selector lookups, with the answers to
+    selector questions remembered for the length of one compile (many
+    policies ask the same ones)."""
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
         self.by_ns: dict[str, list[PodInfo]] = defaultdict(list)
         for p in snapshot.pods:
             self.by_ns[p.namespace].append(p)
+        self._peers: dict[tuple[str, str], list[PodInfo]] = {}
+        self._hosts: dict[str, Net] = {}
 
     def namespaces(self, selector: Mapping) -> list[str]:
         return [ns for ns, labels in self.snapshot.namespaces.items()
@@ -117,11 +131,21 @@ class World:
 
     def peer_pods(self, peer: Mapping, policy_ns: str) -> list[PodInfo]:
         """The pods a pod/namespace-selector peer names (empty for ipBlock)."""
-        if "namespaceSelector" in peer and peer["namespaceSelector"] is not None:
-            spaces = self.namespaces(peer["namespaceSelector"])
-        else:
-            spaces = [policy_ns]
-        return self.pods_in(spaces, peer.get("podSelector"))
+        key = (policy_ns, repr(peer))
+        found = self._peers.get(key)
+        if found is None:
+            if "namespaceSelector" in peer and peer["namespaceSelector"] is not None:
+                spaces = self.namespaces(peer["namespaceSelector"])
+            else:
+                spaces = [policy_ns]
+            found = self._peers[key] = self.pods_in(spaces, peer.get("podSelector"))
+        return found
+
+    def host(self, ip: str) -> Net:
+        net = self._hosts.get(ip)
+        if net is None:
+            net = self._hosts[ip] = ipaddress.IPv4Network(f"{ip}/32")
+        return net
 
 
 def ip_block(block: Mapping) -> list[Net]:
@@ -154,30 +178,31 @@ def _port_ranges(port: Mapping, owner: PodInfo | None) -> tuple[str, int, int] |
     return protocol, first, last
 
 
-def _host(ip: str) -> Net:
-    return ipaddress.IPv4Network(f"{ip}/32")
-
-
-def _ingress_grants(rule: Mapping, pod: PodInfo, world: World, ns: str) -> list[Grant]:
+def _peer_nets(rule: Mapping, world: World, ns: str) -> tuple[Net, ...]:
+    """The networks an ingress rule's ``from`` names (all addresses when empty)."""
     peers = rule.get("from") or []
-    nets: list[Net] = []
     if not peers:
-        nets = [ALL]
+        return (ALL,)
+    nets: list[Net] = []
     for peer in peers:
         if peer.get("ipBlock"):
             nets.extend(ip_block(peer["ipBlock"]))
         else:
-            nets.extend(_host(p.ip) for p in world.peer_pods(peer, ns))
+            nets.extend(world.host(p.ip) for p in world.peer_pods(peer, ns))
+    return tuple(nets)
+
+
+def _ingress_grants(rule: Mapping, nets: tuple[Net, ...], pod: PodInfo) -> list[Grant]:
     if not nets:
         return []
     ports = rule.get("ports") or []
     if not ports:
-        return [(None, 0, MAX_PORT, tuple(nets))]
+        return [(None, 0, MAX_PORT, nets)]
     grants = []
     for port in ports:
         rng = _port_ranges(port, pod)
         if rng is not None:
-            grants.append((rng[0], rng[1], rng[2], tuple(nets)))
+            grants.append((rng[0], rng[1], rng[2], nets))
     return grants
 
 
@@ -195,7 +220,7 @@ def _egress_grants(rule: Mapping, world: World, ns: str) -> list[Grant]:
         else:
             pods.extend(world.peer_pods(peer, ns))
     if not ports:
-        nets = blocks + [_host(p.ip) for p in pods]
+        nets = blocks + [world.host(p.ip) for p in pods]
         return [(None, 0, MAX_PORT, tuple(nets))] if nets else []
     grants: list[Grant] = []
     for port in ports:
@@ -205,10 +230,10 @@ def _egress_grants(rule: Mapping, world: World, ns: str) -> list[Grant]:
             for p in pods:
                 rng = _port_ranges(port, p)
                 if rng is not None:
-                    grants.append((rng[0], rng[1], rng[2], (_host(p.ip),)))
+                    grants.append((rng[0], rng[1], rng[2], (world.host(p.ip),)))
             continue
         rng = _port_ranges(port, None)
-        nets = blocks + [_host(p.ip) for p in pods]
+        nets = blocks + [world.host(p.ip) for p in pods]
         if rng is not None and nets:
             grants.append((rng[0], rng[1], rng[2], tuple(nets)))
     return grants
@@ -225,10 +250,10 @@ def contribution(policy: Mapping, world: World, local: list[PodInfo]) -> Contrib
         return out
     types = policy_types(policy)
     if "Ingress" in types:
+        rules = [(rule, _peer_nets(rule, world, ns)) for rule in spec.get("ingress") or []]
         for pod in selected:
             out.ingress_isolated.add(pod.ip)
-            grants = [g for rule in spec.get("ingress") or []
-                      for g in _ingress_grants(rule, pod, world, ns)]
+            grants = [g for rule, nets in rules for g in _ingress_grants(rule, nets, pod)]
             if grants:
                 out.ingress[pod.ip] = grants
     if "Egress" in types:
@@ -237,6 +262,40 @@ def contribution(policy: Mapping, world: World, local: list[PodInfo]) -> Contrib
             out.egress_isolated.add(pod.ip)
             if grants:
                 out.egress[pod.ip] = grants
+    return out
+
+
+@lru_cache(maxsize=65536)
+def _span(net: Net) -> tuple[int, int]:
+    return int(net.network_address), int(net.broadcast_address)
+
+
+def _merged(nets: Iterable[Net]) -> tuple[tuple[int, int], ...]:
+    """The union of ``nets`` as sorted, disjoint, non-adjacent address ranges."""
+    out: list[list[int]] = []
+    for lo, hi in sorted(_span(n) for n in nets):
+        if out and lo <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return tuple((lo, hi) for lo, hi in out)
+
+
+@lru_cache(maxsize=65536)
+def _prefix_text(start: int, length: int) -> str:
+    return f"{ipaddress.IPv4Address(start)}/{length}"
+
+
+def _prefixes(ranges: tuple[tuple[int, int], ...]) -> list[str]:
+    """The fewest CIDR prefixes covering exactly ``ranges``."""
+    out = []
+    for lo, hi in ranges:
+        while lo <= hi:
+            size = lo & -lo if lo else 1 << 32
+            while size > hi - lo + 1:
+                size >>= 1
+            out.append(_prefix_text(lo, 32 - size.bit_length() + 1))
+            lo += size
     return out
 
 
@@ -253,22 +312,21 @@ def disjoint(grants: Iterable[Grant]) -> tuple[set[tuple[str, int, int, str]], s
     boxes: set[tuple[str, int, int, str]] = set()
     for proto, ranges in by_proto.items():
         cuts = sorted({f for f, _, _ in ranges} | {last + 1 for _, last, _ in ranges})
-        previous: tuple[Net, ...] | None = None
+        previous: tuple[tuple[int, int], ...] = ()
         start = 0
-        pieces: list[tuple[int, int, tuple[Net, ...]]] = []
+        pieces: list[tuple[int, int, tuple[tuple[int, int], ...]]] = []
         for lo, nxt in zip(cuts, cuts[1:], strict=False):
             hi = nxt - 1
-            nets = tuple(ipaddress.collapse_addresses(
-                n for f, last, ns in ranges if f <= lo and hi <= last for n in ns))
-            if nets != previous:
+            here = _merged(n for f, last, ns in ranges if f <= lo and hi <= last for n in ns)
+            if here != previous:
                 if previous:
                     pieces.append((start, lo - 1, previous))
-                start, previous = lo, nets
+                start, previous = lo, here
         if previous:
             pieces.append((start, cuts[-1] - 1, previous))
-        for lo, hi, nets in pieces:
-            boxes.update((proto, lo, hi, str(n)) for n in nets)
-    return boxes, {str(n) for n in ipaddress.collapse_addresses(any_nets)}
+        for lo, hi, spans in pieces:
+            boxes.update((proto, lo, hi, cidr) for cidr in _prefixes(spans))
+    return boxes, set(_prefixes(_merged(any_nets)))
 
 
 class Compiler:
@@ -284,7 +342,6 @@ class Compiler:
         self.world_key: tuple | None = None
         self.policy_keys: dict[str, tuple] = {}
         self.parts: dict[str, Contribution] = {}
-        self.per_target: dict[tuple[str, str], tuple[set, set]] = {}
         self.selecting: dict[tuple[str, str], set[str]] = defaultdict(set)  # target -> policies
         self.rules = NodeRules()
         self.last_changed_targets = 0
@@ -329,7 +386,7 @@ class Compiler:
         self.policy_keys = wanted
         self.world_key = world_key
         if fresh:
-            touched |= set(self.per_target)
+            touched |= set(self.rules.targets)
             self.rules = NodeRules()
         self._rebuild(touched)
         self.rules.local_pods = {p.ip for p in local}
@@ -337,26 +394,18 @@ class Compiler:
         return self.rules
 
     def _rebuild(self, touched: set[tuple[str, str]]) -> None:
-        rules = self.rules
-        for direction, ip in touched:
-            old_boxes, old_any = self.per_target.pop((direction, ip), (set(), set()))
-            boxes_set = rules.ingress if direction == "ingress" else rules.egress
-            any_set = rules.ingress_any if direction == "ingress" else rules.egress_any
-            isolated = rules.ingress_isolated if direction == "ingress" else rules.egress_isolated
-            boxes_set -= old_boxes
-            any_set -= old_any
-            isolated.discard(ip)
-            keys = self.selecting.get((direction, ip))
+        targets = self.rules.targets
+        for target in touched:
+            targets.pop(target, None)
+            keys = self.selecting.get(target)
             if not keys:
-                self.selecting.pop((direction, ip), None)
+                self.selecting.pop(target, None)
                 continue
+            direction, ip = target
             grants: list[Grant] = [g for key in sorted(keys) for g in (
                 self.parts[key].ingress if direction == "ingress" else self.parts[key].egress
             ).get(ip, ())]
-            isolated.add(ip)
             boxes, any_nets = disjoint(grants)
-            new_boxes = {Box(ip, cidr, proto, lo, hi) for proto, lo, hi, cidr in boxes}
-            new_any = {(ip, cidr) for cidr in any_nets}
-            boxes_set |= new_boxes
-            any_set |= new_any
-            self.per_target[(direction, ip)] = (new_boxes, new_any)
+            targets[target] = (frozenset(Box(ip, cidr, proto, lo, hi)
+                                         for proto, lo, hi, cidr in boxes),
+                               frozenset(any_nets))

@@ -3,13 +3,11 @@ transaction per sync out, for one node.
 
 Like kproxy's agent it gets the store, its node's name and namespace, and
 nothing else.  A burst of events is one sync; the compiler redoes only the
-pods the changed policies select, and the transaction carries only the set
-elements that changed (a full table on the first sync and after a failed
-one).  Source: https://kubernetes.io/docs/concepts/services-networking/network-policies/
+pods the changed policies select, and the transaction rewrites only those
+pods' sets (a full table on the first sync and after a failed one).  Source: https://kubernetes.io/docs/concepts/services-networking/network-policies/
 """
 from __future__ import annotations
 
-import subprocess
 import time
 
 from k8snet.apiserver.controller import SyncController
@@ -18,15 +16,7 @@ from k8snet.errors import K8snetError
 from k8snet.netpol import nft
 from k8snet.netpol.compile import Compiler
 from k8snet.netpol.snapshot import from_store
-
-
-def apply_nft(netns: str, text: str) -> None:
-    """Run one ``nft -f -`` transaction in ``netns``; K8snetError on refusal."""
-    argv = ["ip", "netns", "exec", netns, "nft", "-f", "-"] if netns else ["nft", "-f", "-"]
-    res = subprocess.run(argv, input=text, capture_output=True, text=True)
-    if res.returncode != 0:
-        first = (res.stderr.strip().splitlines() or ["failed"])[0]
-        raise K8snetError(f"netpol in {netns or 'the root namespace'}: nft: {first}")
+from k8snet.node.nftables import NftSession
 
 
 class NetpolAgent(SyncController):
@@ -37,8 +27,9 @@ class NetpolAgent(SyncController):
         super().__init__(store)
         self.node = node
         self.netns = netns
+        self.nft = NftSession(netns)
         self.compiler = Compiler(node)
-        self.applied: dict[str, set[str]] | None = None
+        self.applied: nft.State | None = None
         self.last_sync_ms = 0.0
         self.last_text = ""
         self.syncs = 0
@@ -52,14 +43,14 @@ class NetpolAgent(SyncController):
         except Exception:
             self.compiler = Compiler(self.node)     # start clean next time
             raise
-        current = nft.elements(rules)
+        current = nft.state(rules)
         if self.applied is None:
             text = nft.render_full(current)
         else:
             text = nft.render_delta(self.applied, current)
         if text:
             try:
-                apply_nft(self.netns, text)
+                self.nft.run(text)
             except K8snetError:
                 self.applied = None                  # the next sync rewrites the table
                 raise
@@ -72,6 +63,10 @@ class NetpolAgent(SyncController):
 
     def stop(self) -> None:
         super().stop()
-        if self.applied is not None:
-            subprocess.run(["ip", "netns", "exec", self.netns, "nft", "-f", "-"],
-                           input=nft.render_cleanup(), capture_output=True, text=True)
+        try:
+            if self.applied is not None:
+                self.nft.run(nft.render_cleanup())
+        except K8snetError as exc:
+            self.log.warning("netpol cleanup in %s: %s", self.netns, exc)
+        finally:
+            self.nft.close()

@@ -1,6 +1,6 @@
 """``k8snet bench``: the non-iperf benchmarks, with the same kind of report as perf.
 
-    k8snet bench [--only bringup,pods,kproxy,dns,watch,store-list,endpointslices,api]
+    k8snet bench [--only bringup,pods,kproxy,dns,watch,store-list,endpointslices,api,netpol]
                  [--pods 10,200] [--sizes 100,1000,5000] [--modes nftables,iptables]
                  [--out DIR]
 
@@ -22,7 +22,7 @@ from k8snet.errors import K8snetError
 from k8snet.perf import interrupts
 
 CLUSTER_BENCHMARKS = ("bringup", "pods", "kproxy", "dns")
-CONTROL_BENCHMARKS = ("watch", "store-list", "endpointslices", "api")
+CONTROL_BENCHMARKS = ("watch", "store-list", "endpointslices", "api", "netpol")
 BENCHMARKS = CLUSTER_BENCHMARKS + CONTROL_BENCHMARKS
 SCHEMA = "k8snet-bench/1"
 
@@ -109,6 +109,7 @@ def run_bench(argv: list[str]) -> int:
         bench_cluster,
         bench_control,
         bench_kproxy,
+        bench_netpol,
         bench_report,
         facts,
         leftovers,
@@ -147,6 +148,8 @@ def run_bench(argv: list[str]) -> int:
         plan.append(("endpointslices", lambda: bench_control.endpointslices(say=say)))
     if "api" in args.only:
         plan.append(("api", lambda: bench_api.run(say=say)))
+    if "netpol" in args.only:
+        plan.append(("netpol", lambda: bench_netpol.run(say)))
     t0 = time.monotonic()
     code = 0
     try:

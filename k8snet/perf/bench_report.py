@@ -211,6 +211,27 @@ def _api(b: dict) -> list[list[str]]:
              f"{b['apply_s']:.2f} s", _met(b["apply_s"], t["apply_s"], "s")]]
 
 
+def _netpol(b: dict) -> list[list[str]]:
+    full, one, dp = b["sync"]["full"], b["sync"]["one_changed"], b["datapath"]
+    t = b["targets"]
+    rows = [["netpol", f"full sync, {b['sync']['policies']:,} policies over "
+             f"{b['sync']['pods']} pods ({full['elements']:,} set elements)",
+             f"{full['sync_ms']:.0f} ms", _met(full["sync_ms"],
+                                               t["full_sync_1000_policies_500_pods"]["target_ms"],
+                                               "ms")],
+            ["netpol", f"one policy changed with {b['sync']['policies']:,} present (median "
+             f"of {len(one['runs_ms'])})", f"{one['sync_ms']:.1f} ms",
+             _met(one["sync_ms"], t["one_policy_changed"]["target_ms"], "ms")]]
+    if dp.get("ratio_p50") is not None:
+        rows.append(["netpol", "connect p50, 1,000 policies selecting the server vs none",
+                     f"{dp['ratio_p50']:.2f}x ({dp['1000']['p50_ms']:.3f} / "
+                     f"{dp['0']['p50_ms']:.3f} ms)",
+                     _met(dp["ratio_p50"], t["datapath_ratio"]["target"], "x")])
+    else:
+        rows.append(["netpol", "connect p50 data path", "failed", dp.get("error", "")])
+    return rows
+
+
 def bench_rows(doc: dict) -> list[list[str]]:
     body = []
     for name, b in doc["benchmarks"].items():
@@ -233,6 +254,8 @@ def bench_rows(doc: dict) -> list[list[str]]:
             body += _slices(b)
         elif name == "api":
             body += _api(b)
+        elif name == "netpol":
+            body += _netpol(b)
     return body
 
 

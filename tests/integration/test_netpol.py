@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,7 @@ from tests.integration.conftest import apply_yaml, in_pod, sh, wait_for
 
 FULL = os.environ.get("NETPOL_FULL") == "1"
 UPSTREAM = load(cli.UPSTREAM)
+RECIPES = load(Path(__file__).resolve().parents[2] / "examples" / "netpol" / "recipes.yaml")
 GENERATED = generator.generate()
 SAMPLE_GENERATED = GENERATED if FULL else generator.sample(GENERATED, 24, seed=7)
 
@@ -62,7 +64,7 @@ def lab():
 
 
 def run_live(cluster, case, via: str = "service") -> None:
-    if "sctp" in case.tags and not HAVE_SCTP:
+    if not HAVE_SCTP and any(p.protocol == "SCTP" for st in case.steps for p in st.probes):
         pytest.skip("this kernel has no SCTP (no sctp module): SCTP cases not run")
     lab = cli.lab_of(cluster)
     lab.reset_model()
@@ -80,6 +82,12 @@ def run_live(cluster, case, via: str = "service") -> None:
 
 @pytest.mark.parametrize("case", UPSTREAM, ids=[c.name for c in UPSTREAM])
 def test_upstream_case_live(lab, case):
+    run_live(lab, case)
+
+
+@pytest.mark.parametrize("case", RECIPES, ids=[c.name for c in RECIPES])
+def test_recipe_live(lab, case):
+    """examples/netpol: the well-known recipes, with their written matrices."""
     run_live(lab, case)
 
 

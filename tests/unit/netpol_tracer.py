@@ -1,9 +1,9 @@
-"""A packet tracer over the rendered netpol sets (the fake table of these tests).
+"""A packet tracer over the rendered netpol state (the fake table of these tests).
 
-It reads the nft element text that ``k8snet.netpol.nft.elements`` produces,
-parses each element back into ranges, and walks a new connection's first
-packet through the chains the way the kernel would: the source node's
-forward chain (egress), then the destination node's (ingress).
+It reads the set element text that ``k8snet.netpol.nft.state`` produces for
+each isolated pod, parses each element back into ranges, and walks a new
+connection's first packet through the chains the way the kernel would: the
+source node's forward chain (egress), then the destination node's (ingress).
 """
 from __future__ import annotations
 
@@ -26,66 +26,62 @@ def _ports(text: str) -> tuple[int, int]:
 
 
 class NodeTable:
-    """One node's sets, parsed from their nft text."""
+    """One node's state, parsed from its nft element text."""
 
-    def __init__(self, elements: dict[str, set[str]]) -> None:
-        self.sets = elements
-        self.boxes = {name: [self._box(e) for e in elements[name]]
-                      for name in ("ingress-allow", "egress-allow")}
-        self.pairs = {name: [self._pair(e) for e in elements[name]]
-                      for name in ("ingress-allow-any", "egress-allow-any")}
-        self._check_disjoint()
+    def __init__(self, state: nft.State) -> None:
+        self.state = state
+        self.parsed = {}
+        for direction in nft.DIRECTIONS:
+            for pod, allowed in state.pods[direction].items():
+                ports, ranges, exact, anys = allowed
+                for text in ports:
+                    assert "/" not in text and "-" not in text, f"{text}: not exact"
+                for text in exact:
+                    assert "/" not in text, f"{text}: not exact"
+                boxes = []
+                for text in ports | ranges:
+                    peer, proto, rng = (p.strip() for p in text.split(" . "))
+                    boxes.append((_net(peer), PROTO[proto], _ports(rng)))
+                nets = [_net(t) for t in exact | anys]
+                self._check_disjoint(direction, pod, boxes, nets)
+                self.parsed[(direction, pod)] = (boxes, nets)
 
     @staticmethod
-    def _box(text: str):
-        pod, peer, proto, ports = (p.strip() for p in text.split(" . "))
-        return pod, _net(peer), PROTO[proto], _ports(ports)
-
-    @staticmethod
-    def _pair(text: str):
-        pod, peer = (p.strip() for p in text.split(" . "))
-        return pod, _net(peer)
-
-    def _check_disjoint(self) -> None:
+    def _check_disjoint(direction, pod, boxes, nets) -> None:
         """The kernel refuses overlapping elements in an interval set."""
-        for name, boxes in self.boxes.items():
-            seen: dict[tuple[str, str], list] = {}
-            for pod, net, proto, (lo, hi) in boxes:
-                for onet, (olo, ohi) in seen.get((pod, proto), []):
-                    assert not (net.overlaps(onet) and lo <= ohi and olo <= hi), \
-                        f"{name}: {pod} {net} {lo}-{hi} overlaps {onet} {olo}-{ohi}"
-                seen.setdefault((pod, proto), []).append((net, (lo, hi)))
-        for name, pairs in self.pairs.items():
-            seen2: dict[str, list] = {}
-            for pod, net in pairs:
-                assert not any(net.overlaps(o) for o in seen2.get(pod, [])), f"{name} overlap"
-                seen2.setdefault(pod, []).append(net)
+        for i, (net, proto, (lo, hi)) in enumerate(boxes):
+            for onet, oproto, (olo, ohi) in boxes[:i]:
+                assert not (proto == oproto and net.overlaps(onet) and lo <= ohi
+                            and olo <= hi), f"{direction} {pod}: {net} {lo}-{hi} overlaps"
+        for i, net in enumerate(nets):
+            assert not any(net.overlaps(o) for o in nets[:i]), f"{direction} {pod}: overlap"
+
+    def isolated(self, direction: str, pod: str) -> bool:
+        return (direction, pod) in self.parsed
 
     def allows(self, direction: str, pod: str, peer: str, proto: str, port: int) -> bool:
+        boxes, nets = self.parsed[(direction, pod)]
         addr = ipaddress.IPv4Address(peer)
-        if any(p == pod and addr in net and pr == proto and lo <= port <= hi
-               for p, net, pr, (lo, hi) in self.boxes[f"{direction}-allow"]):
-            return True
-        return any(p == pod and addr in net for p, net in self.pairs[f"{direction}-allow-any"])
+        return any(addr in net and pr == proto and lo <= port <= hi
+                   for net, pr, (lo, hi) in boxes) or any(addr in net for net in nets)
 
 
 def tables(snapshot: Snapshot, nodes: list[str]) -> dict[str, NodeTable]:
-    return {n: NodeTable(nft.elements(Compiler(n).compile(snapshot))) for n in nodes}
+    return {n: NodeTable(nft.state(Compiler(n).compile(snapshot))) for n in nodes}
 
 
 def forwarded(tabs: dict[str, NodeTable], src_ip: str, src_node: str, dst_ip: str,
               dst_node: str, proto: str, port: int) -> bool:
     """Does a new connection's first packet pass both forward chains?"""
-    if src_ip == dst_ip and f"{src_ip} . {dst_ip}" in tabs[dst_node].sets["loopback"]:
+    if src_ip == dst_ip and f"{src_ip} . {dst_ip}" in tabs[dst_node].state.loopback:
         return True
     if src_node:
         t = tabs[src_node]
-        if src_ip in t.sets["egress-isolated"] and not t.allows("egress", src_ip, dst_ip,
-                                                                 proto, port):
+        if t.isolated("egress", src_ip) and not t.allows("egress", src_ip, dst_ip, proto, port):
             return False
     if dst_node:
         t = tabs[dst_node]
-        if dst_ip in t.sets["ingress-isolated"] and not t.allows("ingress", dst_ip, src_ip,
-                                                                  proto, port):
+        if t.isolated("ingress", dst_ip) and not t.allows("ingress", dst_ip, src_ip, proto,
+                                                           port):
             return False
     return True

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import ipaddress
 
-import pytest
-
 from k8snet.netpol import nft
 from k8snet.netpol.compile import Compiler, disjoint, ip_block
 from k8snet.netpol.snapshot import PodInfo, PodPort, Snapshot
@@ -122,7 +120,7 @@ def test_partial_compile_touches_only_selected_pods():
     rules = c.compile(snap(*base))
     assert rules.ingress_isolated == {"10.244.1.3"}
     fresh = Compiler("n1").compile(snap(*base))
-    assert nft.elements(rules) == nft.elements(fresh)
+    assert nft.state(rules) == nft.state(fresh)
 
 
 def test_label_change_recompiles():
@@ -132,19 +130,37 @@ def test_label_change_recompiles():
     c.compile(snap(p))
     relabelled = (XA, pod("x", "b", "10.244.2.2", "n2", role="client"), YA, YB)
     rules = c.compile(snap(p, pods=relabelled))
-    assert any(b.cidr == "10.244.2.2/32" for b in rules.ingress) or \
-        ("10.244.1.2", "10.244.2.2/32") in rules.ingress_any
+    boxes, anys = rules.targets[("ingress", "10.244.1.2")]
+    assert "10.244.2.2/32" in anys and not boxes
 
 
-def test_delta_deletes_before_adding():
-    old = {"ingress-allow": {"10.0.0.1 . 10.0.0.0/8 . tcp . 80"}}
-    new = {"ingress-allow": {"10.0.0.1 . 10.0.0.0/9 . tcp . 80"}}
+def _state(ingress: dict) -> nft.State:
+    st = nft.State()
+    st.pods["ingress"] = {ip: (frozenset(), frozenset(p), frozenset(), frozenset(a))
+                          for ip, (p, a) in ingress.items()}
+    return st
+
+
+def test_delta_touches_only_changed_pods():
+    old = _state({"10.0.0.1": ({"10.0.0.0/8 . tcp . 80"}, set()),
+                  "10.0.0.2": ({"10.0.0.0/8 . tcp . 80"}, set())})
+    new = _state({"10.0.0.1": ({"10.0.0.0/9 . tcp . 80"}, set()),
+                  "10.0.0.3": (set(), {"0.0.0.0/0"})})
     text = nft.render_delta(old, new)
-    assert text.index("delete element") < text.index("add element")
+    assert "flush set ip k8snet-netpol ingress-10-0-0-1-port-ranges" in text
+    assert "ingress-10-0-0-1-any" not in text              # unchanged
+    assert "delete chain ip k8snet-netpol ingress-10-0-0-2" in text
+    assert text.index("delete element ip k8snet-netpol ingress-pods { 10.0.0.2 }") < \
+        text.index("delete chain ip k8snet-netpol ingress-10-0-0-2")
+    assert "ingress-pods { 10.0.0.3 : goto ingress-10-0-0-3 }" in text
     assert nft.render_delta(new, new) == ""
 
 
-@pytest.mark.parametrize("name", list(nft.SETS))
-def test_full_render_declares_every_set(name):
-    text = nft.render_full({})
-    assert f"set {name} {{" in text
+def test_full_render_declares_the_forward_chain_and_maps():
+    text = nft.render_full(_state({"10.0.0.1": ({"10.0.0.0/8 . tcp . 80"}, set())}))
+    for needle in ("add map ip k8snet-netpol ingress-pods", "add map ip k8snet-netpol "
+                   "egress-pods", "hook forward priority filter", "ip daddr vmap @ingress-pods",
+                   "add set ip k8snet-netpol ingress-10-0-0-1-ports",
+                   "add element ip k8snet-netpol ingress-10-0-0-1-port-ranges "
+                   "{ 10.0.0.0/8 . tcp . 80 }"):
+        assert needle in text

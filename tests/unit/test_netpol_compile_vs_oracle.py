@@ -12,7 +12,7 @@ import copy
 
 import pytest
 
-from k8snet.netpol import generator
+from k8snet.netpol import generator, nft
 from k8snet.netpol.cases import load, model_pod_keys, with_pod_ips
 from k8snet.netpol.compile import Compiler
 from k8snet.netpol.modelsnap import model_snapshot
@@ -69,9 +69,8 @@ def test_compiled_sets_agree_with_the_oracle(case):
                 "\n".join(wrong[:12])
 
 
-def _elements(compiler: Compiler, snap: Snapshot) -> dict[str, set[str]]:
-    from k8snet.netpol import nft
-    incremental = nft.elements(compiler.compile(snap))
-    fresh = nft.elements(Compiler(compiler.node).compile(snap))
+def _elements(compiler: Compiler, snap: Snapshot) -> nft.State:
+    incremental = nft.state(compiler.compile(snap))
+    fresh = nft.state(Compiler(compiler.node).compile(snap))
     assert incremental == fresh, "a partial recompile differs from a fresh one"
     return incremental

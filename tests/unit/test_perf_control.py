@@ -39,7 +39,8 @@ def test_endpointslice_reconcile_of_a_big_service() -> None:
 
 def test_new_benchmarks_have_ids_and_report_rows() -> None:
     assert bench_cli.BENCHMARKS[:4] == ("bringup", "pods", "kproxy", "dns")
-    assert set(bench_cli.CONTROL_BENCHMARKS) == {"watch", "store-list", "endpointslices", "api"}
+    assert set(bench_cli.CONTROL_BENCHMARKS) == {"watch", "store-list", "endpointslices", "api",
+                                                 "netpol"}
     doc = bench_doc()
     doc["benchmarks"]["watch"] = {"status": "ok", "error": "", "seconds": 1.0,
                                   **bench_control.watch_latency(writes=20, say=quiet)}
@@ -61,3 +62,21 @@ def test_earlier_figures_are_shown_beside_ours() -> None:
     table = bench_report.bench_table(doc)
     assert "0.71 s (earlier: 0.60 s)" in table
     assert "9.50 s (earlier: 8.56 s)" in table
+
+
+def test_netpol_rows_show_figures_and_targets() -> None:
+    doc = bench_doc()
+    doc["benchmarks"]["netpol"] = {
+        "status": "ok", "error": "", "seconds": 2.0,
+        "sync": {"pods": 500, "policies": 1000,
+                 "full": {"sync_ms": 639.0, "elements": 25000},
+                 "one_changed": {"sync_ms": 61.5, "runs_ms": [61.5] * 7}},
+        "datapath": {"ratio_p50": 1.02, "0": {"p50_ms": 0.039}, "1000": {"p50_ms": 0.040}},
+        "targets": {"full_sync_1000_policies_500_pods": {"target_ms": 1000.0},
+                    "one_policy_changed": {"target_ms": 50.0},
+                    "datapath_ratio": {"target": 1.1}}}
+    table = bench_report.bench_table(doc)
+    assert "1,000 policies over 500 pods (25,000 set elements)" in table
+    assert "639 ms" in table and "≤ 1000 ms: met" in table
+    assert "61.5 ms" in table and "≤ 50 ms: not met" in table
+    assert "1.02x (0.040 / 0.039 ms)" in table
