@@ -299,3 +299,48 @@ def test_probe_command_prints_the_matrix_and_json(lab):
     cell = doc["probes"][0]["observed"]["y/a"]["z/b"]
     assert cell is False and doc["probes"][0]["discrepancies"] == []
     lab_.reset_model()
+
+
+def test_real_kubectl_applies_gets_and_describes_policies(lab):
+    """The real kubectl against the lab's API: apply a recipe, get, describe;
+    an invalid policy is refused with the API server's message and not stored."""
+    lab_ = cli.lab_of(lab)
+    lab_.reset_model()
+    recipe = Path(__file__).resolve().parents[2] / "examples" / "netpol" / \
+        "05-deny-from-other-namespaces.yaml"
+    out = kubectl(lab, "apply", "-f", str(recipe))
+    assert out.returncode == 0 and "created" in out.stdout, out.stderr
+    got = kubectl(lab, "get", "netpol", "-n", "x")
+    assert got.returncode == 0 and "POD-SELECTOR" in got.stdout, got
+    described = kubectl(lab, "describe", "netpol", "-n", "x")
+    assert described.returncode == 0, described.stderr
+    assert "Allowing ingress traffic" in described.stdout
+    lab_.wait_synced()
+    (table, errors), = lab_.probe(["y/a"], ["x/b"], [(80, "TCP")], "pod")
+    assert table[("y/a", "x/b")] is False and "prohibited" in errors[("y/a", "x/b")]
+    bad = kubectl(lab, "apply", "-f", "-", stdin=BAD_POLICY)
+    assert bad.returncode != 0
+    for cause in ('spec.ingress[0].from[0].ipBlock.cidr: Invalid value: "10.0.0.0/33"',
+                  "spec.ingress[0].ports[0].protocol: Unsupported value: \"ICMP\""):
+        assert cause in bad.stderr, bad.stderr
+    assert lab.store.find("NetworkPolicy", "x", "bad") is None
+    lab_.reset_model()
+
+
+def kubectl(cluster, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    from tests.integration.test_kubectl_real import KUBECTL
+    env = dict(os.environ, KUBECONFIG=str(cluster.kubeconfig))
+    return subprocess.run([KUBECTL, *args], capture_output=True, text=True, timeout=30,
+                          env=env, input=stdin)
+
+
+BAD_POLICY = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: bad, namespace: x}
+spec:
+  podSelector: {}
+  ingress:
+  - from: [{ipBlock: {cidr: 10.0.0.0/33}}]
+    ports: [{protocol: ICMP, port: 80}]
+"""
