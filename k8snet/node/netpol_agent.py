@@ -8,6 +8,7 @@ pods' sets (a full table on the first sync and after a failed one).  Source: htt
 """
 from __future__ import annotations
 
+import subprocess
 import time
 
 from k8snet.apiserver.controller import SyncController
@@ -54,12 +55,27 @@ class NetpolAgent(SyncController):
             except K8snetError:
                 self.applied = None                  # the next sync rewrites the table
                 raise
-        self.applied = current
+        previous, self.applied = self.applied, current
         self.synced_rv = rv
+        if previous is not None:
+            self._forget_udp_flows(previous, current)
         self.last_text = text
         self.last_sync_ms = (time.perf_counter() - t0) * 1000
         self.syncs += 1
         return None
+
+    def _forget_udp_flows(self, previous: nft.State, current: nft.State) -> None:
+        """UDP has no handshake: a flow a policy allowed stays "established" in
+        conntrack (and so allowed) for as long as packets keep coming.  When a
+        pod's allowed peers change, its UDP flows are forgotten, so the next
+        datagram is judged afresh, as kube-proxy does for a gone endpoint's
+        UDP flows (kubernetes/kubernetes#48370)."""
+        for direction in nft.DIRECTIONS:
+            old, new = previous.pods[direction], current.pods[direction]
+            for ip in sorted(ip for ip in new if old.get(ip) != new[ip]):
+                flag = "--orig-dst" if direction == "ingress" else "--orig-src"
+                subprocess.run(["ip", "netns", "exec", self.netns, "conntrack", "-D", "-p",
+                                "udp", flag, ip], capture_output=True)
 
     def stop(self) -> None:
         super().stop()
