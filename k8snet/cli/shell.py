@@ -16,6 +16,7 @@ from mininet.log import output
 
 from k8snet import naming
 from k8snet.cli import netpol, reach
+from k8snet.cli import trace as tracecli
 from k8snet.cli.kubectl import Kubectl
 from k8snet.errors import K8snetError
 
@@ -151,6 +152,19 @@ class K8sCLI(CLI):
            netpol cases [upstream|generated|FILE] [NAME...] [--via pod|service] [--sample N]
            netpol clear                        delete the policies of x, y, z"""
         netpol.netpol_command(self.cluster, self._words(line), output)
+
+    def do_trace(self, line):
+        """Send a real packet and show its path hop by hop (DNS, veth, kproxy's
+           rule and DNAT, NetworkPolicy, route, OpenFlow flows, the pod):
+           trace SRC DST[:PORT]|http://HOST[:PORT]/PATH [--udp] [--svg FILE] [-o json]
+           SRC is a pod, a node or ext; DST an IP, a pod, a node or a name the
+           source's resolver answers (a Service, an FQDN, an ingress host)."""
+        tracecli.trace_command(self.cluster, self._words(line), output)
+
+    def do_draw(self, line):
+        """Draw the cluster (nodes, cni0, pods, switches, gw, ext, Services):
+           draw FILE.svg|FILE.png"""
+        tracecli.draw_command(self.cluster, self._words(line), output)
 
     @staticmethod
     def _words(line: str) -> list[str]:

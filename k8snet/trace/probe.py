@@ -1,0 +1,138 @@
+"""The trace's probe: run inside the source's network namespace.
+
+``python3 -m k8snet.trace.probe`` reads one JSON request on stdin and prints
+one JSON answer:
+
+- ``{"action": "resolve", "name": "web", "resolv_conf": "/etc/resolv.conf"}``
+  walks the resolver's search path as glibc does (``ndots``: a name with
+  fewer dots than ndots is tried with each search domain first), sending A
+  queries (dnslib wire format) to the first nameserver from a fixed source
+  port; answers ``{"server": ip, "sport": n, "tries": [{"name", "rcode",
+  "answers"}], "address": ip or null}``.
+- ``{"action": "connect", "ip", "port", "protocol": "TCP"|"UDP", "sport",
+  "http": {"host", "path"} or null, "timeout"}`` makes one real connection
+  from source port ``sport``; answers ``{"connected", "error", "reply"}``
+  where ``reply`` is the first line the server sent (the built-in server's
+  ``/hostname`` names the pod that answered).
+
+Source: resolv.conf(5) for the search path and ndots.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import sys
+
+from dnslib import QTYPE, RCODE, DNSRecord
+
+RECV = 4096
+
+
+def read_resolv_conf(path: str) -> tuple[list[str], list[str], int]:
+    """``(nameservers, search domains, ndots)`` from a resolv.conf."""
+    servers, search, ndots = [], [], 1
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        return servers, search, ndots
+    for line in lines:
+        words = line.split()
+        if not words or words[0].startswith(("#", ";")):
+            continue
+        if words[0] == "nameserver" and len(words) > 1:
+            servers.append(words[1])
+        elif words[0] in ("search", "domain"):
+            search = words[1:]
+        elif words[0] == "options":
+            for opt in words[1:]:
+                if opt.startswith("ndots:") and opt[6:].isdigit():
+                    ndots = int(opt[6:])
+    return servers, search, ndots
+
+
+def candidates(name: str, search: list[str], ndots: int) -> list[str]:
+    """The names the resolver tries, in order (resolv.conf(5))."""
+    if name.endswith("."):
+        return [name.rstrip(".")]
+    searched = [f"{name}.{domain}" for domain in search]
+    if name.count(".") >= ndots:
+        return [name, *searched]
+    return [*searched, name]
+
+
+def resolve(req: dict) -> dict:
+    servers, search, ndots = read_resolv_conf(req.get("resolv_conf", "/etc/resolv.conf"))
+    if not servers:
+        return {"error": "no nameserver in resolv.conf", "tries": [], "address": None}
+    server = servers[0]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("0.0.0.0", int(req.get("sport", 0))))
+    sock.settimeout(float(req.get("timeout", 2.0)))
+    tries, address = [], None
+    try:
+        for cand in candidates(req["name"], search, ndots):
+            query = DNSRecord.question(cand, "A")
+            sock.sendto(query.pack(), (server, 53))
+            try:
+                reply = DNSRecord.parse(sock.recv(RECV))
+            except (TimeoutError, OSError) as exc:
+                tries.append({"name": cand, "rcode": f"no answer ({exc})", "answers": []})
+                continue
+            answers = [str(rr.rdata) for rr in reply.rr if rr.rtype == QTYPE.A]
+            tries.append({"name": cand, "rcode": RCODE.get(reply.header.rcode),
+                          "answers": answers})
+            if answers:
+                address = answers[0]
+                break
+    finally:
+        sport = sock.getsockname()[1]
+        sock.close()
+    return {"server": server, "sport": sport, "tries": tries, "address": address}
+
+
+def connect(req: dict) -> dict:
+    proto = req.get("protocol", "TCP").upper()
+    kind = socket.SOCK_STREAM if proto == "TCP" else socket.SOCK_DGRAM
+    sock = socket.socket(socket.AF_INET, kind)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.settimeout(float(req.get("timeout", 1.0)))
+    out: dict = {"connected": False, "error": "", "reply": ""}
+    try:
+        sock.bind(("0.0.0.0", int(req["sport"])))
+        sock.connect((req["ip"], int(req["port"])))
+        http = req.get("http")
+        if proto == "UDP":
+            sock.send(b"hostname\n")
+        elif http:
+            sock.sendall(f"GET {http['path']} HTTP/1.0\r\nHost: {http['host']}\r\n"
+                         "User-Agent: k8snet-trace\r\n\r\n".encode())
+        if proto == "UDP" or http:
+            data = sock.recv(RECV).decode(errors="replace")
+            if http:
+                head, _, body = data.partition("\r\n\r\n")
+                status = head.splitlines()[0] if head else ""
+                out["reply"] = f"{status} | {body.strip().splitlines()[0] if body.strip() else ''}"
+            else:
+                out["reply"] = data.strip().splitlines()[0] if data.strip() else ""
+        out["connected"] = True
+    except OSError as exc:
+        out["error"] = exc.strerror or str(exc) if not isinstance(exc, TimeoutError) \
+            else "timed out"
+    finally:
+        sock.close()
+    return out
+
+
+def main() -> int:
+    try:
+        req = json.loads(sys.stdin.read())
+        action = {"resolve": resolve, "connect": connect}[req["action"]]
+    except (ValueError, KeyError) as exc:
+        print(f"probe: bad request: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(action(req)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

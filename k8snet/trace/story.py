@@ -1,0 +1,256 @@
+"""Tell a traced connection as numbered hops, from the evidence collected.
+
+Pure over its inputs except for route and fabric lookups (``fabric``), which
+ask the live kernel and switches.  The order is the guide's: the source's
+eth0 and veth, each node's netfilter (kproxy, NetworkPolicy), the route and
+the switches, the destination node, the pod; then the verdict.
+"""
+from __future__ import annotations
+
+from k8snet.netpol import oracle
+from k8snet.netpol.snapshot import from_store
+from k8snet.trace import kernel, ovstrace
+from k8snet.trace.model import Endpoint, Hop, Lab, TraceResult
+from k8snet.trace.nftrace import TraceEvent
+from k8snet.trace.picture import EXT, GATEWAY, bridge_id, service_id
+
+
+def leaving(lab: Lab, source: Endpoint) -> Hop:
+    """The source's own hop: its eth0, and for a pod the veth and cni0."""
+    if source.kind == "pod":
+        return Hop(f"pod {source.name}",
+                   [f"eth0 {source.ip} (namespace {source.netns}) -> veth {source.veth} on "
+                    f"{source.node} -> cni0"],
+                   [(source.element, bridge_id(source.node))])
+    return Hop(f"{source.kind} {source.name}", [f"eth0 {source.ip} (namespace {source.netns})"])
+
+
+def request_ids(events: list[TraceEvent], replies: set[tuple[str, str]]) -> dict[str, str]:
+    """Per node, the trace id of the first request packet (the SYN, or the
+    first datagram): a packet is a reply when it comes from a conntrack
+    entry's reply source."""
+    out: dict[str, str] = {}
+    for e in events:
+        if e.kind != "packet" or e.node in out:
+            continue
+        sport = e.field("tcp sport") or e.field("udp sport")
+        if (e.field("ip saddr"), sport) not in replies:
+            out[e.node] = e.trace_id
+    return out
+
+
+def netfilter_lines(events: list[TraceEvent], node: str, trace_id: str) -> list[str]:
+    """The rules of kproxy and the netpol agent one packet met on ``node``."""
+    out, seen = [], set()
+    for e in events:
+        if e.node != node or e.trace_id != trace_id or e.kind != "rule":
+            continue
+        if not (e.comment or "dnat" in e.text):
+            continue
+        key = (e.table, e.chain, e.comment, e.verdict)
+        if key in seen:
+            continue
+        seen.add(key)
+        text = f"{e.table} {e.chain}: " + (f'"{e.comment}"' if e.comment else "")
+        if "dnat to" in e.text:
+            text += " dnat to " + e.text.split("dnat to", 1)[1].split(" comment")[0].strip()
+        out.append(f"{text} ({e.verdict})" if e.verdict else text)
+    return out
+
+
+def fabric(lab: Lab, host: str, netns: str, src_ip: str, dst_ip: str, protocol: str,
+           sport: int, dport: int) -> tuple[kernel.Route | None, list, str]:
+    """The route out of ``host`` and the switches on the way: (route, steps, reached)."""
+    route = kernel.route_get(netns, dst_ip)
+    if route is None or route.local or host not in lab.uplinks or route.dev != "eth0":
+        return route, [], ""
+    switch, switch_if = lab.uplinks[host]
+    nexthop = route.via or dst_ip
+    fields = {"proto": protocol.lower(), "dl_src": kernel.link_mac(netns, route.dev),
+              "dl_dst": kernel.neighbour_mac(netns, nexthop, route.dev),
+              "nw_src": src_ip, "nw_dst": dst_ip, "nw_ttl": "64", "tp_src": str(sport),
+              "tp_dst": str(dport)}
+    if not fields["dl_dst"]:
+        return route, [], ""
+    return (route, *ovstrace.trace_fabric(switch, switch_if, fields, lab.links))
+
+
+def netpol_reason(lab: Lab, src_ip: str, dst_ip: str, port: int, protocol: str) -> str:
+    """The oracle's word on the connection, naming the deciding policy."""
+    snap = from_store(lab.store)
+    src, dst = snap.pod_by_ip(src_ip), snap.pod_by_ip(dst_ip)
+    if src is None and dst is None:
+        return ""
+    node = next((n for n, ip in lab.node_ips.items() if ip == src_ip), "")
+    conn = oracle.Connection(oracle.Peer(src_ip, src, node), oracle.Peer(dst_ip, dst), port,
+                             protocol)
+    return oracle.evaluate(snap, conn).reason
+
+
+def _pod_at(lab: Lab, ip: str) -> dict | None:
+    found = lab.store.list("Pod", where=lambda p: (p.get("status") or {}).get("podIP") == ip)
+    return found[0] if found else None
+
+
+def _service_at(lab: Lab, ip: str) -> str:
+    for svc in lab.store.list("Service"):
+        spec, status = svc.get("spec") or {}, svc.get("status") or {}
+        ips = [spec.get("clusterIP")] + [i.get("ip") for i in
+                                         (status.get("loadBalancer") or {}).get("ingress") or []]
+        if ip in ips:
+            return service_id(svc["metadata"]["namespace"], svc["metadata"]["name"])
+    return ""
+
+
+def _first_entry(result: TraceResult, node: str):
+    return next((e for e in result.conntrack if e.node == node), None)
+
+
+def _route_hop(lab: Lab, host: str, netns: str, src_ip: str, dst_ip: str, proto: str,
+               sport: int, dport: int) -> Hop:
+    route, steps, reached = fabric(lab, host, netns, src_ip, dst_ip, proto, sport, dport)
+    hop = Hop(f"{host}: route", [f"ip route get {dst_ip}: {route or 'no route'}"])
+    prev = host
+    for step in steps:
+        hop.lines.append(f"switch {step.bridge} (in_port {step.in_port}):")
+        hop.lines += [f"  {f}" for f in step.flows]
+        hop.lines.append(f"  datapath actions: {step.datapath_actions}")
+        hop.path.append((prev, step.bridge))
+        prev = step.bridge
+    if reached:
+        hop.lines.append(f"-> {reached}")
+        hop.path.append((prev, reached))
+    elif steps and steps[-1].group:
+        hop.lines.append(f"{steps[-1].group} is an ECMP select group: the switch hashes the "
+                         "connection onto one bucket (one node)")
+    return hop
+
+
+def _netfilter_hop(result: TraceResult, node: str, trace_id: str, masqueraded: bool = False
+                   ) -> Hop:
+    hop = Hop(f"{node}: netfilter")
+    hop.lines += netfilter_lines(result.events, node, trace_id) or \
+        [("not traced here: masquerading gave the packet a new source port" if masqueraded
+          else "no kproxy or netpol rule met")]
+    entry = _first_entry(result, node)
+    if entry is not None:
+        hop.lines.append(f"conntrack: {entry}")
+        if entry.snat:
+            hop.lines.append(f"SNAT: the source becomes {entry.snat[0]}:{entry.snat[1]}")
+    return hop
+
+
+def tell(lab: Lab, result: TraceResult, sport: int) -> None:
+    """Append the hops after the source's and set ``backend`` and ``verdict``."""
+    src, tgt, proto = result.source, result.target, result.protocol
+    replies = {(e.reply.src, str(e.reply.sport)) for e in result.conntrack}
+    ids = request_ids(result.events, replies)
+    svc = _service_at(lab, tgt.ip)
+    if svc and src.element:
+        result.hops[-1].path.append((src.element, svc))
+    first = src.node or next((e.node for e in result.conntrack
+                              if e.original.dst == tgt.ip), "")
+    if src.kind == "ext" and "gw" in lab.host_netns:
+        gw = _route_hop(lab, "gw", lab.host_netns["gw"], src.ip, tgt.ip, proto, sport,
+                        tgt.port)
+        if first and not any(dst == first for _, dst in gw.path):
+            gw.lines.append(f"-> {first} (the node holding this connection's conntrack entry)")
+            if gw.path:
+                gw.path.append((gw.path[-1][1], first))
+        result.hops.append(gw)
+    dst_ip, dst_port = tgt.ip, tgt.port
+    nodes = [first] if first else []
+    if first:
+        result.hops.append(_netfilter_hop(result, first, ids.get(first, "")))
+        entry = _first_entry(result, first)
+        src_after = src.ip
+        if entry is not None:
+            if entry.dnat:
+                dst_ip, dst_port = entry.dnat
+            if entry.snat:
+                src_after = entry.snat[0]
+        result.hops.append(_route_hop(lab, first, lab.node_netns[first], src_after, dst_ip,
+                                      proto, sport, dst_port))
+    pod = _pod_at(lab, dst_ip)
+    last = ((pod or {}).get("spec") or {}).get("nodeName", "")
+    if last and last != first and last in lab.node_netns:
+        nodes.append(last)
+        snat = first and (_first_entry(result, first) or None)
+        result.hops.append(_netfilter_hop(result, last, ids.get(last, ""),
+                                          bool(snat and snat.snat)))
+        result.hops.append(Hop(f"{last}: route", [
+            f"ip route get {dst_ip}: {kernel.route_get(lab.node_netns[last], dst_ip)}"]))
+    _destination(lab, result, dst_ip, dst_port, nodes)
+
+
+def _destination(lab: Lab, result: TraceResult, dst_ip: str, dst_port: int,
+                 nodes: list[str]) -> None:
+    pod = _pod_at(lab, dst_ip)
+    if pod is not None:
+        meta, spec = pod["metadata"], pod.get("spec") or {}
+        key = f"{meta['namespace']}/{meta['name']}"
+        node = spec.get("nodeName", "")
+        listening = [c["name"] for c in spec.get("containers") or []
+                     for p in c.get("ports") or [] if int(p.get("containerPort", 0)) == dst_port]
+        hop = Hop(f"{node}: to pod {key}",
+                  [f"cni0 -> veth -> {key} eth0 {dst_ip}:{dst_port}"
+                   + (f", container {', '.join(listening)} listening" if listening else "")],
+                  [(bridge_id(node), key)])
+        if node in lab.node_ips and nodes and nodes[-1] != node:
+            hop.lines.append(f"(node {node} never saw the packet)")
+        result.hops.append(hop)
+        result.backend = key
+        _through_ingress(lab, result, pod)
+    elif dst_ip == lab.host_ips.get(EXT):
+        result.hops.append(Hop("ext", [f"{EXT} {dst_ip}:{dst_port}"], [(GATEWAY, EXT)]))
+        result.backend = EXT
+    else:
+        result.backend = dst_ip
+    reason = netpol_reason(lab, result.source.ip, dst_ip, dst_port, result.protocol)
+    if result.delivered:
+        result.verdict = f"delivered to {result.backend}"
+        if result.reply:
+            result.hops[-1].lines.append(f"answered: {result.reply}")
+        if reason:
+            result.hops[-1].lines.append(f"NetworkPolicy: {reason}")
+        return
+    why = [line for hop in result.hops for line in hop.lines
+           if "reject" in line or "drop" in line or "no policy allows" in line
+           or "no endpoints" in line]
+    result.verdict = f"stopped: {result.error or 'no answer'}"
+    if why:
+        result.verdict += f"; {why[-1]}"
+    if reason and "allowed" not in reason.split(":")[0]:
+        result.verdict += f"; NetworkPolicy: {reason}"
+
+
+def _through_ingress(lab: Lab, result: TraceResult, controller: dict) -> None:
+    """An ingress controller answered: name the backend pod nginx proxied to
+    (the built-in server's reply names its pod)."""
+    if controller["metadata"]["namespace"] != "ingress-nginx" or "|" not in result.reply:
+        return
+    name = result.reply.split("|", 1)[1].strip()
+    found = lab.store.list("Pod", where=lambda p: p["metadata"]["name"] == name)
+    if not found:
+        return
+    pod = found[0]
+    key = f"{pod['metadata']['namespace']}/{name}"
+    node = (pod.get("spec") or {}).get("nodeName", "")
+    result.hops.append(Hop(f"ingress-nginx proxies to {key}", [
+        f"nginx matched the Ingress rule for Host {result.target.host} path "
+        f"{result.target.path} and connected to {key} "
+        f"({(pod.get('status') or {}).get('podIP', '')}) on {node}"],
+        [(result.backend, key)]))
+    result.backend = key
+
+
+def render(result: TraceResult) -> str:
+    """The numbered hops as text, then the verdict."""
+    head = (f"trace {result.source.name} -> {result.target.text} "
+            f"({result.target.ip}:{result.target.port}/{result.protocol})")
+    lines = [head]
+    for i, hop in enumerate(result.hops, 1):
+        lines.append(f"{i:2d}. {hop.title}")
+        lines += [f"    {line}" for line in hop.lines]
+    lines.append(f"=> {result.verdict}")
+    return "\n".join(lines) + "\n"
