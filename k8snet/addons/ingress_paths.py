@@ -4,6 +4,13 @@ Pure.  Host names, path types and paths as the Kubernetes documentation
 ("Ingress") defines them, backends resolved to ``ClusterIP:port``, and the
 claims that decide which Ingress owns a (host, path, pathType); problems
 become warnings, never exceptions.
+
+A second line of defence behind validation (``k8snet.api.validation.ingress``),
+for objects that bypassed it: a host, path or Service name with a character
+outside its safe set (anything that could end an nginx token, directive or
+block: ``;``, ``{``, ``}``, ``#``, quotes, ``$``, backslash, whitespace, control
+characters) is refused with a warning naming the field, and its rule, path or
+backend left out; nothing it holds reaches nginx.conf.
 """
 from __future__ import annotations
 
@@ -20,8 +27,10 @@ CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 
 _LABEL = r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?"
 _HOST = re.compile(rf"(?:\*\.)?{_LABEL}(?:\.{_LABEL})*")
-# RFC 3986 pchar without "%" (nginx matches the decoded path), plus "/".
-_PATH = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@/-]*")
+# RFC 3986 pchar, plus "/", without "%" (nginx matches the decoded path) and without
+# ";", "'" and "$" (safe inside nginx's quotes, but refused as the lab's validation does).
+_PATH = re.compile(r"[A-Za-z0-9._~!&()*+,=:@/-]*")
+_SERVICE_NAME = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")     # a DNS-1035 label
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,10 @@ def _resolve(backend: dict, namespace: str, services: dict[str, dict], key: str,
         return broken()
     if not name:
         warn(f"{where}.service.name: Required value")
+        return broken()
+    if not isinstance(name, str) or not _SERVICE_NAME.fullmatch(name):
+        warn(f"{where}.service.name: {_q(name)} is not a valid Service name (a DNS-1035 "
+             "label): answers 503")
         return broken()
     obj = services.get(f"{namespace}/{name}")
     if obj is None:

@@ -56,6 +56,14 @@ X-Real-IP / X-Forwarded-For are set.  A backend that cannot be resolved
 answering 503 plus a warning; a path nginx cannot express is left out
 with a warning.  The configuration as a whole never fails because of one
 Ingress.
+
+Nothing from an Ingress reaches nginx.conf unchecked, even if validation was
+bypassed: hosts must be DNS-1123 subdomains (optionally ``*.``), paths URL path
+characters without ``;``, ``'``, ``$`` or ``%``, Service names DNS-1035 labels
+(``k8snet.addons.ingress_paths``), else the rule, path or backend is refused
+with a warning; upstreams are parsed IP addresses and ports; comments keep only
+harmless characters; and :func:`_arg` raises rather than write a quote,
+backslash or control character.
 """
 from __future__ import annotations
 
@@ -87,6 +95,7 @@ __all__ = ["CLASS_ANNOTATION", "EXACT", "NGINX_CANDIDATES", "PATH_TYPES", "PREFI
            "NginxMissing", "Rendered", "check", "find_nginx", "render"]
 
 _BARE = re.compile(r"[A-Za-z0-9/._~-]+")          # needs no quotes in nginx.conf
+_UNQUOTABLE = re.compile(r'["\\\x00-\x1f\x7f]')     # cannot be inside "..." safely
 _COMMENT_UNSAFE = re.compile(r"[^A-Za-z0-9 ._~/:@()\[\]*>=,\"-]")
 
 
@@ -136,6 +145,8 @@ def render(ingresses: list[dict], services: dict[str, dict], conf_dir: str,
     listen = str(port)
     if address:
         ip = ipaddress.ip_address(address)     # ValueError if not an address
+        if "%" in str(address):
+            raise ValueError(f"address must have no IPv6 zone: {address!r}")
         listen = f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
 
     chosen = sorted((i for i in ingresses if _class_of(i) in (None, class_name)), key=_age)
@@ -194,7 +205,10 @@ def render(ingresses: list[dict], services: dict[str, dict], conf_dir: str,
 
 
 def _arg(value: str) -> str:
-    """A path as one nginx.conf token (callers only pass quote- and backslash-free text)."""
+    """A path as one nginx.conf token.  Callers pass checked text; a quote, backslash
+    or control character (which no quoting here could contain) raises ValueError."""
+    if _UNQUOTABLE.search(value):
+        raise ValueError(f"refusing to write {value!r} into nginx.conf")
     return value if _BARE.fullmatch(value) else f'"{value}"'
 
 

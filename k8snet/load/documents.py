@@ -3,7 +3,9 @@ of every field, so an error can say where: ``app.yaml:24: document 2``.
 
 Pure: text in, ``Document``s out; nothing is validated here beyond "a
 document is a mapping with apiVersion, kind and metadata.name", which is what
-kubectl itself checks before it sends anything (its messages).
+kubectl itself checks before it sends anything (its messages).  Reading is
+bounded (``k8snet.load.yamlsafe``): at most 10 MiB per file, no alias bombs,
+no nesting deeper than 100 levels.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from k8snet.errors import K8snetError
+from k8snet.load.yamlsafe import BoundedLoader, TooLarge, read_text, size_problem, text_size
 
 MAX_DEPTH = 64
 
@@ -96,10 +99,15 @@ def _check(doc: Document) -> list[str]:
 def parse_text(text: str, source: str = "<manifest>") -> list[Document]:
     """Every non-empty document of ``text``.  Raises ManifestError naming the
     file, line and document for malformed YAML, a document that is not a
-    mapping, or one missing apiVersion/kind/name (every such cause at once)."""
+    mapping, or one missing apiVersion/kind/name (every such cause at once), and
+    for text over 10 MiB or YAML that aliases, nests or holds values beyond
+    bounds (``k8snet.load.yamlsafe``)."""
+    too_big = size_problem(text_size(text))
+    if too_big:
+        raise ManifestError(f"{source}: {too_big}")
     docs: list[Document] = []
     problems: list[str] = []
-    loader = yaml.SafeLoader(text)
+    loader = BoundedLoader(text)
     index = 0
     try:
         while True:
@@ -160,7 +168,9 @@ def load_paths(paths: Sequence[str]) -> list[Document]:
     docs: list[Document] = []
     for path in manifest_files(paths):
         try:
-            text = path.read_text()
+            text = read_text(path)
+        except TooLarge as exc:
+            raise ManifestError(str(exc)) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ManifestError(f"{path}: cannot read: {exc}") from None
         docs.extend(parse_text(text, str(path)))

@@ -25,25 +25,29 @@ def leaving(lab: Lab, source: Endpoint) -> Hop:
     return Hop(f"{source.kind} {source.name}", [f"eth0 {source.ip} (namespace {source.netns})"])
 
 
-def request_ids(events: list[TraceEvent], replies: set[tuple[str, str]]) -> dict[str, str]:
-    """Per node, the trace id of the first request packet (the SYN, or the
-    first datagram): a packet is a reply when it comes from a conntrack
-    entry's reply source."""
-    out: dict[str, str] = {}
+def request_ids(events: list[TraceEvent], replies: set[tuple[str, str]]) -> dict[str, set]:
+    """Per node, the trace ids of the first request packet (the SYN, or a
+    datagram) at each hook it crossed; a packet is a reply when it comes from
+    a conntrack entry's reply source.  nft gives one packet a new trace id at
+    each hook, so one packet is several ids."""
+    out: dict[str, set] = {}
     for e in events:
-        if e.kind != "packet" or e.node in out:
+        if e.kind != "packet":
             continue
         sport = e.field("tcp sport") or e.field("udp sport")
-        if (e.field("ip saddr"), sport) not in replies:
-            out[e.node] = e.trace_id
+        if (e.field("ip saddr"), sport) in replies:
+            continue
+        if "tcp" in e.text and "flags == syn " not in e.text + " ":
+            continue
+        out.setdefault(e.node, set()).add(e.trace_id)
     return out
 
 
-def netfilter_lines(events: list[TraceEvent], node: str, trace_id: str) -> list[str]:
+def netfilter_lines(events: list[TraceEvent], node: str, trace_ids: set) -> list[str]:
     """The rules of kproxy and the netpol agent one packet met on ``node``."""
     out, seen = [], set()
     for e in events:
-        if e.node != node or e.trace_id != trace_id or e.kind != "rule":
+        if e.node != node or e.trace_id not in trace_ids or e.kind != "rule":
             continue
         if not (e.comment or "dnat" in e.text):
             continue
@@ -75,16 +79,19 @@ def fabric(lab: Lab, host: str, netns: str, src_ip: str, dst_ip: str, protocol: 
     return (route, *ovstrace.trace_fabric(switch, switch_if, fields, lab.links))
 
 
-def netpol_reason(lab: Lab, src_ip: str, dst_ip: str, port: int, protocol: str) -> str:
-    """The oracle's word on the connection, naming the deciding policy."""
+def netpol_reason(lab: Lab, src_ip: str, dst_ip: str, port: int, protocol: str
+                  ) -> tuple[bool, str]:
+    """The oracle's word on the connection: (allowed, the reason naming the
+    deciding policy)."""
     snap = from_store(lab.store)
     src, dst = snap.pod_by_ip(src_ip), snap.pod_by_ip(dst_ip)
     if src is None and dst is None:
-        return ""
+        return True, ""
     node = next((n for n, ip in lab.node_ips.items() if ip == src_ip), "")
     conn = oracle.Connection(oracle.Peer(src_ip, src, node), oracle.Peer(dst_ip, dst), port,
                              protocol)
-    return oracle.evaluate(snap, conn).reason
+    verdict = oracle.evaluate(snap, conn)
+    return verdict.allowed, verdict.reason
 
 
 def _pod_at(lab: Lab, ip: str) -> dict | None:
@@ -126,10 +133,10 @@ def _route_hop(lab: Lab, host: str, netns: str, src_ip: str, dst_ip: str, proto:
     return hop
 
 
-def _netfilter_hop(result: TraceResult, node: str, trace_id: str, masqueraded: bool = False
+def _netfilter_hop(result: TraceResult, node: str, trace_ids: set, masqueraded: bool = False
                    ) -> Hop:
     hop = Hop(f"{node}: netfilter")
-    hop.lines += netfilter_lines(result.events, node, trace_id) or \
+    hop.lines += netfilter_lines(result.events, node, trace_ids) or \
         [("not traced here: masquerading gave the packet a new source port" if masqueraded
           else "no kproxy or netpol rule met")]
     entry = _first_entry(result, node)
@@ -149,7 +156,9 @@ def tell(lab: Lab, result: TraceResult, sport: int) -> None:
     if svc and src.element:
         result.hops[-1].path.append((src.element, svc))
     first = src.node or next((e.node for e in result.conntrack
-                              if e.original.dst == tgt.ip), "")
+                              if e.original.dst == tgt.ip), "") or \
+        next((e.node for e in result.events if e.kind == "packet"
+              and e.field("ip daddr") == tgt.ip and e.node in ids), "")
     if src.kind == "ext" and "gw" in lab.host_netns:
         gw = _route_hop(lab, "gw", lab.host_netns["gw"], src.ip, tgt.ip, proto, sport,
                         tgt.port)
@@ -161,7 +170,7 @@ def tell(lab: Lab, result: TraceResult, sport: int) -> None:
     dst_ip, dst_port = tgt.ip, tgt.port
     nodes = [first] if first else []
     if first:
-        result.hops.append(_netfilter_hop(result, first, ids.get(first, "")))
+        result.hops.append(_netfilter_hop(result, first, ids.get(first, set())))
         entry = _first_entry(result, first)
         src_after = src.ip
         if entry is not None:
@@ -169,14 +178,16 @@ def tell(lab: Lab, result: TraceResult, sport: int) -> None:
                 dst_ip, dst_port = entry.dnat
             if entry.snat:
                 src_after = entry.snat[0]
-        result.hops.append(_route_hop(lab, first, lab.node_netns[first], src_after, dst_ip,
-                                      proto, sport, dst_port))
+        dropped = any(line.endswith("(drop)") for line in result.hops[-1].lines)
+        if result.delivered or not dropped:
+            result.hops.append(_route_hop(lab, first, lab.node_netns[first], src_after,
+                                          dst_ip, proto, sport, dst_port))
     pod = _pod_at(lab, dst_ip)
     last = ((pod or {}).get("spec") or {}).get("nodeName", "")
     if last and last != first and last in lab.node_netns:
         nodes.append(last)
         snat = first and (_first_entry(result, first) or None)
-        result.hops.append(_netfilter_hop(result, last, ids.get(last, ""),
+        result.hops.append(_netfilter_hop(result, last, ids.get(last, set()),
                                           bool(snat and snat.snat)))
         result.hops.append(Hop(f"{last}: route", [
             f"ip route get {dst_ip}: {kernel.route_get(lab.node_netns[last], dst_ip)}"]))
@@ -206,7 +217,7 @@ def _destination(lab: Lab, result: TraceResult, dst_ip: str, dst_port: int,
         result.backend = EXT
     else:
         result.backend = dst_ip
-    reason = netpol_reason(lab, result.source.ip, dst_ip, dst_port, result.protocol)
+    allowed, reason = netpol_reason(lab, result.source.ip, dst_ip, dst_port, result.protocol)
     if result.delivered:
         result.verdict = f"delivered to {result.backend}"
         if result.reply:
@@ -220,7 +231,7 @@ def _destination(lab: Lab, result: TraceResult, dst_ip: str, dst_port: int,
     result.verdict = f"stopped: {result.error or 'no answer'}"
     if why:
         result.verdict += f"; {why[-1]}"
-    if reason and "allowed" not in reason.split(":")[0]:
+    if reason and not allowed:
         result.verdict += f"; NetworkPolicy: {reason}"
 
 

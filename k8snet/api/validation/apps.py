@@ -1,4 +1,5 @@
-"""apps/v1 workloads: Deployments, ReplicaSets, StatefulSets, DaemonSets."""
+"""apps/v1 workloads: Deployments, ReplicaSets, StatefulSets, DaemonSets
+(``pkg/apis/apps/validation``), with the lab's bound on replicas."""
 from __future__ import annotations
 
 import re
@@ -9,6 +10,13 @@ from .fields import _BOOLEAN, _INT_OR_STRING, _OBJECT, _STRING, _child, _Errors,
 from .formats import is_dns1123_label, is_percent
 from .label_selectors import _check_selector, _selector_is_empty
 from .pods import _validate_pod_template
+
+# A lab bound, not the API server's (which takes any int32): every replica is a
+# network namespace and processes on this one machine, the binder places at most
+# 110 pods on each of at most 64 nodes, and a million replicas took 9 s and 640 MB
+# (holding the cluster lock) before failing anyway.  Refused at validation, so
+# nothing is created.
+MAX_REPLICAS = 5000
 
 
 def _check_int_or_percent(errs: _Errors, holder: dict, key: str, path: str,
@@ -81,8 +89,12 @@ def _validate_deployment_strategy(errs: _Errors, spec: dict) -> None:
 
 
 def _validate_replica_counts(errs: _Errors, spec: dict) -> None:
+    """``ValidateNonnegativeField`` on the counts, and the lab's :data:`MAX_REPLICAS`."""
     for key in ("replicas", "minReadySeconds", "revisionHistoryLimit"):
-        errs.non_negative(spec, key, f"spec.{key}")
+        value = errs.non_negative(spec, key, f"spec.{key}")
+        if key == "replicas" and value is not None and value > MAX_REPLICAS:
+            errs.invalid("spec.replicas", value, f"must be less than or equal to "
+                         f"{MAX_REPLICAS} in this lab (one machine)")
 
 
 def _validate_deployment(errs: _Errors, obj: dict) -> None:

@@ -17,6 +17,18 @@ from .ips import _parse_ip
 
 _PATH_TYPES = ("Exact", "ImplementationSpecific", "Prefix")
 _BAD_PATH_PARTS = ("//", "/./", "/../", "%2f", "%2F")
+# A lab rule beyond the API server, in the spirit of ingress-nginx's admission (its
+# ConfigMap option ``strict-validate-path-type``, stricter still: letters, digits, '_',
+# '-' and '/' only):
+# an Exact or Prefix path is URL path characters, none of which can end an nginx
+# token or directive.  ImplementationSpecific stays free-form, as upstream (blog
+# manifests use regexes there); the lab's nginx.conf writer refuses what it cannot
+# quote safely (``k8snet.addons.ingress_paths``).
+_LAB_PATH = re.compile(r"[A-Za-z0-9/._~!&()*+,=:@%-]*")
+_LAB_PATH_MSG = ("may contain only letters, digits and the URL path characters "
+                 "\"/-._~!&()*+,=:@%\" in this lab (characters such as ';', '{', '}', '#', "
+                 "'$', quotes, '\\' and whitespace could break the ingress controller's "
+                 "nginx.conf)")
 
 
 def _validate_ingress_backend(errs: _Errors, backend: dict, path: str) -> None:
@@ -51,7 +63,8 @@ def _validate_ingress_backend(errs: _Errors, backend: dict, path: str) -> None:
 
 
 def _validate_ingress_path(errs: _Errors, item: dict, path: str) -> None:
-    """``validateHTTPIngressPath``."""
+    """``validateHTTPIngressPath`` (pkg/apis/networking/validation/validation.go),
+    plus the lab's character rule for Exact and Prefix paths (``_LAB_PATH``)."""
     path_type = errs.get(item, "pathType", _child(path, "pathType"), _STRING)
     value = errs.get(item, "path", _child(path, "path"), _STRING) or ""
     if path_type is None:
@@ -66,6 +79,8 @@ def _validate_ingress_path(errs: _Errors, item: dict, path: str) -> None:
         for suffix in ("/..", "/."):
             if value.endswith(suffix):
                 errs.invalid(_child(path, "path"), value, f"cannot end with '{suffix}'")
+        if not _LAB_PATH.fullmatch(value):
+            errs.invalid(_child(path, "path"), value, _LAB_PATH_MSG)
     elif path_type == "ImplementationSpecific":
         if value and not value.startswith("/"):
             errs.invalid(_child(path, "path"), value, "must be an absolute path")

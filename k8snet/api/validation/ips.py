@@ -10,6 +10,10 @@ _CIDR_RE = re.compile(r"([^/]+)/([0-9]{1,3})")
 
 
 def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``net.ParseIP``: no IPv6 zone (``fe80::1%eth0``), which Python's ``ipaddress``
+    accepts with any text after the ``%``, spaces and ``;`` included."""
+    if "%" in value:
+        return None
     try:
         return ipaddress.ip_address(value)
     except ValueError:

@@ -23,6 +23,7 @@ import k8snet.apiserver.http.status as st
 from k8snet.api.kinds import Kind
 from k8snet.apiserver.store import Store
 from k8snet.errors import BadRequest, StatusError
+from k8snet.load import yamlsafe
 
 JSON_TYPES = ("application/json", "application/yaml", "application/json-patch+json",
               "application/merge-patch+json", "application/strategic-merge-patch+json",
@@ -111,10 +112,10 @@ async def body_of(request: web.Request, yaml_ok: bool = False) -> dict:
         return {}
     try:
         if yaml_ok or request.content_type == "application/yaml":
-            data = yaml.safe_load(raw)
+            data = yamlsafe.load_one(raw)
         else:
             data = json.loads(raw)
-    except (ValueError, yaml.YAMLError) as exc:
+    except (ValueError, RecursionError, yaml.YAMLError) as exc:
         raise BadRequest(f"the request body is not valid {'YAML' if yaml_ok else 'JSON'}: "
                          f"{exc}") from exc
     if data is None:
