@@ -15,8 +15,13 @@ from k8snet.trace.nftrace import TraceEvent
 from k8snet.trace.picture import EXT, GATEWAY, bridge_id, service_id
 
 
-def leaving(lab: Lab, source: Endpoint) -> Hop:
+def leaving(lab: Lab, source: Endpoint, loopback: bool = False) -> Hop:
     """The source's own hop: its eth0, and for a pod the veth and cni0."""
+    if loopback:
+        return Hop(f"pod {source.name}",
+                   [f"lo 127.0.0.1 (namespace {source.netns}): the pod's containers share "
+                    "one network namespace, so localhost is the pod's own"],
+                   [(source.element, source.element)])
     if source.kind == "pod":
         return Hop(f"pod {source.name}",
                    [f"eth0 {source.ip} (namespace {source.netns}) -> veth {source.veth} on "
@@ -49,13 +54,14 @@ def netfilter_lines(events: list[TraceEvent], node: str, trace_ids: set) -> list
     for e in events:
         if e.node != node or e.trace_id not in trace_ids or e.kind != "rule":
             continue
-        if not (e.comment or "dnat" in e.text):
+        if not (e.comment or "dnat" in e.text or e.chain.startswith("KPROXY")):
             continue
         key = (e.table, e.chain, e.comment, e.verdict)
         if key in seen:
             continue
         seen.add(key)
-        text = f"{e.table} {e.chain}: " + (f'"{e.comment}"' if e.comment else "")
+        text = f"{e.table} {e.chain}: " + (f'"{e.comment}"' if e.comment else
+                                            e.text.split(" counter ")[0][:70])
         if "dnat to" in e.text:
             text += " dnat to " + e.text.split("dnat to", 1)[1].split(" comment")[0].strip()
         out.append(f"{text} ({e.verdict})" if e.verdict else text)
@@ -147,9 +153,30 @@ def _netfilter_hop(result: TraceResult, node: str, trace_ids: set, masqueraded: 
     return hop
 
 
+def _loopback(lab: Lab, result: TraceResult) -> None:
+    src, tgt = result.source, result.target
+    ns, _, name = src.name.partition("/")
+    pod = lab.store.find("Pod", ns, name) or {}
+    listening = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []
+                 for p in c.get("ports") or [] if int(p.get("containerPort", 0)) == tgt.port]
+    hop = Hop(f"pod {src.name}: {tgt.ip}:{tgt.port}",
+              [f"container {', '.join(listening)} declares port {tgt.port}" if listening else
+               "the answer comes from whichever container listens there (no declared port)"])
+    if result.reply:
+        hop.lines.append(f"answered: {result.reply}")
+    result.hops.append(hop)
+    result.backend = src.name
+    result.verdict = (f"delivered inside {src.name}" if result.delivered else
+                      f"stopped: {result.error or 'no answer'} (nothing listens on "
+                      f"{tgt.ip}:{tgt.port} in the pod)")
+
+
 def tell(lab: Lab, result: TraceResult, sport: int) -> None:
     """Append the hops after the source's and set ``backend`` and ``verdict``."""
     src, tgt, proto = result.source, result.target, result.protocol
+    if tgt.ip.startswith("127.") and src.kind == "pod":
+        _loopback(lab, result)
+        return
     replies = {(e.reply.src, str(e.reply.sport)) for e in result.conntrack}
     ids = request_ids(result.events, replies)
     svc = _service_at(lab, tgt.ip)

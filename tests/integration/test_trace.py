@@ -201,3 +201,12 @@ def test_draw_and_trace_svg(cluster, tmp_path):
     pic = picture.picture_from(cluster.store, picture.fabric_from(cluster.network))
     assert draw.highlighted_edges(out.read_text()) == tc.path_of(result, pic).pairs()
     assert tc.path_of(result, pic).hops, "the path has hops to highlight"
+
+
+def test_container_to_container_stays_in_the_pod(cluster):
+    result, text = run(cluster, "app-sidecar", "127.0.0.1:9000")
+    assert result.delivered, text
+    assert "share one network namespace" in text and "veth" not in text
+    assert result.backend == "default/app-sidecar"
+    result, text = run(cluster, "client", "127.0.0.1:9000")
+    assert not result.delivered and "nothing listens" in result.verdict
