@@ -5,7 +5,7 @@ TOPO   ?= single
 MANIFESTS ?= examples/demo examples/three-tier
 PYTEST := $(PY) -m pytest
 
-.PHONY: setup run-topology test test-unit test-integration netpol-full perf bench clean lint
+.PHONY: setup run-topology test test-unit test-integration netpol-full paths-doc perf bench clean lint
 
 setup:
 	@bash scripts/setup.sh
@@ -27,6 +27,10 @@ test-integration: setup
 netpol-full: setup
 	NETPOL_FULL=1 $(PYTEST) -q tests/integration/test_netpol.py \
 	  tests/integration/test_netpol_iptables.py
+
+# docs/paths.md: the guide's paths traced on a live cluster, with pictures.
+paths-doc: setup
+	$(PY) -m k8snet.cli.paths_doc --out docs
 
 perf: setup
 	$(VENV)/bin/k8snet perf $(PERF_ARGS)
