@@ -42,7 +42,7 @@ class TraceEvent:
     trace_id: str
     table: str
     chain: str
-    kind: str            # "packet", "rule", "policy"
+    kind: str            # "packet", "rule", "policy", "verdict" (end of a chain)
     text: str            # the rule, or the packet's fields
     verdict: str = ""
     comment: str = ""
@@ -69,8 +69,11 @@ def parse(node: str, text: str) -> list[TraceEvent]:
             verdict = v.group("verdict")
             rest = rest[:v.start()].rstrip()
         kind = m.group("kind").rstrip(":")
-        if kind == "policy":
-            verdict, rest = rest.strip(), ""
+        if kind in ("policy", "verdict"):
+            # "policy accept meta mark == 0x00004000": nft prints a packet's
+            # mark after a chain's policy or implicit return verdict
+            verdict, _, mark = rest.strip().partition(" meta mark == ")
+            rest = f"meta mark == {mark}" if mark else ""
         c = _COMMENT.search(rest)
         out.append(TraceEvent(node, m.group("id"), m.group("table"), m.group("chain"), kind,
                               rest, verdict, c.group("comment") if c else ""))

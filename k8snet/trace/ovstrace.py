@@ -77,6 +77,7 @@ def flow_fields(text: str) -> dict[str, str]:
 def parse(bridge: str, in_port: int, text: str) -> SwitchStep:
     step = SwitchStep(bridge, in_port)
     current: OfFlow | None = None
+    flow: dict[str, str] = {}
     for raw in text.splitlines():
         line = raw.rstrip()
         m = _FLOW_HEAD.match(line)
@@ -84,8 +85,11 @@ def parse(bridge: str, in_port: int, text: str) -> SwitchStep:
             current = OfFlow(int(m.group("table")), int(m.group("prio")),
                              m.group("cookie") or "0x0", m.group("match"))
             step.flows.append(current)
+        elif line.startswith("Flow:"):
+            flow = flow_fields(line.split(":", 1)[1].strip())
         elif line.startswith("Final flow:"):
-            step.final = flow_fields(line.split(":", 1)[1].strip())
+            final = line.split(":", 1)[1].strip()
+            step.final = dict(flow) if final == "unchanged" else flow_fields(final)
             current = None
         elif line.startswith("Datapath actions:"):
             step.datapath_actions = line.split(":", 1)[1].strip()

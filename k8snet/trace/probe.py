@@ -46,7 +46,7 @@ def read_resolv_conf(path: str) -> tuple[list[str], list[str], int]:
         elif words[0] == "options":
             for opt in words[1:]:
                 if opt.startswith("ndots:") and opt[6:].isdigit():
-                    ndots = int(opt[6:])
+                    ndots = min(int(opt[6:]), 15)      # "silently capped to 15"
     return servers, search, ndots
 
 
