@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -302,6 +303,7 @@ class Runner:
                 cluster.start()
         except Exception as exc:  # recorded against every path it had
             info["error"] = f"cluster did not start: {type(exc).__name__}: {exc}"
+            info["traceback"] = traceback.format_exc()
             for job, entry in entries:
                 self._skip(entry, job.kinds, info["error"], self._title(job, phase))
             return
