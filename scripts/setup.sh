@@ -25,9 +25,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q >/dev/null
   # No package may start a daemon in the root namespace (nginx would listen on
   # 0.0.0.0:80): k8snet runs nginx only inside pods.
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-  chmod +x /usr/sbin/policy-rc.d
-  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  # An existing policy-rc.d is the machine's own: it is left as it is.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
@@ -54,8 +57,18 @@ if ! ovs-vsctl --timeout=3 show >/dev/null 2>&1; then
 fi
 tso=$(ovs-vsctl --timeout=3 get Open_vSwitch . other_config:userspace-tso-enable 2>/dev/null || true)
 if [ "$tso" != '"true"' ]; then
-  echo "*** Enabling OVS userspace TSO (restarts ovs-vswitchd)"
-  ovs-vsctl --timeout=3 set Open_vSwitch . other_config:userspace-tso-enable=true
-  "$OVS_CTL" restart --system-id=random >/dev/null 2>&1 || true
-  ovs-vsctl --timeout=10 show >/dev/null
+  # Bridges not tagged by k8snet belong to someone else: never restart under them.
+  foreign=$(ovs-vsctl --timeout=3 --format=csv --no-headings --columns=name,external_ids \
+            list Bridge | grep -v 'k8snet-cluster' | cut -d, -f1 | tr '\n' ' ' || true)
+  if [ -n "${foreign// /}" ]; then
+    echo "*** OVS userspace TSO is off and other bridges use ovs-vswitchd ($foreign):"
+    echo "    not restarting it; k8snet works, with lower throughput. To enable TSO:"
+    echo "    ovs-vsctl set Open_vSwitch . other_config:userspace-tso-enable=true"
+    echo "    and restart Open vSwitch when those bridges can take it."
+  else
+    echo "*** Enabling OVS userspace TSO (restarts ovs-vswitchd: no other bridges use it)"
+    ovs-vsctl --timeout=3 set Open_vSwitch . other_config:userspace-tso-enable=true
+    "$OVS_CTL" restart --system-id=random >/dev/null 2>&1 || true
+    ovs-vsctl --timeout=10 show >/dev/null
+  fi
 fi

@@ -1,8 +1,10 @@
 """``make clean``: remove everything any k8snet run made, even a crashed one.
 
-Only k8snet's own objects are touched: PIDs it wrote down, namespaces named
-``k8snet-*``, OVS bridges tagged ``external-ids:k8snet-cluster``, and the
-root-namespace links it recorded.  Running it twice is harmless.
+Only k8snet's own objects are touched: processes it wrote down (with their
+start time, so a PID reused by another process is left alone) and processes
+inside its namespaces, namespaces named ``k8snet-*``, OVS bridges tagged
+``external-ids:k8snet-cluster``, and root-namespace links whose alias says
+k8snet made them (``k8snet:<cluster>``).  Running it twice is harmless.
 """
 from __future__ import annotations
 
@@ -13,10 +15,8 @@ import signal
 import subprocess
 import time
 
-from k8snet.cluster.rundir import cluster_dirs, recorded
+from k8snet.cluster.rundir import LINK_ALIAS, cluster_dirs, recorded, start_time
 from k8snet.naming import PREFIX
-
-SWITCH_LINK = re.compile(r"^(tor|leaf|spine)\d+-eth\d+$")
 
 
 def _run(*argv: str, timeout: float = 10) -> str:
@@ -89,6 +89,31 @@ def our_bridges(cluster: str | None = None) -> list[str]:
     return sorted(found)
 
 
+def ours(line: str) -> int | None:
+    """The PID of a ``PID STARTTIME`` line if that process is still ours."""
+    words = line.split()
+    if not words or not words[0].isdigit():
+        return None
+    pid = int(words[0])
+    if len(words) < 2 or not words[1]:
+        return None                 # no start time written down: cannot be sure
+    return pid if start_time(pid) == words[1] else None
+
+
+def our_links(cluster: str | None = None) -> list[str]:
+    """Root-namespace links tagged with k8snet's alias (of ``cluster`` if given)."""
+    want = LINK_ALIAS + (cluster or "")
+    found = []
+    for line in _run("ip", "-o", "link", "show").splitlines():
+        if ":" not in line or " alias " not in line:
+            continue
+        name = line.split(":")[1].strip().split("@")[0]
+        alias = line.rsplit(" alias ", 1)[1].split()[0]
+        if (alias == want) if cluster else alias.startswith(LINK_ALIAS):
+            found.append(name)
+    return sorted(found)
+
+
 def clean(cluster: str | None = None, verbose: bool = True) -> dict[str, int]:
     """Remove what k8snet made; only cluster ``cluster``'s objects if given."""
     say = print if verbose else (lambda *_: None)
@@ -97,7 +122,7 @@ def clean(cluster: str | None = None, verbose: bool = True) -> dict[str, int]:
     ns_prefix = PREFIX + (f"{cluster}-" if cluster else "")
     pids = []
     for d in dirs:
-        pids += [int(p) for p in recorded(d, "pids") if p.isdigit()]
+        pids += [pid for pid in (ours(line) for line in recorded(d, "pids")) if pid]
     for ns in our_netns(ns_prefix):
         pids += [int(p) for p in _run("ip", "netns", "pids", ns).split()
                  if p.isdigit()]
@@ -109,17 +134,7 @@ def clean(cluster: str | None = None, verbose: bool = True) -> dict[str, int]:
         subprocess.run(["ovs-vsctl", "--timeout=5", "--if-exists", "del-br", br],
                        capture_output=True)
         counts["bridges"] += 1
-    links = set()
-    for d in dirs:
-        links.update(recorded(d, "links"))
-    for line in _run("ip", "-o", "link", "show").splitlines():
-        name = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
-        if cluster is None and SWITCH_LINK.match(name):
-            links.add(name)
-    existing = {line.split(":")[1].strip().split("@")[0]
-                for line in _run("ip", "-o", "link", "show").splitlines()
-                if ":" in line}
-    for link in sorted(links & existing):
+    for link in our_links(cluster):
         subprocess.run(["ip", "link", "delete", link], capture_output=True)
         counts["links"] += 1
     for d in dirs:

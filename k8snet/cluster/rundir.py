@@ -7,9 +7,21 @@ guessing.  /run is a tmpfs: a reboot empties it along with the kernel state.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 RUN_ROOT = Path(os.environ.get("K8SNET_RUN_DIR", "/run/k8snet"))
+LINK_ALIAS = "k8snet:"      # + cluster name: the alias of every root-namespace link we make
+
+
+def start_time(pid: int) -> str:
+    """The process's start time from /proc/PID/stat, or "" when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[19] if len(fields) > 19 else ""
 
 
 class RunDir:
@@ -24,10 +36,16 @@ class RunDir:
             fh.write(value + "\n")
 
     def record_pid(self, pid: int) -> None:
-        self._append("pids", str(pid))
+        """``PID STARTTIME``: the start time (clock ticks since boot, field 22
+        of /proc/PID/stat) tells our process from a later one given its PID."""
+        self._append("pids", f"{pid} {start_time(pid)}")
 
     def record_link(self, ifname: str) -> None:
+        """Write the link down and tag it (its alias names the cluster), so a
+        link is removed only if it is still the one k8snet made."""
         self._append("links", ifname)
+        subprocess.run(["ip", "link", "set", "dev", ifname, "alias",
+                        f"{LINK_ALIAS}{self.path.name}"], capture_output=True)
 
     @property
     def fabric_state(self) -> Path:
