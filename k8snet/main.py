@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 from k8snet.errors import K8snetError
 
@@ -31,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="apply Kubernetes YAML (file or directory) once the cluster "
                      "is up; repeatable")
     run.add_argument("--script", help="run CLI commands from FILE, then tear down")
+    run.add_argument("--keep-logs", metavar="DIR", default=None,
+                     help="where the run's logs are kept at teardown "
+                          "(default: results/logs/<cluster>)")
     run.add_argument("--test", choices=["pingall", "none"], default=None,
                      help="run a test like 'mn --test' and tear down; "
                      "exit non-zero on failure")
@@ -77,7 +81,8 @@ def _run(args: argparse.Namespace) -> int:
     # Read manifests before anything starts: a file that cannot be read costs nothing.
     docs = documents.load_paths(args.filename) if args.filename else []
     t0 = time.monotonic()
-    cluster = Cluster(spec, proxy_mode=args.proxy_mode)
+    cluster = Cluster(spec, proxy_mode=args.proxy_mode,
+                      keep_logs=Path(args.keep_logs) if args.keep_logs else None)
     _teardown_on_sigterm()
     with cluster:
         info(f"*** Cluster {spec.name} up in {time.monotonic() - t0:.1f}s: "
@@ -105,6 +110,8 @@ def _run(args: argparse.Namespace) -> int:
             K8sCLI(cluster.net, cluster, script=args.script)
             return 0
         K8sCLI(cluster.net, cluster)
+    if cluster.kept_logs:
+        info(f"*** Logs of this run kept in {cluster.kept_logs}\n")
     return 0
 
 

@@ -14,6 +14,7 @@ import logging
 import platform
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from mininet.log import info
 
@@ -31,7 +32,7 @@ from k8snet.cluster import preflight
 from k8snet.cluster.fabric_agent import FabricAgent
 from k8snet.cluster.network import API_PORT, OFP_PORT, Network
 from k8snet.cluster.pods import KubeletExec, KubeletLogs, Pods
-from k8snet.cluster.rundir import RunDir
+from k8snet.cluster.rundir import KEEP_LOGS, RunDir, keep_logs
 from k8snet.control.binder import Binder
 from k8snet.control.daemonset import DaemonSetController
 from k8snet.control.deployment import DeploymentController
@@ -93,7 +94,8 @@ def pending_reason(pod: dict) -> str:
 class Cluster:
     """A running cluster.  Use as a context manager, or ``start()``/``stop()``."""
 
-    def __init__(self, spec: ClusterSpec, proxy_mode: str = "nftables") -> None:
+    def __init__(self, spec: ClusterSpec, proxy_mode: str = "nftables",
+                 keep_logs: Path | None = None) -> None:
         require_mode(proxy_mode)
         self.spec = spec
         self.proxy_mode = proxy_mode
@@ -109,6 +111,8 @@ class Cluster:
         self.pods = Pods(self.store, self.kubelets)
         self.api = None
         self.kubeconfig = None
+        self.keep_logs = keep_logs if keep_logs is not None else KEEP_LOGS
+        self.kept_logs: Path | None = None
 
     # --- bring-up, stage by stage ---------------------------------------------------
 
@@ -128,8 +132,13 @@ class Cluster:
             for title, stage in stages:
                 info(f"*** {title.capitalize()}\n")
                 stage()
-        except BaseException:
+        except BaseException as exc:
+            run_path = str(self.rundir.path) if self.rundir else ""
             self.stop()
+            if isinstance(exc, K8snetError) and run_path and self.kept_logs \
+                    and run_path in str(exc):
+                # The run directory is gone: point at the kept copy of its logs.
+                raise K8snetError(str(exc).replace(run_path, str(self.kept_logs))) from exc
             raise
         return self
 
@@ -329,6 +338,7 @@ class Cluster:
             self.network = None
         if self.rundir is not None:
             from k8snet.cluster.cleanup import clean
+            self.kept_logs = keep_logs(self.rundir.path, self.keep_logs)
             clean(cluster=self.spec.name, verbose=False)
             self.rundir = None
 

@@ -7,10 +7,12 @@ guessing.  /run is a tmpfs: a reboot empties it along with the kernel state.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 RUN_ROOT = Path(os.environ.get("K8SNET_RUN_DIR", "/run/k8snet"))
+KEEP_LOGS = Path(os.environ.get("K8SNET_KEEP_LOGS", "results/logs"))
 LINK_ALIAS = "k8snet:"      # + cluster name: the alias of every root-namespace link we make
 
 
@@ -54,6 +56,25 @@ class RunDir:
     @property
     def controller_log(self) -> Path:
         return self.path / "controller.log"
+
+
+def keep_logs(cluster_dir: Path, dest: Path) -> Path | None:
+    """Copy the run's logs (containers', controller, agents, DNS, nginx, ...)
+    to ``dest``/<cluster>/ before teardown deletes the run directory; the
+    copy, or None when nothing could be written there."""
+    target = dest / cluster_dir.name
+    try:
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        for item in cluster_dir.rglob("*"):
+            if item.is_file() and (item.suffix == ".log" or "logs" in item.parts):
+                out = target / item.relative_to(cluster_dir)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(item, out)
+    except OSError:
+        return None
+    return target
 
 
 def recorded(cluster_dir: Path, name: str) -> list[str]:
