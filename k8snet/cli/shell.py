@@ -157,6 +157,7 @@ class K8sCLI(CLI):
         """Send a real packet and show its path hop by hop (DNS, veth, kproxy's
            rule and DNAT, NetworkPolicy, route, OpenFlow flows, the pod):
            trace SRC DST[:PORT]|http://HOST[:PORT]/PATH [--udp] [--svg FILE] [-o json]
+                 [--simulate]   (walk the rendered rules and flows; send nothing)
            SRC is a pod, a node or ext; DST an IP, a pod, a node or a name the
            source's resolver answers (a Service, an FQDN, an ingress host)."""
         tracecli.trace_command(self.cluster, self._words(line), output)

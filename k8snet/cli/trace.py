@@ -8,9 +8,11 @@ from pathlib import Path
 
 from k8snet import naming
 from k8snet.cli.create import ArgParser
+from k8snet.cli.trace_sim import sim_inputs_of, sim_target_of
 from k8snet.errors import K8snetError
 from k8snet.trace import draw, picture, story
 from k8snet.trace.model import Lab, TraceResult
+from k8snet.trace.simulate import simulate
 from k8snet.trace.target import source_of, target_of
 from k8snet.trace.tracer import trace
 
@@ -56,6 +58,8 @@ def trace_command(cluster, words: list[str], out: Out) -> TraceResult:
     p.add_argument("source")
     p.add_argument("destination")
     p.add_argument("--udp", action="store_true")
+    p.add_argument("--simulate", action="store_true",
+                   help="walk the rendered rules and flows; send nothing")
     p.add_argument("--svg", default="")
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     args = p.parse_args(words)
@@ -64,7 +68,12 @@ def trace_command(cluster, words: list[str], out: Out) -> TraceResult:
     lab = lab_of(cluster)
     protocol = "UDP" if args.udp else "TCP"
     src = source_of(lab, args.source)
-    result = trace(lab, src, target_of(lab, src, args.destination, protocol), protocol)
+    if args.simulate:
+        inputs = sim_inputs_of(cluster)
+        result = simulate(inputs, src, sim_target_of(inputs, src, args.destination, protocol),
+                          protocol)
+    else:
+        result = trace(lab, src, target_of(lab, src, args.destination, protocol), protocol)
     if args.output == "json":
         doc = {"source": asdict(result.source), "target": {
             k: v for k, v in asdict(result.target).items() if k != "dns"},

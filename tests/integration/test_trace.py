@@ -210,3 +210,14 @@ def test_container_to_container_stays_in_the_pod(cluster):
     assert result.backend == "default/app-sidecar"
     result, text = run(cluster, "client", "127.0.0.1:9000")
     assert not result.delivered and "nothing listens" in result.verdict
+
+
+def test_simulate_agrees_with_the_live_trace(cluster):
+    """--simulate sends nothing; its possible backends include the one a
+    real connection reached, and both agree on delivered."""
+    for words in (["client", "web"], ["client", "web-1:8080"], ["client", "web-lb"]):
+        live, _ = run(cluster, *words)
+        sim, text = run(cluster, *words, "--simulate")
+        assert sim.verdict.startswith("simulated: "), text
+        assert sim.delivered == live.delivered, text
+        assert live.backend in sim.backend.split(", "), (live.backend, sim.backend)

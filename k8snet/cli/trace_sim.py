@@ -1,0 +1,184 @@
+"""What ``trace --simulate`` reads from a running cluster, and its destinations.
+
+``sim_inputs_of`` gathers ``k8snet.trace.simulate.SimInputs``: the store,
+the nodes' addresses, each node's kproxy ruleset, the fabric state and the
+switch names.  ``sim_target_of`` reads DST the way ``target.target_of``
+does, but answers names from the store (the cluster DNS's data) instead of
+asking the source's resolver: a simulation sends nothing.
+"""
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from k8snet.errors import K8snetError
+from k8snet.trace.model import Endpoint, Hop, Target
+from k8snet.trace.picture import EXT, service_id
+from k8snet.trace.simulate import SimInputs
+from kproxy import nft
+
+PARTIAL_NOTE = ("kproxy has not applied the newest Services and endpoints yet: simulated "
+                "with what it is about to apply")
+
+
+def applied_ruleset(agent) -> tuple[str, str]:
+    """(the whole ruleset ``agent``'s kproxy applied, as ``nft -f`` text; a
+    caveat or ""), for nftables mode.
+
+    The proxier's ``last_text`` is the whole ruleset only after a fresh sync
+    (it deletes and refills the table); a partial sync's text only patches
+    the table.  Then the ruleset is the fresh rendering of the state it
+    applied, which is the agent's current state when that renders to the
+    ruleset the proxier remembers (``previous``)."""
+    proxier = agent.proxier
+    text = proxier.last_text or ""
+    if not text:
+        return "", "kproxy has not synced on this node yet"
+    if f"delete table {nft.FAMILY} {nft.TABLE}\n" in text:
+        return text, ""
+    state = agent.state()
+    whole = nft.render(state, fresh=True)[0]
+    return whole, "" if nft.build(state) == proxier.previous else PARTIAL_NOTE
+
+
+def sim_inputs_of(cluster) -> SimInputs:
+    """The simulator's view of a running ``k8snet.cluster.cluster.Cluster``."""
+    network, plan = cluster.network, cluster.spec.network
+    rulesets, notes = {}, {}
+    if cluster.proxy_mode == "nftables":
+        for node, agent in cluster.proxies.items():
+            rulesets[node], note = applied_ruleset(agent)
+            if note:
+                notes[node] = note
+    switches = network.net.switches if network.net is not None else []
+    return SimInputs(
+        store=cluster.store,
+        node_ips={n: node.ip for n, node in network.nodes.items()},
+        pod_cidrs={n: node.pod_cidr for n, node in network.nodes.items()},
+        node_rulesets=rulesets,
+        fabric_state=network.fabric_state() if network.net is not None else None,
+        proxy_mode=cluster.proxy_mode,
+        switch_names={int(sw.dpid, 16): sw.name for sw in switches},
+        host_ips={"gw": plan.gateway_router, EXT: plan.ext_ip},
+        cluster_domain=plan.cluster_domain,
+        notes=notes)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _pod_ip(store, text: str, namespace: str) -> str:
+    if "/" in text:
+        ns, _, name = text.partition("/")
+    else:
+        ns, name = namespace, text
+    pod = store.find("Pod", ns, name)
+    if pod is None and "/" not in text:
+        found = store.list("Pod", where=lambda p: p["metadata"]["name"] == text)
+        pod = found[0] if len(found) == 1 else None
+    return ((pod or {}).get("status") or {}).get("podIP") or ""
+
+
+def _service_name(inputs: SimInputs, name: str, namespace: str) -> tuple[str, str] | None:
+    """(namespace, service) a DNS name means from ``namespace``: ``svc``,
+    ``svc.ns``, ``svc.ns.svc`` or ``svc.ns.svc.<cluster domain>``."""
+    name = name.rstrip(".")
+    suffix = f".svc.{inputs.cluster_domain}"
+    if name.endswith(suffix):
+        name = name[:-len(suffix)]
+    elif name.endswith(".svc"):
+        name = name[:-len(".svc")]
+    parts = name.split(".")
+    if len(parts) == 1:
+        return namespace, parts[0]
+    if len(parts) == 2:
+        return parts[1], parts[0]
+    return None
+
+
+def _default_port(inputs: SimInputs, ip: str, protocol: str) -> int:
+    for svc in inputs.store.list("Service"):
+        spec, status = svc.get("spec") or {}, svc.get("status") or {}
+        ips = [spec.get("clusterIP")] + [i.get("ip") for i in
+                                         (status.get("loadBalancer") or {}).get("ingress") or []]
+        if ip in ips:
+            for p in spec.get("ports") or []:
+                if (p.get("protocol") or "TCP") == protocol:
+                    return int(p["port"])
+    for pod in inputs.store.list("Pod"):
+        if (pod.get("status") or {}).get("podIP") == ip:
+            for c in (pod.get("spec") or {}).get("containers") or []:
+                for p in c.get("ports") or []:
+                    if (p.get("protocol") or "TCP") == protocol:
+                        return int(p["containerPort"])
+    return 80
+
+
+def _ingress_ip(inputs: SimInputs, host: str) -> tuple[str, str] | None:
+    hosts = {(r or {}).get("host") for ing in inputs.store.list("Ingress")
+             for r in (ing.get("spec") or {}).get("rules") or []}
+    if host not in hosts:
+        return None
+    for svc in inputs.store.list("Service", "ingress-nginx"):
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        if ingress and ingress[0].get("ip"):
+            return ingress[0]["ip"], f"ingress-nginx/{svc['metadata']['name']}"
+    return None
+
+
+def _resolve(inputs: SimInputs, source: Endpoint, host: str) -> tuple[str, Hop]:
+    namespace = source.name.partition("/")[0] if source.kind == "pod" else "default"
+    hop = Hop("DNS", [f"simulated: not asked; the answer the cluster DNS would give, from "
+                      f"the API store (search path from namespace {namespace})"])
+    wanted = _service_name(inputs, host, namespace)
+    svc = inputs.store.find("Service", *wanted) if wanted else None
+    ip = ((svc or {}).get("spec") or {}).get("clusterIP") or ""
+    if svc is not None and ip and ip != "None":
+        ns, name = wanted
+        hop.lines.append(f"  {name}.{ns}.svc.{inputs.cluster_domain}: {ip} "
+                         f"(Service {ns}/{name})")
+        hop.path.append((source.element, service_id(ns, name)))
+        return ip, hop
+    found = _ingress_ip(inputs, host)
+    if found is not None:
+        hop.lines.append(f"  {host} is an Ingress host: the trace goes to the controller's "
+                         f"address {found[0]} ({found[1]})")
+        return found[0], hop
+    raise K8snetError(f"trace --simulate: {host} is no Service, pod, node or Ingress host; "
+                      "other names need the live trace (it asks the source's resolver)")
+
+
+def sim_target_of(inputs: SimInputs, source: Endpoint, text: str,
+                  protocol: str = "TCP") -> Target:
+    """What ``text`` (``DST[:PORT]`` or ``http://HOST[:PORT]/PATH``) means from
+    ``source``, without sending anything: an IP, a node, ``ext``, a pod, a
+    Service name (as the cluster DNS would answer it) or an Ingress host."""
+    path = "/hostname"
+    if "://" in text:
+        parts = urlsplit(text)
+        host, port, path = parts.hostname or "", parts.port, parts.path or "/"
+    else:
+        host, _, port_text = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
+        if port_text and not port_text.isdigit():
+            raise K8snetError(f"trace: bad port in '{text}' (DST[:PORT])")
+        port = int(port_text) if port_text else None
+    if not host:
+        raise K8snetError(f"trace: no destination in '{text}'")
+    dns = None
+    namespace = source.name.partition("/")[0] if source.kind == "pod" else "default"
+    if _is_ip(host):
+        ip = host
+    elif host in inputs.node_ips:
+        ip = inputs.node_ips[host]
+    elif host == EXT and inputs.host_ips.get(EXT):
+        ip = inputs.host_ips[EXT]
+    elif ("." not in host or "/" in host) and _pod_ip(inputs.store, host, namespace):
+        ip = _pod_ip(inputs.store, host, namespace)
+    else:
+        ip, dns = _resolve(inputs, source, host)
+    return Target(text, ip, port or _default_port(inputs, ip, protocol), host, path, dns)
