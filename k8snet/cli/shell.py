@@ -15,7 +15,7 @@ from mininet.cli import CLI
 from mininet.log import output
 
 from k8snet import naming
-from k8snet.cli import netpol, reach
+from k8snet.cli import faults, netpol, reach
 from k8snet.cli import trace as tracecli
 from k8snet.cli.kubectl import Kubectl
 from k8snet.errors import K8snetError
@@ -166,6 +166,21 @@ class K8sCLI(CLI):
         """Draw the cluster (nodes, cni0, pods, switches, gw, ext, Services):
            draw FILE.svg|FILE.png"""
         tracecli.draw_command(self.cluster, self._words(line), output)
+
+    def do_controller(self, line):
+        """controller stop|start|status: kill the OpenFlow controller (the switches
+           keep their flows) and start it again; changes made meanwhile apply then."""
+        faults.controller_command(self.cluster, self._words(line), output)
+
+    def do_loss(self, line):
+        """loss NODE PERCENT: random loss on the node's uplink (0 removes it)."""
+        faults.loss_command(self.cluster, self._words(line), output)
+
+    def do_mtu(self, line):
+        """mtu NODE BYTES: the switch port facing NODE takes frames up to BYTES
+           (an MTU mismatch: small requests work, large transfers stall);
+           mtu NODE 1500 restores it."""
+        faults.mtu_command(self.cluster, self._words(line), output)
 
     @staticmethod
     def _words(line: str) -> list[str]:
