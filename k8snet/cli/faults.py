@@ -23,6 +23,8 @@ def controller_command(cluster, words: list[str], out: Out) -> None:
     if action == "stop":
         if not running:
             raise K8snetError("controller: already stopped")
+        if cluster.supervisor is not None:
+            cluster.supervisor.pause("fabric-controller")
         cluster.network.stop_controller(kill=True)
         out("*** controller killed: the switches keep their flows (fail-secure); "
             "changes wait until 'controller start'\n")
@@ -30,6 +32,8 @@ def controller_command(cluster, words: list[str], out: Out) -> None:
         if running:
             raise K8snetError("controller: already running")
         cluster.network.start_controller()
+        if cluster.supervisor is not None:
+            cluster.supervisor.resume("fabric-controller")
         out("*** controller started with the fabric as it is now\n")
     elif action == "status":
         out(f"controller: {'running' if running else 'stopped'}\n")

@@ -30,9 +30,11 @@ from k8snet.apiserver.registry import strategies
 from k8snet.apiserver.store import Store, now_rfc3339
 from k8snet.cluster import preflight
 from k8snet.cluster.fabric_agent import FabricAgent
+from k8snet.cluster.faults import controller_running
 from k8snet.cluster.network import API_PORT, OFP_PORT, Network
 from k8snet.cluster.pods import KubeletExec, KubeletLogs, Pods
 from k8snet.cluster.rundir import KEEP_LOGS, RunDir, keep_logs
+from k8snet.cluster.supervisor import Supervised, Supervisor
 from k8snet.control.binder import Binder
 from k8snet.control.daemonset import DaemonSetController
 from k8snet.control.deployment import DeploymentController
@@ -112,6 +114,7 @@ class Cluster:
         self.api = None
         self.kubeconfig = None
         self.keep_logs = keep_logs if keep_logs is not None else KEEP_LOGS
+        self.supervisor: Supervisor | None = None
         self.kept_logs: Path | None = None
 
     # --- bring-up, stage by stage ---------------------------------------------------
@@ -126,6 +129,7 @@ class Cluster:
             ("starting add-ons", self._start_addons),
             ("creating system objects", self._create_system_objects),
             ("serving the Kubernetes API", self._serve_api),
+            ("supervising the controller and ext", self._supervise),
             ("waiting for system pods", self._wait_system_pods),
         ]
         try:
@@ -203,6 +207,17 @@ class Cluster:
     def _create_system_objects(self) -> None:
         for obj in system.system_objects(self.spec.network, self.rundir.path):
             self.store.create(obj)
+
+    def _supervise(self) -> None:
+        """Restart the OpenFlow controller and ext's servers when they die."""
+        net = self.network
+        self.supervisor = Supervisor(self.store, time.monotonic)
+        self.supervisor.watch(Supervised("fabric-controller", lambda: controller_running(net),
+                                         net.start_controller))
+        for i, (name, _, _) in enumerate(net.ext_specs):
+            self.supervisor.watch(Supervised(name, lambda i=i: net.ext_alive(i),
+                                             lambda i=i: net.restart_ext(i)))
+        self.supervisor.start()
 
     def _serve_api(self) -> None:
         """The store as the Kubernetes API on 127.0.0.1 (a free port), and its
@@ -312,6 +327,9 @@ class Cluster:
     def stop(self) -> None:
         """Stop agents, then every pod (the kubelets), kproxy rules, the
         network and the controller; then sweep what is left of this cluster."""
+        if self.supervisor is not None:
+            self.supervisor.stop()
+            self.supervisor = None
         if self.api is not None:
             self.api.stop()
             self.api = None

@@ -37,6 +37,7 @@ class Network:
         self.aux_procs: list = []
         self.nodes: dict[str, Node] = {n.name: n for n in spec.nodes}
         self.vips: tuple[Vip, ...] = ()
+        self.ext_specs: list[tuple[str, list[str], dict]] = []
 
     # --- bring-up --------------------------------------------------------------
 
@@ -76,22 +77,33 @@ class Network:
         """ext, the Internet: an HTTP server (the built-in one), iperf3, its DNS."""
         from k8snet.addons import dns
 
-        ext, plan = self.net["ext"], self.spec.network
+        plan = self.spec.network
         zone = self.rundir.path / "dns"
         zone.mkdir(exist_ok=True)
         zone_file = zone / "ext-zone.yaml"
         zone_file.write_text(dns.default_ext_zone(plan.ext_ip))
         log = open(self.rundir.logs / "ext-dns.log", "ab")  # noqa: SIM115 - lives with ext
-        for argv, kwargs in (
-                ([sys.executable, "-m", "k8snet.node.netexec", "--pod", "ext",
-                  "--port", "80/TCP"], {}),
-                (["iperf3", "-s"], {}),
-                ([sys.executable, "-m", "k8snet.addons.dns", "--zone-file", str(zone_file),
-                  "--bind", plan.ext_dns_ip, "--port", str(DNS_PORT)],
-                 {"stdout": log, "stderr": -2})):
-            proc = ext.popen(argv, **kwargs)
-            self.aux_procs.append(proc)
-            self.rundir.record_pid(proc.pid)
+        self.ext_specs = [
+            ("ext-http", [sys.executable, "-m", "k8snet.node.netexec", "--pod", "ext",
+                          "--port", "80/TCP"], {}),
+            ("ext-iperf3", ["iperf3", "-s"], {}),
+            ("ext-dns", [sys.executable, "-m", "k8snet.addons.dns", "--zone-file",
+                         str(zone_file), "--bind", plan.ext_dns_ip, "--port", str(DNS_PORT)],
+             {"stdout": log, "stderr": -2})]
+        for i in range(len(self.ext_specs)):
+            self.aux_procs.append(None)
+            self.restart_ext(i)
+
+    def ext_alive(self, i: int) -> bool:
+        proc = self.aux_procs[i]
+        return proc is not None and proc.poll() is None
+
+    def restart_ext(self, i: int) -> None:
+        """(Re)start ext's server number ``i`` (see ``ext_specs``)."""
+        _, argv, kwargs = self.ext_specs[i]
+        proc = self.net["ext"].popen(argv, **kwargs)
+        self.aux_procs[i] = proc
+        self.rundir.record_pid(proc.pid)
 
     # --- the controller's picture ----------------------------------------------
 
@@ -169,8 +181,9 @@ class Network:
 
     def stop(self) -> None:
         for proc in self.aux_procs:
-            proc.terminate()
-            proc.wait()
+            if proc is not None:
+                proc.terminate()
+                proc.wait()
         self.aux_procs = []
         if self.net is not None:
             self.net.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from k8snet.cli import faults
+from k8snet.cluster.faults import controller_running as faults_running
 from tests.integration.conftest import apply_yaml, in_pod, pod_ip, settle, sh, wait_for
 
 
@@ -76,3 +77,25 @@ spec:
     wait_for(lambda: sh(f"{ext} curl -s --max-time 1 http://{lb}/hostname").stdout
              .startswith("web-"), 15, "the LB IP routed once the controller is back")
     cluster.store.delete("Service", "default", "while-away")
+
+
+def test_a_crashed_controller_and_ext_server_are_restarted(cluster):
+    """Killed (not stopped): the supervisor restarts them, with an Event, and
+    the lab works on."""
+    net = cluster.network
+    old = net.controller.proc.pid
+    net.controller.proc.kill()
+    wait_for(lambda: cluster.supervisor.items["fabric-controller"].restarts >= 1, 15,
+             "the supervisor restarting the controller")
+    assert faults_running(net) and net.controller.proc.pid != old
+    events = [e for e in cluster.store.list("Event", "kube-system")
+              if e["reason"] == "Restarted" and "fabric-controller" in e["message"]]
+    assert events
+    http = next(i for i, (name, _, _) in enumerate(net.ext_specs) if name == "ext-http")
+    net.aux_procs[http].kill()
+    ext = f"ip netns exec k8snet-{cluster.spec.name}-ext"
+    wait_for(lambda: net.ext_alive(http), 10, "ext's HTTP server restarted")
+    target = cluster.spec.network.ext_ip
+    wait_for(lambda: in_pod(cluster, "client", f"curl -s --max-time 1 http://{target}/hostname")
+             .stdout.strip() == "ext", 10, "ext answering again")
+    assert sh(f"{ext} true").returncode == 0

@@ -28,3 +28,19 @@ def test_pod_to_service_walks_the_kproxy_chains(ipt_cluster):
     pod = ipt_cluster.store.list("Pod", where=lambda p: (p.get("status") or {})
                                  .get("podIP") == dnat.group(1))[0]
     assert pod["metadata"]["name"] == answered_by(result)
+
+
+# The mode-independent hops of the other paths, in iptables mode too.
+from tests.integration import test_trace as nft_mode  # noqa: E402
+
+
+@pytest.mark.parametrize("check", [
+    nft_mode.test_pod_to_pod_across_nodes_shows_the_fabric_flows,
+    nft_mode.test_pod_to_pod_same_node_stays_on_the_bridge,
+    nft_mode.test_pod_to_internet_is_masqueraded_to_the_node,
+    nft_mode.test_container_to_container_stays_in_the_pod,
+    nft_mode.test_network_policy_deny_is_named,
+    nft_mode.test_ext_through_ingress_to_the_backend,
+], ids=lambda f: f.__name__.removeprefix("test_"))
+def test_path_in_iptables_mode(ipt_cluster, check):
+    check(ipt_cluster)
