@@ -15,6 +15,7 @@ from k8snet.errors import K8snetError
 from k8snet.trace.model import Endpoint, Hop, Target
 from k8snet.trace.picture import EXT, service_id
 from k8snet.trace.simulate import SimInputs
+from k8snet.trace.target import default_port, ingress_address
 from kproxy import nft
 
 PARTIAL_NOTE = ("kproxy has not applied the newest Services and endpoints yet: simulated "
@@ -101,36 +102,6 @@ def _service_name(inputs: SimInputs, name: str, namespace: str) -> tuple[str, st
     return None
 
 
-def _default_port(inputs: SimInputs, ip: str, protocol: str) -> int:
-    for svc in inputs.store.list("Service"):
-        spec, status = svc.get("spec") or {}, svc.get("status") or {}
-        ips = [spec.get("clusterIP")] + [i.get("ip") for i in
-                                         (status.get("loadBalancer") or {}).get("ingress") or []]
-        if ip in ips:
-            for p in spec.get("ports") or []:
-                if (p.get("protocol") or "TCP") == protocol:
-                    return int(p["port"])
-    for pod in inputs.store.list("Pod"):
-        if (pod.get("status") or {}).get("podIP") == ip:
-            for c in (pod.get("spec") or {}).get("containers") or []:
-                for p in c.get("ports") or []:
-                    if (p.get("protocol") or "TCP") == protocol:
-                        return int(p["containerPort"])
-    return 80
-
-
-def _ingress_ip(inputs: SimInputs, host: str) -> tuple[str, str] | None:
-    hosts = {(r or {}).get("host") for ing in inputs.store.list("Ingress")
-             for r in (ing.get("spec") or {}).get("rules") or []}
-    if host not in hosts:
-        return None
-    for svc in inputs.store.list("Service", "ingress-nginx"):
-        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-        if ingress and ingress[0].get("ip"):
-            return ingress[0]["ip"], f"ingress-nginx/{svc['metadata']['name']}"
-    return None
-
-
 def _resolve(inputs: SimInputs, source: Endpoint, host: str) -> tuple[str, Hop]:
     namespace = source.name.partition("/")[0] if source.kind == "pod" else "default"
     hop = Hop("DNS", [f"simulated: not asked; the answer the cluster DNS would give, from "
@@ -144,7 +115,7 @@ def _resolve(inputs: SimInputs, source: Endpoint, host: str) -> tuple[str, Hop]:
                          f"(Service {ns}/{name})")
         hop.path.append((source.element, service_id(ns, name)))
         return ip, hop
-    found = _ingress_ip(inputs, host)
+    found = ingress_address(inputs.store, host)
     if found is not None:
         hop.lines.append(f"  {host} is an Ingress host: the trace goes to the controller's "
                          f"address {found[0]} ({found[1]})")
@@ -181,4 +152,4 @@ def sim_target_of(inputs: SimInputs, source: Endpoint, text: str,
         ip = _pod_ip(inputs.store, host, namespace)
     else:
         ip, dns = _resolve(inputs, source, host)
-    return Target(text, ip, port or _default_port(inputs, ip, protocol), host, path, dns)
+    return Target(text, ip, port or default_port(inputs.store, ip, protocol), host, path, dns)

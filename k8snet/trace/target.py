@@ -73,8 +73,10 @@ def _is_ip(text: str) -> bool:
         return False
 
 
-def _default_port(lab: Lab, ip: str, protocol: str) -> int:
-    for svc in lab.store.list("Service"):
+def default_port(store, ip: str, protocol: str) -> int:
+    """The first port of the Service at ``ip`` (ClusterIP or LoadBalancer IP), or of
+    the pod at ``ip``, for ``protocol``; 80 when neither declares one."""
+    for svc in store.list("Service"):
         spec, status = svc.get("spec") or {}, svc.get("status") or {}
         ips = [spec.get("clusterIP")] + [i.get("ip") for i in
                                          (status.get("loadBalancer") or {}).get("ingress") or []]
@@ -82,7 +84,7 @@ def _default_port(lab: Lab, ip: str, protocol: str) -> int:
             for p in spec.get("ports") or []:
                 if (p.get("protocol") or "TCP") == protocol:
                     return int(p["port"])
-    for pod in lab.store.list("Pod"):
+    for pod in store.list("Pod"):
         if (pod.get("status") or {}).get("podIP") == ip:
             for c in (pod.get("spec") or {}).get("containers") or []:
                 for p in c.get("ports") or []:
@@ -125,13 +127,13 @@ def _resolve(lab: Lab, source: Endpoint, name: str) -> tuple[str | None, Hop, st
     return answer["address"], hop, answered
 
 
-def ingress_address(lab: Lab, host: str) -> tuple[str, str] | None:
+def ingress_address(store, host: str) -> tuple[str, str] | None:
     """(LoadBalancer IP, "ns/name") of the controller serving Ingress host ``host``."""
-    hosts = {(r or {}).get("host") for ing in lab.store.list("Ingress")
+    hosts = {(r or {}).get("host") for ing in store.list("Ingress")
              for r in (ing.get("spec") or {}).get("rules") or []}
     if host not in hosts:
         return None
-    for svc in lab.store.list("Service", "ingress-nginx"):
+    for svc in store.list("Service", "ingress-nginx"):
         ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
         if ingress and ingress[0].get("ip"):
             return ingress[0]["ip"], f"ingress-nginx/{svc['metadata']['name']}"
@@ -169,7 +171,7 @@ def target_of(lab: Lab, source: Endpoint, text: str, protocol: str = "TCP") -> T
             ip = pod["status"]["podIP"]
         else:
             address, dns, dns_pod = _resolve(lab, source, host)
-            found = ingress_address(lab, host) if address is None else None
+            found = ingress_address(lab.store, host) if address is None else None
             if address is None and found is None:
                 raise K8snetError(f"trace: {host} does not resolve from {source.name}:\n  "
                                   + "\n  ".join(dns.lines))
@@ -179,4 +181,4 @@ def target_of(lab: Lab, source: Endpoint, text: str, protocol: str = "TCP") -> T
                                  f"trace goes to the controller's address {address} "
                                  f"({controller})")
             ip = address
-    return Target(text, ip, port or _default_port(lab, ip, protocol), host, path, dns, dns_pod)
+    return Target(text, ip, port or default_port(lab.store, ip, protocol), host, path, dns, dns_pod)
