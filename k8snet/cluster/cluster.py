@@ -115,6 +115,7 @@ class Cluster:
         self.kubeconfig = None
         self.keep_logs = keep_logs if keep_logs is not None else KEEP_LOGS
         self.supervisor: Supervisor | None = None
+        self.trusted_owners: set[str] = set()     # the lab's own Deployments (uids)
         self.kept_logs: Path | None = None
 
     # --- bring-up, stage by stage ---------------------------------------------------
@@ -188,7 +189,7 @@ class Cluster:
         self.store.create(node_object(node, capacity))
         node_ns = naming.node_netns(self.spec.name, node.name)
         config = KubeletConfig(self.spec.name, system.dns_ip(net), net.cluster_domain,
-                               net.ext_dns_ip, str(self.rundir.logs))
+                               net.ext_dns_ip, str(self.rundir.logs), self.trusted_owners)
         self.kubelets[node.name] = Kubelet(
             self.store, NodeFacts(node.name, node.ip, node.pod_cidr, node_ns), config).start()
         self.proxies[node.name] = ProxyAgent(
@@ -206,7 +207,9 @@ class Cluster:
 
     def _create_system_objects(self) -> None:
         for obj in system.system_objects(self.spec.network, self.rundir.path):
-            self.store.create(obj)
+            stored = self.store.create(obj)
+            if stored.get("kind") == "Deployment":
+                self.trusted_owners.add(stored["metadata"]["uid"])
 
     def _supervise(self) -> None:
         """Restart the OpenFlow controller and ext's servers when they die."""

@@ -64,9 +64,18 @@ class Pods:
     def exec(self, name: str, namespace: str | None, container: str | None,
              command: list[str]) -> int:
         pod = self.find(name, namespace)
-        rt = self.runtime(pod)
-        return subprocess.call(["ip", "netns", "exec", rt.netns, *command],
+        return subprocess.call([*self.way_in(pod, container), *command],
                                env=self.env(pod, container))
+
+    def way_in(self, pod: dict, container: str | None = None) -> list[str]:
+        """How a command enters a container: ``ip netns exec`` into the pod's
+        namespace, then the container's sandbox (its user, its capabilities)."""
+        rt = self.runtime(pod)
+        names = list(rt.containers)
+        c = rt.containers.get(container or (names[0] if names else ""))
+        if c is not None and c.proc is not None and c.proc.wrapper:
+            return list(c.proc.wrapper)
+        return ["ip", "netns", "exec", rt.netns]
 
     def logs(self, name: str, namespace: str | None, container: str | None,
              previous: bool = False) -> str:
@@ -143,8 +152,8 @@ class KubeletExec:
 
         try:
             pod = self.pods.find(name, namespace)
-            rt = self.pods.runtime(pod)
+            way_in = self.pods.way_in(pod, container or None)
             env = self.pods.env(pod, container or None)
         except K8snetError as exc:
             raise BadRequest(str(exc).removeprefix("error: ")) from None
-        return ["ip", "netns", "exec", rt.netns], env
+        return way_in, env

@@ -35,6 +35,9 @@ def add_pod(node_ns: str, pod_ns: str, veth: str, ip: str, prefixlen: int,
             # Hairpin: a pod calling its own Service is DNATed back to itself,
             # and br_netfilter bridges that packet out of the port it came in.
             ipr.brport("set", index=ipr.link_lookup(ifname=veth)[0], mode=1)
+        # Ports below 1024 without a capability, as containerd sets for pods:
+        # sandboxed containers run with none.
+        netns.set_sysctl(pod_ns, "net/ipv4/ip_unprivileged_port_start", "0")
         with netns.iproute(pod_ns) as ipr:
             ipr.link("set", ifname="lo", state="up")
             eth0 = ipr.link_lookup(ifname="eth0")[0]

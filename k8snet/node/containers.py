@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from k8snet.api.model import Container, Pod
+from k8snet.node import sandbox
 
 
 @dataclass
@@ -27,6 +28,8 @@ class ContainerProcess:
     started: float
     builtin: bool = False          # the built-in netexec server, not its own command
     env: dict[str, str] | None = None
+    wrapper: tuple[str, ...] = ()  # what enters the pod: ip netns exec [+ the sandbox]
+    identity: sandbox.Identity | None = None
 
     @property
     def running(self) -> bool:
@@ -51,14 +54,14 @@ def _agnhost_ports(container: Container) -> list[str]:
 
 
 def container_argv(pod: Pod, container: Container,
-                   grpc_ports: tuple[int, ...] = ()) -> list[str]:
+                   grpc_ports: tuple[int, ...] = (), path: str | None = None) -> list[str]:
     """What runs for ``container``: its own command if runnable, else the
     built-in server (as agnhost netexec when the image is agnhost netexec,
     else as a stand-in answering any path, gRPC health on ``grpc_ports``)."""
     command = list(container.command) + list(container.args)
-    if command and shutil.which(command[0]):
+    if command and shutil.which(command[0], path=path):
         return command
-    if not command and container.args and shutil.which(container.args[0]):
+    if not command and container.args and shutil.which(container.args[0], path=path):
         return list(container.args)
     specs = [f"{p.container_port}/{p.protocol}" for p in container.ports
              if p.container_port not in grpc_ports]
@@ -77,10 +80,20 @@ def container_argv(pod: Pod, container: Container,
 
 def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
                     env: dict[str, str], log_path: str = "",
-                    grpc_ports: tuple[int, ...] = ()) -> ContainerProcess:
+                    grpc_ports: tuple[int, ...] = (),
+                    sandboxed: tuple[dict, dict] | None = None) -> ContainerProcess:
     """Start ``container`` in the network namespace ``netns``; its output goes
-    to ``log_path`` (default: ``log_dir/<ns>_<pod>_<container>.log``)."""
-    argv = container_argv(pod, container, grpc_ports)
+    to ``log_path`` (default: ``log_dir/<ns>_<pod>_<container>.log``).
+    ``sandboxed`` (the pod's and the container's API spec) runs it in the
+    sandbox (k8snet.node.sandbox) as the identity they ask for."""
+    argv = container_argv(pod, container, grpc_ports,
+                          path=sandbox.SANDBOX_PATH if sandboxed else None)
+    builtin = "k8snet.node.netexec" in argv
+    wrapper = ["ip", "netns", "exec", netns]
+    ident = None
+    if sandboxed:
+        ident = sandbox.identity(sandboxed[0], sandboxed[1], builtin)
+        wrapper += sandbox.prefix(ident, pod.name)
     log_path = log_path or os.path.join(
         log_dir, f"{pod.namespace}_{pod.name}_{container.name}.log")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
@@ -88,16 +101,17 @@ def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
                 "HOSTNAME": pod.name, "POD_NAME": pod.name,
                 "POD_NAMESPACE": pod.namespace,
                 "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    if ident is not None and ident.uid != 0:
+        full_env["PATH"] = sandbox.SANDBOX_PATH
     full_env.update(dict(container.env))
     full_env.update(env)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", netns, *argv], stdout=log,
+            [*wrapper, *argv], stdout=log,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env,
             start_new_session=True)
-    builtin = "k8snet.node.netexec" in argv
     return ContainerProcess(container.name, argv, proc, log_path, time.time(), builtin,
-                            full_env)
+                            full_env, tuple(wrapper), ident)
 
 
 def stop_process(proc: subprocess.Popen, grace: float = 2.0) -> None:

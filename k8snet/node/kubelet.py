@@ -18,7 +18,7 @@ import os
 import shutil
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from k8snet import naming
 from k8snet.api.convert import container_from, pod_from, probe_from, service_from
@@ -26,7 +26,7 @@ from k8snet.apiserver import events
 from k8snet.apiserver.controller import Controller
 from k8snet.apiserver.store import Event, Store, key_of
 from k8snet.errors import K8snetError
-from k8snet.node import cni, containers, discovery, envvars
+from k8snet.node import cni, containers, discovery, envvars, sandbox
 from k8snet.node.env import EnvError, container_env
 from k8snet.node.ipam import NodeIpam
 from k8snet.node.probes import Tracker, implicit_probe, run_probe
@@ -55,6 +55,9 @@ class KubeletConfig:
     cluster_domain: str
     upstream_dns: str
     log_dir: str
+    # uids of the lab's own Deployments (cluster DNS, ingress-nginx): their pods
+    # run the lab's programs unsandboxed; filled once the system objects exist.
+    trusted_owners: set = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class Kubelet(Controller):
         self.lock = threading.RLock()
         self._monitor: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._warned_sandbox = False
 
     # --- which pods are mine ------------------------------------------------------
 
@@ -268,14 +272,45 @@ class Kubelet(Controller):
         if c.proc is not None:
             c.restart_count += 1
             c.last_state = c.finished
+        sandboxed = self._sandbox_for(pod, c)
         proc = containers.start_container(typed_pod, typed, rt.netns, rt.log_dir, env,
-                                          log_path=log_path, grpc_ports=grpc_ports)
+                                          log_path=log_path, grpc_ports=grpc_ports,
+                                          sandboxed=sandboxed)
+        if proc.identity is not None and proc.identity.refused:
+            events.record(self.store, pod, events.WARNING, "CapabilityRefused",
+                          f"container {c.name}: {', '.join(proc.identity.refused)} not "
+                          "granted in this lab (it could reach beyond the pod)",
+                          COMPONENT, self.node.name)
         c.proc, c.finished, c.started_at = proc, None, time.time()
         c.waiting_reason = c.waiting_message = ""
         c.builtin = proc.builtin
         self._arm_probes(c)
         events.record(self.store, pod, events.NORMAL, "Started",
                       f"Started container {c.name}", COMPONENT, self.node.name)
+
+    def _trusted(self, pod: dict) -> bool:
+        """A pod of the lab's own Deployments (owner chain Pod -> ReplicaSet ->
+        Deployment, by server-assigned uid, which a manifest cannot forge)."""
+        ns = pod["metadata"].get("namespace", "")
+        for ref in pod["metadata"].get("ownerReferences") or []:
+            rs = self.store.find("ReplicaSet", ns, ref.get("name", "")) \
+                if ref.get("kind") == "ReplicaSet" else None
+            if rs and rs["metadata"].get("uid") == ref.get("uid") and any(
+                    o.get("uid") in self.config.trusted_owners
+                    for o in rs["metadata"].get("ownerReferences") or []):
+                return True
+        return False
+
+    def _sandbox_for(self, pod: dict, c: ContainerRuntime) -> tuple[dict, dict] | None:
+        if self._trusted(pod):
+            return None
+        if not sandbox.available():
+            if not self._warned_sandbox:
+                self._warned_sandbox = True
+                self.log.warning("bubblewrap or setpriv is missing: containers run "
+                                 "without a sandbox (apt-get install bubblewrap)")
+            return None
+        return pod.get("spec") or {}, c.spec
 
     @staticmethod
     def _probes(spec: dict) -> dict:
@@ -344,7 +379,8 @@ class Kubelet(Controller):
             if probe.handler == "exec" and (not probe.command
                                             or not shutil.which(probe.command[0])):
                 self._warn_exec(key, rt, probe.command[:1])
-            ok, error = run_probe(probe, typed, rt.ip, rt.node_ns, rt.netns)
+            ok, error = run_probe(probe, typed, rt.ip, rt.node_ns, rt.netns,
+                                  c.proc.wrapper if c.proc is not None else ())
             flipped = tracker.record(ok, time.monotonic(), error)
             if not ok and not tracker.once:          # the implicit start-up check is silent
                 self._unhealthy(key, kind, error)

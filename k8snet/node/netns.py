@@ -117,3 +117,19 @@ def socket_in(name: str, family: int = socket.AF_INET,
         return _in_thread(open_socket)
     finally:
         os.close(fd)
+
+
+def set_sysctl(name: str, key: str, value: str) -> None:
+    """Write ``/proc/sys/<key>`` (``net/ipv4/...``) as seen from namespace ``name``:
+    /proc/sys/net follows the netns of the thread that opens it."""
+    fd = os.open(path(name), os.O_RDONLY)
+
+    def write() -> None:
+        _check(_libc.setns(fd, CLONE_NEWNET), "setns into", name)
+        with open(f"/proc/sys/{key}", "w") as fh:
+            fh.write(value)
+
+    try:
+        _in_thread(write)
+    finally:
+        os.close(fd)

@@ -85,14 +85,17 @@ def _connect(node_ns: str, host: str, port: int, timeout: float) -> socket.socke
 
 
 def run_probe(probe: Probe, container: Container, pod_ip: str, node_ns: str,
-              pod_ns: str) -> tuple[bool, str]:
-    """One check.  Returns (ok, error text).  Never raises."""
+              pod_ns: str, wrapper: tuple[str, ...] = ()) -> tuple[bool, str]:
+    """One check.  Returns (ok, error text).  Never raises.  An exec probe runs
+    behind ``wrapper`` (the container's way in: ``ip netns exec`` and its
+    sandbox), else in the pod's namespace."""
     timeout = max(float(probe.timeout_seconds), 0.1)
     try:
         if probe.handler == "exec":
             if not probe.command or not shutil.which(probe.command[0]):
                 return True, ""          # no image filesystem: see Prober.warn_once
-            done = subprocess.run(["ip", "netns", "exec", pod_ns, *probe.command],
+            way_in = list(wrapper) or ["ip", "netns", "exec", pod_ns]
+            done = subprocess.run([*way_in, *probe.command],
                                   capture_output=True, timeout=timeout)
             return done.returncode == 0, f"exit code {done.returncode}"
         port = probe.resolved_port(container)

@@ -1,0 +1,76 @@
+"""The container sandbox: bubblewrap and setpriv around every process a
+manifest runs (its command, exec probes, ``kubectl exec``).
+
+Inside: the pod's network namespace (``ip netns exec`` enters it first), the
+host filesystem read-only (``--ro-bind / /``), a private /tmp, /run hidden
+(the lab's run directory and the namespaces' bind mounts), a /proc of its own
+PID namespace, IPC and UTS namespaces of its own; then ``setpriv`` drops to
+the pod's user (``securityContext.runAsUser``/``runAsGroup``, container over
+pod; default nobody, 65534) with no capabilities but those in
+``securityContext.capabilities.add`` that cannot leave the pod (NET_RAW for
+ping, NET_ADMIN for tc or ip inside the pod, ...).  The built-in test server
+is the lab's own program and runs as root, still without capabilities and
+on a read-only filesystem.  Binding ports below 1024 needs no capability:
+each pod namespace sets ``net.ipv4.ip_unprivileged_port_start=0``, as
+containerd does for pods.
+
+Sources: bwrap(1), setpriv(1), capabilities(7);
+https://kubernetes.io/docs/tasks/configure-pod-container/security-context/
+"""
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+NOBODY = 65534
+SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Capabilities that act only inside the pod's own namespaces.  SYS_ADMIN,
+# SYS_PTRACE, SYS_MODULE and the like could reach the host: never granted.
+ALLOWED_CAPS = ("NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "KILL", "CHOWN", "FOWNER",
+                "SETUID", "SETGID", "SETPCAP", "DAC_OVERRIDE")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the process is: uid, gid, the capabilities it keeps, those refused."""
+
+    uid: int
+    gid: int
+    caps: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()
+
+
+def available() -> bool:
+    return bool(shutil.which("bwrap") and shutil.which("setpriv"))
+
+
+def _security(spec: Mapping | None) -> Mapping:
+    return (spec or {}).get("securityContext") or {}
+
+
+def identity(pod_spec: Mapping, container_spec: Mapping, builtin: bool = False) -> Identity:
+    """The identity for a container of ``pod_spec`` (API JSON)."""
+    pod_sc, c_sc = _security(pod_spec), _security(container_spec)
+    default = 0 if builtin else NOBODY
+    uid = c_sc.get("runAsUser", pod_sc.get("runAsUser", default))
+    gid = c_sc.get("runAsGroup", pod_sc.get("runAsGroup", uid if uid != NOBODY else NOBODY))
+    wanted = [str(c).upper().removeprefix("CAP_")
+              for c in ((c_sc.get("capabilities") or {}).get("add") or [])]
+    caps = tuple(c for c in wanted if c in ALLOWED_CAPS)
+    refused = tuple(c for c in wanted if c not in ALLOWED_CAPS)
+    return Identity(int(uid), int(gid), caps, refused)
+
+
+def prefix(ident: Identity, hostname: str = "") -> list[str]:
+    """The argv that runs a command in the sandbox as ``ident`` (append the command)."""
+    caps = "".join(f",+{c.lower()}" for c in ident.caps)
+    argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            "--tmpfs", "/tmp", "--tmpfs", "/run", "--unshare-pid", "--unshare-ipc",
+            "--unshare-uts", "--die-with-parent"]
+    if hostname:
+        argv += ["--hostname", hostname[:63]]
+    argv += ["--", "setpriv", f"--reuid={ident.uid}", f"--regid={ident.gid}",
+             "--clear-groups", f"--inh-caps=-all{caps}", f"--ambient-caps=-all{caps}",
+             f"--bounding-set=-all{caps}", "--"]
+    return argv

@@ -1,0 +1,69 @@
+"""Containers run sandboxed: a manifest's command cannot write the host, leave
+its pod's network namespace, or open raw sockets without NET_RAW; with
+``capabilities.add: [NET_RAW]`` it can ping.  Exec probes and kubectl exec
+run in the same sandbox."""
+from __future__ import annotations
+
+from tests.integration.conftest import apply_yaml, wait_for
+
+ATTEMPTS = r"""
+echo start
+if echo x > /etc/k8snet-sandbox-test 2>/dev/null; then echo wrote-etc; else echo etc-refused; fi
+if nsenter --net=/proc/1/ns/net true 2>/dev/null; then echo nsenter-ok
+else echo nsenter-refused; fi
+if [ -n "$(ls /run/netns 2>/dev/null)" ]; then echo sees-netns; else echo no-netns; fi
+if ping -c1 -W1 127.0.0.1 >/dev/null 2>&1; then echo ping-ok; else echo ping-refused; fi
+echo uid=$(id -u)
+sleep 300
+"""
+
+
+def _pod(name: str, caps: str = "") -> str:
+    sc = f"\n    securityContext: {{capabilities: {{add: [{caps}]}}}}" if caps else ""
+    script = ATTEMPTS.replace("\n", "\n        ")
+    return f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: default}}
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: [sh, -c]{sc}
+    args:
+      - |{script}
+"""
+
+
+def _log(cluster, name: str) -> str:
+    def done():
+        try:
+            text = cluster.pods.logs(name, "default", None)
+        except Exception:                     # noqa: BLE001 - not started yet
+            return ""
+        return text if "uid=" in text else ""
+    return wait_for(done, 20, f"{name}'s attempts")
+
+
+def test_a_container_cannot_write_the_host_leave_its_netns_or_open_raw_sockets(empty_cluster):
+    c = empty_cluster
+    apply_yaml(c, _pod("escaper"))
+    log = _log(c, "escaper")
+    assert "etc-refused" in log and "wrote-etc" not in log, log
+    assert "nsenter-refused" in log, log
+    assert "no-netns" in log, log
+    assert "ping-refused" in log, log
+    assert "uid=65534" in log, log
+    import os
+    assert not os.path.exists("/etc/k8snet-sandbox-test")
+
+
+def test_net_raw_lets_a_container_ping_and_exec_runs_in_the_sandbox(empty_cluster):
+    c = empty_cluster
+    apply_yaml(c, _pod("pinger", "NET_RAW"))
+    log = _log(c, "pinger")
+    assert "ping-ok" in log and "etc-refused" in log, log
+    import subprocess
+    way_in = c.pods.way_in(c.pods.find("pinger", "default"))
+    out = subprocess.run([*way_in, "id", "-u"], capture_output=True, text=True)
+    assert out.stdout.strip() == "65534", out

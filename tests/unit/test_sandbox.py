@@ -1,0 +1,32 @@
+"""The sandbox's identity and argv (k8snet.node.sandbox), from pod specs."""
+from __future__ import annotations
+
+from k8snet.node import sandbox
+
+
+def test_default_is_nobody_without_capabilities():
+    ident = sandbox.identity({}, {"name": "c"})
+    assert (ident.uid, ident.gid, ident.caps) == (65534, 65534, ())
+    argv = sandbox.prefix(ident, "web-1")
+    assert argv[:5] == ["bwrap", "--ro-bind", "/", "/", "--dev"]
+    assert "--unshare-pid" in argv and argv[argv.index("/proc") + 1:][:2] == ["--tmpfs", "/tmp"]
+    assert "--bounding-set=-all" in argv and argv[-1] == "--"
+    assert argv[argv.index("--hostname") + 1] == "web-1"
+
+
+def test_security_context_user_and_capabilities_container_over_pod():
+    pod = {"securityContext": {"runAsUser": 1000, "runAsGroup": 2000}}
+    c = {"securityContext": {"runAsUser": 0,
+                             "capabilities": {"add": ["NET_RAW", "CAP_NET_ADMIN",
+                                                      "SYS_ADMIN"]}}}
+    ident = sandbox.identity(pod, c)
+    assert ident.uid == 0 and ident.gid == 2000
+    assert ident.caps == ("NET_RAW", "NET_ADMIN") and ident.refused == ("SYS_ADMIN",)
+    argv = sandbox.prefix(ident)
+    assert "--ambient-caps=-all,+net_raw,+net_admin" in argv
+    assert "--bounding-set=-all,+net_raw,+net_admin" in argv
+
+
+def test_the_builtin_server_runs_as_root_with_no_capabilities():
+    ident = sandbox.identity({}, {}, builtin=True)
+    assert (ident.uid, ident.caps) == (0, ())
