@@ -19,9 +19,12 @@ https://kubernetes.io/docs/tasks/configure-pod-container/security-context/
 """
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 NOBODY = 65534
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -62,12 +65,27 @@ def identity(pod_spec: Mapping, container_spec: Mapping, builtin: bool = False) 
     return Identity(int(uid), int(gid), caps, refused)
 
 
+HIDDEN = ("/tmp", "/run")       # replaced by empty tmpfs in the sandbox
+CODE = (Path(__file__).resolve().parents[2], Path(sys.prefix).resolve(),
+        Path(os.path.realpath(sys.executable)).parent)
+
+
+def _code_binds() -> list[str]:
+    """The lab's code and venv bound back, read-only, where a hidden directory
+    would cover them (a clone in /tmp): the built-in server must still run."""
+    out: list[str] = []
+    for path in sorted({str(p) for p in CODE}):
+        if any(path == h or path.startswith(h + "/") for h in HIDDEN) and os.path.isdir(path):
+            out += ["--ro-bind", path, path]
+    return out
+
+
 def prefix(ident: Identity, hostname: str = "") -> list[str]:
     """The argv that runs a command in the sandbox as ``ident`` (append the command)."""
     caps = "".join(f",+{c.lower()}" for c in ident.caps)
     argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-            "--tmpfs", "/tmp", "--tmpfs", "/run", "--unshare-pid", "--unshare-ipc",
-            "--unshare-uts", "--die-with-parent"]
+            "--tmpfs", "/tmp", "--tmpfs", "/run", *_code_binds(), "--unshare-pid",
+            "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
     if hostname:
         argv += ["--hostname", hostname[:63]]
     argv += ["--", "setpriv", f"--reuid={ident.uid}", f"--regid={ident.gid}",
