@@ -18,6 +18,7 @@ from k8snet import naming
 from k8snet.api.model import ClusterSpec, Node
 from k8snet.cluster.controller_proc import ControllerProcess
 from k8snet.cluster.rundir import RunDir
+from k8snet.errors import K8snetError
 from topologies.nodes import K8sNode
 from topologies.topos import GATEWAY_MAC, TOPO_CLASSES, node_mac
 
@@ -101,6 +102,7 @@ class Network:
     def restart_ext(self, i: int) -> None:
         """(Re)start ext's server number ``i`` (see ``ext_specs``)."""
         _, argv, kwargs = self.ext_specs[i]
+        self._run_dir_kept()
         proc = self.net["ext"].popen(argv, **kwargs)
         self.aux_procs[i] = proc
         self.rundir.record_pid(proc.pid)
@@ -145,7 +147,14 @@ class Network:
         proc.kill() if kill else proc.terminate()
         proc.wait(timeout=10)
 
+    def _run_dir_kept(self) -> None:
+        """A process is started only if it can be written down: once ``make
+        clean`` removed the run directory, nothing is started any more."""
+        if not self.rundir.path.is_dir():
+            raise K8snetError(f"{self.rundir.path} is gone (make clean ran): not starting")
+
     def start_controller(self) -> None:
+        self._run_dir_kept()
         self.rundir.record_pid(self.controller.start(self.fabric_state()))
         self.controller.wait_switches(self.dpids())
 
