@@ -114,12 +114,49 @@ def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
                             full_env, tuple(wrapper), ident)
 
 
-def stop_process(proc: subprocess.Popen, grace: float = 2.0) -> None:
-    """SIGTERM the container's process group, SIGKILL it after ``grace``."""
+def _members(pgid: int) -> list[int]:
+    """PIDs of process group ``pgid`` (from /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid:
+            out.append(int(entry))
+    return out
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def stop_process(proc: subprocess.Popen, grace: float = 2.0, sandboxed: bool = False) -> None:
+    """SIGTERM the container's process group, SIGKILL it after ``grace``.
+
+    In a sandbox the group leader is bubblewrap, which dies at SIGTERM and
+    would take the container with it at once (``--die-with-parent``): the
+    container's own processes get the SIGTERM instead and bubblewrap exits
+    when they have finished, so a server drains its connections."""
     if proc.poll() is not None:
         return
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
+        if sandboxed:
+            for pid in _members(proc.pid):
+                if pid != proc.pid and _comm(pid) != "bwrap":
+                    try:
+                        os.kill(pid, signal.SIGTERM)
+                    except ProcessLookupError:
+                        pass
+        else:
+            os.killpg(proc.pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     try:

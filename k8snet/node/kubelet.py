@@ -173,7 +173,7 @@ class Kubelet(Controller):
     def _teardown(self, key: tuple[str, str], rt: PodRuntime) -> None:
         for c in rt.containers.values():
             if c.proc is not None:
-                containers.stop_process(c.proc.proc)
+                containers.stop_process(c.proc.proc, sandboxed=c.proc.identity is not None)
         try:
             cni.delete_pod(self.node.netns, rt.netns, rt.veth)
         finally:
@@ -418,7 +418,8 @@ class Kubelet(Controller):
             events.record(self.store, pod, events.NORMAL, "Killing",
                           f"Container {c.name} failed {kind} probe, will be restarted",
                           COMPONENT, self.node.name)
-        containers.stop_process(c.proc.proc, grace=1.0)
+        containers.stop_process(c.proc.proc, grace=1.0,
+                                sandboxed=c.proc.identity is not None)
 
     # --- shutdown ----------------------------------------------------------------------
 
