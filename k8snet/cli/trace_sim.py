@@ -8,14 +8,13 @@ asking the source's resolver: a simulation sends nothing.
 """
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
 
 from k8snet.errors import K8snetError
 from k8snet.trace.model import Endpoint, Hop, Target
 from k8snet.trace.picture import EXT, service_id
 from k8snet.trace.simulate import SimInputs
-from k8snet.trace.target import default_port, ingress_address
+from k8snet.trace.target import default_port, ingress_address, is_ip
 from kproxy import nft
 
 PARTIAL_NOTE = ("kproxy has not applied the newest Services and endpoints yet: simulated "
@@ -63,14 +62,6 @@ def sim_inputs_of(cluster) -> SimInputs:
         host_ips={"gw": plan.gateway_router, EXT: plan.ext_ip},
         cluster_domain=plan.cluster_domain,
         notes=notes)
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.IPv4Address(text)
-        return True
-    except ValueError:
-        return False
 
 
 def _pod_ip(store, text: str, namespace: str) -> str:
@@ -142,7 +133,7 @@ def sim_target_of(inputs: SimInputs, source: Endpoint, text: str,
         raise K8snetError(f"trace: no destination in '{text}'")
     dns = None
     namespace = source.name.partition("/")[0] if source.kind == "pod" else "default"
-    if _is_ip(host):
+    if is_ip(host):
         ip = host
     elif host in inputs.node_ips:
         ip = inputs.node_ips[host]

@@ -32,6 +32,7 @@ from k8snet.trace import nftsim, story
 from k8snet.trace.model import Endpoint, Hop, Target, TraceResult
 from k8snet.trace.ofsim import FakeFabric, SwitchHop
 from k8snet.trace.picture import EXT, GATEWAY, bridge_id, service_id
+from k8snet.trace.story import pod_at, service_at
 
 SIMULATED = "simulated: "
 UNSUPPORTED = "simulation of {mode} mode is not supported: kproxy's rules are not walked"
@@ -66,26 +67,8 @@ class _Packet:
 
 # ------------------------------------------------------------------ lookups
 
-def pod_at(store, ip: str) -> dict | None:
-    """The pod (not on the host network) whose IP is ``ip``."""
-    found = store.list("Pod", where=lambda p: (p.get("status") or {}).get("podIP") == ip
-                       and not (p.get("spec") or {}).get("hostNetwork"))
-    return found[0] if found else None
-
-
 def _key(obj: dict) -> str:
     return f"{obj['metadata'].get('namespace', 'default')}/{obj['metadata']['name']}"
-
-
-def service_at(store, ip: str) -> str:
-    """``ns/name`` of the Service whose ClusterIP or LoadBalancer IP is ``ip``."""
-    for svc in store.list("Service"):
-        spec, status = svc.get("spec") or {}, svc.get("status") or {}
-        ips = [spec.get("clusterIP")] + [i.get("ip") for i in
-                                         (status.get("loadBalancer") or {}).get("ingress") or []]
-        if ip in ips:
-            return _key(svc)
-    return ""
 
 
 def _in(ip: str, cidr: str) -> bool:

@@ -100,18 +100,21 @@ def netpol_reason(lab: Lab, src_ip: str, dst_ip: str, port: int, protocol: str
     return verdict.allowed, verdict.reason
 
 
-def _pod_at(lab: Lab, ip: str) -> dict | None:
-    found = lab.store.list("Pod", where=lambda p: (p.get("status") or {}).get("podIP") == ip)
+def pod_at(store, ip: str) -> dict | None:
+    """The pod (not on the host network) whose IP is ``ip``."""
+    found = store.list("Pod", where=lambda p: (p.get("status") or {}).get("podIP") == ip
+                       and not (p.get("spec") or {}).get("hostNetwork"))
     return found[0] if found else None
 
 
-def _service_at(lab: Lab, ip: str) -> str:
-    for svc in lab.store.list("Service"):
+def service_at(store, ip: str) -> str:
+    """``ns/name`` of the Service whose ClusterIP or LoadBalancer IP is ``ip``, or ""."""
+    for svc in store.list("Service"):
         spec, status = svc.get("spec") or {}, svc.get("status") or {}
         ips = [spec.get("clusterIP")] + [i.get("ip") for i in
                                          (status.get("loadBalancer") or {}).get("ingress") or []]
         if ip in ips:
-            return service_id(svc["metadata"]["namespace"], svc["metadata"]["name"])
+            return f"{svc['metadata']['namespace']}/{svc['metadata']['name']}"
     return ""
 
 
@@ -179,7 +182,8 @@ def tell(lab: Lab, result: TraceResult, sport: int) -> None:
         return
     replies = {(e.reply.src, str(e.reply.sport)) for e in result.conntrack}
     ids = request_ids(result.events, replies)
-    svc = _service_at(lab, tgt.ip)
+    found = service_at(lab.store, tgt.ip)
+    svc = service_id(*found.split("/", 1)) if found else ""
     if svc and src.element:
         result.hops[-1].path.append((src.element, svc))
     first = src.node or next((e.node for e in result.conntrack
@@ -209,7 +213,7 @@ def tell(lab: Lab, result: TraceResult, sport: int) -> None:
         if result.delivered or not dropped:
             result.hops.append(_route_hop(lab, first, lab.node_netns[first], src_after,
                                           dst_ip, proto, sport, dst_port))
-    pod = _pod_at(lab, dst_ip)
+    pod = pod_at(lab.store, dst_ip)
     last = ((pod or {}).get("spec") or {}).get("nodeName", "")
     if last and last != first and last in lab.node_netns:
         nodes.append(last)
@@ -223,7 +227,7 @@ def tell(lab: Lab, result: TraceResult, sport: int) -> None:
 
 def _destination(lab: Lab, result: TraceResult, dst_ip: str, dst_port: int,
                  nodes: list[str]) -> None:
-    pod = _pod_at(lab, dst_ip)
+    pod = pod_at(lab.store, dst_ip)
     if pod is not None:
         meta, spec = pod["metadata"], pod.get("spec") or {}
         key = f"{meta['namespace']}/{meta['name']}"

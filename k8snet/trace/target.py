@@ -65,7 +65,7 @@ def source_of(lab: Lab, text: str) -> Endpoint:
                     element=f"{meta['namespace']}/{meta['name']}")
 
 
-def _is_ip(text: str) -> bool:
+def is_ip(text: str) -> bool:
     try:
         ipaddress.IPv4Address(text)
         return True
@@ -154,7 +154,7 @@ def target_of(lab: Lab, source: Endpoint, text: str, protocol: str = "TCP") -> T
     if not host:
         raise K8snetError(f"trace: no destination in '{text}'")
     dns, dns_pod = None, ""
-    if _is_ip(host):
+    if is_ip(host):
         ip = host
     elif host in lab.node_netns:
         ip = lab.node_ips[host]
