@@ -47,9 +47,20 @@ fi
 
 # Open vSwitch: userspace datapath (no kernel module here) with TSO on.
 OVS_CTL=/usr/share/openvswitch/scripts/ovs-ctl
+ovs_ctl() {
+  # The daemons outlive us: they must not inherit our descriptors (a lock
+  # taken by `flock FILE make test` would otherwise be held until OVS stops).
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-"; fi
+    done
+    "$OVS_CTL" "$@" --system-id=random >/dev/null 2>&1
+  ) || true
+}
 if ! ovs-vsctl --timeout=3 show >/dev/null 2>&1; then
   echo "*** Starting Open vSwitch"
-  "$OVS_CTL" start --system-id=random >/dev/null 2>&1 || true
+  ovs_ctl start
 fi
 if ! ovs-vsctl --timeout=3 show >/dev/null 2>&1; then
   echo "error: Open vSwitch did not start; see /var/log/openvswitch/" >&2
@@ -68,7 +79,7 @@ if [ "$tso" != '"true"' ]; then
   else
     echo "*** Enabling OVS userspace TSO (restarts ovs-vswitchd: no other bridges use it)"
     ovs-vsctl --timeout=3 set Open_vSwitch . other_config:userspace-tso-enable=true
-    "$OVS_CTL" restart --system-id=random >/dev/null 2>&1 || true
+    ovs_ctl restart
     ovs-vsctl --timeout=10 show >/dev/null
   fi
 fi

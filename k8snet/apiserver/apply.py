@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from k8snet.api.defaults import apply_defaults
 from k8snet.api.kinds import BUILTIN, BY_KIND, kind_info
+from k8snet.api.validation import validate
+from k8snet.apiserver.registry import raise_invalid
 from k8snet.apiserver.store import Store, key_of
 from k8snet.errors import K8snetError, StatusError
 from k8snet.load.documents import Document
@@ -123,6 +125,8 @@ def _one(store: Store, doc: Document, dry_run: bool) -> str:
     if old is None:
         store.create(obj, dry_run=dry_run)
         return "created"
+    if kind == "Pod":
+        raise_invalid(obj, validate(obj))      # the shape first: the check below reads it
     if kind == "Pod" and _pod_change_forbidden(old, obj):
         raise StatusError(f'The Pod "{name}" is invalid: spec: Forbidden: pod updates may not '
                           "change fields other than `spec.containers[*].image`, "
@@ -142,17 +146,17 @@ def apply(store: Store, docs: list[Document], namespace: str | None = None,
         raise ApplyError("\n".join(problems))
     ordered = sorted(docs, key=lambda d: d.kind not in FIRST)
     verbs: dict[int, str] = {}
-    try:
-        with store.atomic():
-            for doc in ordered:
-                try:
-                    verbs[id(doc)] = _one(store, doc, dry_run)
-                except StatusError as exc:
-                    problems.append(f"{doc.where()}: {exc}")
-            if problems:
-                raise ApplyError("\n".join(problems))
-    except ApplyError:
-        raise
+    with store.atomic():
+        for doc in ordered:
+            try:
+                verbs[id(doc)] = _one(store, doc, dry_run)
+            except StatusError as exc:
+                problems.append(f"{doc.where()}: {exc}")
+            except Exception as exc:      # a bug must not half-apply nor end the lab
+                problems.append(f"{doc.where()}: Internal error occurred: "
+                                f"{type(exc).__name__}: {exc}")
+        if problems:
+            raise ApplyError("\n".join(problems))
     suffix = " (server dry run)" if dry_run else ""
     lines = [f"{kind_info(d.kind, d.obj.get('apiVersion', 'v1')).ref(d.name)} "
              f"{verbs[id(d)]}{suffix}" for d in docs]

@@ -23,7 +23,8 @@ IMMUTABLE_SELECTOR = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
 DYNAMIC_OFFSET = 16   # dynamic ClusterIPs start here; below is kept for static ones
 
 
-def _raise(obj: dict, errors: list) -> None:
+def raise_invalid(obj: dict, errors: list) -> None:
+    """Raise ``Invalid`` with the API server's message for ``errors`` (if any)."""
     if errors:
         kind = obj.get("kind", "")
         group = kind_info(kind, obj.get("apiVersion", "v1")).group
@@ -43,17 +44,17 @@ class GenericStrategy(Strategy):
     """Every kind: validate what was sent, then fill the defaults."""
 
     def prepare_create(self, store: Store, obj: dict) -> None:
-        _raise(obj, validate(obj))
+        raise_invalid(obj, validate(obj))
         _normalise(obj)
 
     def prepare_update(self, store: Store, old: dict, obj: dict) -> None:
-        _raise(obj, validate(obj))
+        raise_invalid(obj, validate(obj))
         _normalise(obj)
         if obj.get("kind") in IMMUTABLE_SELECTOR:
             before = (old.get("spec") or {}).get("selector")
             after = (obj.get("spec") or {}).get("selector")
             if before != after:
-                _raise(obj, [FieldError("spec.selector", "FieldValueInvalid", after,
+                raise_invalid(obj, [FieldError("spec.selector", "FieldValueInvalid", after,
                                         "field is immutable")])
 
 
@@ -97,6 +98,7 @@ class ServiceStrategy(GenericStrategy):
         self._allocate(store, obj, None)
 
     def prepare_update(self, store: Store, old: dict, obj: dict) -> None:
+        raise_invalid(obj, validate(obj))            # the shape first: what follows reads it
         spec, old_spec = obj.setdefault("spec", {}), old.get("spec") or {}
         if not spec.get("clusterIP") and old_spec.get("clusterIP") and \
                 spec.get("type") != "ExternalName":
@@ -111,7 +113,7 @@ class ServiceStrategy(GenericStrategy):
         if old_spec.get("clusterIP") not in (None, "", "None") and \
                 spec.get("clusterIP") != old_spec["clusterIP"] and \
                 spec.get("type") != "ExternalName":
-            _raise(obj, [FieldError("spec.clusterIPs[0]", "FieldValueInvalid",
+            raise_invalid(obj, [FieldError("spec.clusterIPs[0]", "FieldValueInvalid",
                                     spec.get("clusterIP"), "may not change once set")])
         meta = old["metadata"]
         self._allocate(store, obj, (meta.get("namespace"), meta["name"]))
@@ -132,7 +134,7 @@ class ServiceStrategy(GenericStrategy):
         else:
             for p in spec.get("ports") or []:
                 p.pop("nodePort", None)
-        _raise(obj, errors)
+        raise_invalid(obj, errors)
 
     def _cluster_ip(self, spec: dict, taken: set[str], errors: list) -> None:
         wanted = spec.get("clusterIP") or ""

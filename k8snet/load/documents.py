@@ -91,9 +91,45 @@ def _check(doc: Document) -> list[str]:
     if not isinstance(meta, dict):
         missing.append("metadata not set" if meta is None else
                        "metadata: expected a mapping")
-    elif not meta.get("name") and not meta.get("generateName"):
-        missing.append("metadata.name: Required value: name or generateName is required")
+    else:
+        missing += _meta_types(str(obj.get("kind") or "Object"), meta)
+        if not meta.get("name") and not meta.get("generateName"):
+            missing.append("metadata.name: Required value: name or generateName is required")
     return missing
+
+
+_OPENAPI_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean",
+                  list: "array", dict: "object", type(None): "null"}
+_META_FIELDS = {"name": str, "generateName": str, "namespace": str, "labels": dict,
+                "annotations": dict}
+
+
+def _meta_types(kind: str, meta: dict) -> list[str]:
+    """ObjectMeta fields of the wrong type, in kubectl's schema-validation words
+    (``ValidationError(Service.metadata.namespace): invalid type for
+    io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta.namespace: got "array",
+    expected "string"``); label and annotation values must be strings."""
+    out = []
+    for name, want in _META_FIELDS.items():
+        value = meta.get(name)
+        if value is None:
+            continue
+        got = _OPENAPI_TYPES.get(type(value), "object")
+        if not isinstance(value, want) or isinstance(value, bool):
+            expected = "map" if want is dict else _OPENAPI_TYPES[want]
+            out.append(f"ValidationError({kind}.metadata.{name}): invalid type for "
+                       f"io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta.{name}: got "
+                       f'"{got}", expected "{expected}"')
+        elif want is dict:
+            out += [f"ValidationError({kind}.metadata.{name}.{key}): invalid type for "
+                    f"io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta.{name}: got "
+                    f'"{_OPENAPI_TYPES.get(type(v), "object")}", expected "string"'
+                    for key, v in value.items() if not isinstance(v, str)]
+    return out
+
+
+def _first_line(exc: Exception) -> str:
+    return getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def parse_text(text: str, source: str = "<manifest>") -> list[Document]:
@@ -107,7 +143,11 @@ def parse_text(text: str, source: str = "<manifest>") -> list[Document]:
         raise ManifestError(f"{source}: {too_big}")
     docs: list[Document] = []
     problems: list[str] = []
-    loader = BoundedLoader(text)
+    try:
+        loader = BoundedLoader(text)       # the reader refuses control characters here
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{source}: document 1: malformed YAML: {_first_line(exc)}") \
+            from None
     index = 0
     try:
         while True:
@@ -120,9 +160,8 @@ def parse_text(text: str, source: str = "<manifest>") -> list[Document]:
             except yaml.YAMLError as exc:
                 mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
                 at = f"{source}:{mark.line + 1}" if mark else source
-                problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
                 raise ManifestError(f"{at}: document {max(index, 1)}: malformed YAML: "
-                                    f"{problem}") from None
+                                    f"{_first_line(exc)}") from None
             if data is None:
                 continue
             line = node.start_mark.line + 1
