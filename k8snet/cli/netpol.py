@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from k8snet.cli.create import ArgParser
+from k8snet.cli.args import ArgParser
 from k8snet.errors import K8snetError
 from k8snet.netpol import generator, matrix, model
 from k8snet.netpol.cases import load, model_pod_keys

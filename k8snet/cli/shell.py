@@ -15,9 +15,8 @@ from mininet.cli import CLI
 from mininet.log import output
 
 from k8snet import naming
-from k8snet.cli import faults, netpol, reach
+from k8snet.cli import faults, kubectl, netpol, reach
 from k8snet.cli import trace as tracecli
-from k8snet.cli.kubectl import Kubectl
 from k8snet.errors import K8snetError
 
 
@@ -71,7 +70,6 @@ class K8sCLI(CLI):
 
     def __init__(self, mininet, cluster, **kwargs):
         self.cluster = cluster
-        self.kubectl = Kubectl(cluster.store, cluster.pods, lambda line: output(line + "\n"))
         super().__init__(mininet, **kwargs)
 
     def onecmd(self, line):
@@ -182,6 +180,20 @@ class K8sCLI(CLI):
            mtu NODE 1500 restores it."""
         faults.mtu_command(self.cluster, self._words(line), output)
 
+    def do_node(self, line):
+        """node [status]: each node's Ready status, its fabric links, its Lease.
+           node NODE down|up: the node's links to the fabric down (its kubelet can't
+           reach the API server: NotReady after the grace period, its pods out of
+           the EndpointSlices) or up again."""
+        faults.node_command(self.cluster, self._words(line), output)
+
+    def do_dnsrace(self, line):
+        """The DNS 5-second delay lab: glibc lookups (A and AAAA in parallel)
+           through the DNS ClusterIP, then with single-request-reopen, side by side
+           (slow lookups, p50/p99, conntrack insert_failed on the pod's node):
+           dnsrace [POD] [-n N] [--name NAME] [-p PARALLEL] [--timeout S]"""
+        faults.dnsrace_command(self.cluster, self._words(line), output)
+
     @staticmethod
     def _words(line: str) -> list[str]:
         try:
@@ -190,21 +202,21 @@ class K8sCLI(CLI):
             raise K8snetError(f"error: cannot parse the command: {exc}") from None
 
     def do_kubectl(self, line):
-        """kubectl in the lab:
-           kubectl get KIND[,KIND] [NAME...] [-n NS|-A] [-o wide|yaml|json|name] [-l SEL]
-           kubectl apply -f FILE|DIR [-f ...] [-n NS] [--dry-run=server]
-           kubectl delete -f FILE | KIND NAME... | KIND/NAME [-n NS]
-           kubectl scale deploy|sts|rs NAME --replicas=N [-n NS]
-           kubectl rollout restart|status deploy|sts|ds NAME [-n NS]
-           kubectl wait --for=condition=Ready|delete KIND/NAME [--timeout=30s]
-           kubectl create service|deployment|namespace|configmap ...
-           kubectl run NAME [--image=I] [--port=N[/UDP]] [--labels=k=v] [--node=N] [-- CMD]
-           kubectl label KIND NAME k=v|k- [--overwrite]
-           kubectl exec POD|deploy/NAME [-c C] -- CMD...
-           kubectl logs POD [-c C] [--previous] [--tail=N]
-           kubectl events [-n NS|-A]"""
-        try:
-            words = shlex.split(line)
-        except ValueError as exc:
-            raise K8snetError(f"error: cannot parse the command: {exc}") from None
-        self.kubectl.run(words)
+        """kubectl ...: the real kubectl (pinned in the venv) against this cluster
+           (KUBECONFIG is set); `kubectl help` and `kubectl CMD -h` are its own help.
+           Its output streams here; get, apply, describe, ... get 60 s at most;
+           -w, logs -f, exec -it, attach, port-forward, rollout status and wait
+           run until Ctrl-C.  Lab shorthand: kubectl run NAME [--port=N/UDP]
+           [--node=NODE] (no --image: the built-in server on the declared ports)."""
+        env = kubectl.environment(self.cluster.kubeconfig,
+                                  self.cluster.rundir.path / "kube-cache")
+        kubectl.run(self._words(line), env, lambda text: output(text + "\n"))
+
+    def complete_kubectl(self, text, line, begidx, endidx):
+        """kubectl's own completion of the word under the cursor."""
+        words = line[:endidx].split(" ")[1:]
+        env = kubectl.environment(self.cluster.kubeconfig,
+                                  self.cluster.rundir.path / "kube-cache")
+        head = len(words[-1]) - len(text) if words else 0
+        return [c[head:] for c in kubectl.complete([w for w in words[:-1] if w] + words[-1:], env)
+                if c.startswith(words[-1] if words else "")]

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from k8snet import naming
-from k8snet.cli.create import ArgParser
+from k8snet.cli.args import ArgParser
 from k8snet.cli.trace_sim import sim_inputs_of, sim_target_of
 from k8snet.errors import K8snetError
 from k8snet.trace import draw, picture, story
@@ -87,16 +87,26 @@ def trace_command(cluster, words: list[str], out: Out) -> TraceResult:
         out(story.render(result))
     if args.svg:
         pic = picture.picture_from(cluster.store, picture.fabric_from(cluster.network))
-        written = draw.render(pic, path_of(result, pic), Path(args.svg))
+        written = _render(pic, path_of(result, pic), Path(args.svg))
         out(f"*** wrote {written}\n")
     return result
+
+
+def _render(pic, path, out: Path) -> Path:
+    try:
+        return draw.render(pic, path, out)
+    except OSError as exc:
+        raise K8snetError(f"cannot write {out}: {exc.strerror or exc}") from None
 
 
 def draw_command(cluster, words: list[str], out: Out) -> Path:
     p = ArgParser(prog="draw", add_help=False)
     p.add_argument("file")
     args = p.parse_args(words)
+    if Path(args.file).suffix.lower() not in draw.FORMATS:
+        raise K8snetError(f"draw: cannot draw {args.file!r}: the file name must end in "
+                          f"{' or '.join(draw.FORMATS)}")
     pic = picture.picture_from(cluster.store, picture.fabric_from(cluster.network))
-    written = draw.render(pic, None, Path(args.file))
+    written = _render(pic, None, Path(args.file))
     out(f"*** wrote {written}\n")
     return written

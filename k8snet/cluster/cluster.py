@@ -30,7 +30,7 @@ from k8snet.apiserver.registry import strategies
 from k8snet.apiserver.store import Store, now_rfc3339
 from k8snet.cluster import preflight
 from k8snet.cluster.fabric_agent import FabricAgent
-from k8snet.cluster.faults import controller_running
+from k8snet.cluster.faults import controller_running, node_uplinks, uplink_check
 from k8snet.cluster.network import API_PORT, OFP_PORT, Network
 from k8snet.cluster.pods import KubeletExec, KubeletLogs, Pods
 from k8snet.cluster.rundir import KEEP_LOGS, RunDir, keep_logs
@@ -42,9 +42,11 @@ from k8snet.control.endpoints_mirror import EndpointsMirror
 from k8snet.control.endpointslice import EndpointSliceController
 from k8snet.control.gc import GarbageCollector
 from k8snet.control.loadbalancer import LoadBalancerController
+from k8snet.control.nodelifecycle import NodeLifecycleController
 from k8snet.control.replicaset import ReplicaSetController
 from k8snet.control.statefulset import StatefulSetController
 from k8snet.errors import K8snetError
+from k8snet.node.heartbeat import NodeHeartbeat, ready_condition
 from k8snet.node.ipam import NodeIpam
 from k8snet.node.kubelet import Kubelet, KubeletConfig, NodeFacts
 from k8snet.node.netpol_agent import NetpolAgent
@@ -69,9 +71,7 @@ def node_object(node: Node, capacity: int) -> dict:
             "addresses": [{"type": "InternalIP", "address": node.ip},
                           {"type": "Hostname", "address": node.name}],
             "capacity": {"pods": str(capacity)}, "allocatable": {"pods": str(capacity)},
-            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                            "message": "kubelet is posting ready status",
-                            "lastHeartbeatTime": now, "lastTransitionTime": now}],
+            "conditions": [ready_condition(now)],
             "nodeInfo": {"kubeletVersion": KUBELET_VERSION, "kubeProxyVersion": KUBELET_VERSION,
                          "osImage": "k8snet (Mininet host)",
                          "kernelVersion": platform.release(),
@@ -97,7 +97,7 @@ class Cluster:
     """A running cluster.  Use as a context manager, or ``start()``/``stop()``."""
 
     def __init__(self, spec: ClusterSpec, proxy_mode: str = "nftables",
-                 keep_logs: Path | None = None) -> None:
+                 keep_logs: Path | None = None, node_grace: float | None = None) -> None:
         require_mode(proxy_mode)
         self.spec = spec
         self.proxy_mode = proxy_mode
@@ -107,6 +107,8 @@ class Cluster:
         self.network: Network | None = None
         self.controllers: list[Controller] = []
         self.kubelets: dict[str, Kubelet] = {}
+        self.heartbeats: dict[str, NodeHeartbeat] = {}
+        self.node_grace = node_grace     # None: K8SNET_NODE_MONITOR_GRACE_PERIOD or 4 s
         self.proxies: dict[str, ProxyAgent] = {}
         self.netpols: dict[str, NetpolAgent] = {}
         self.started = 0.0
@@ -177,6 +179,7 @@ class Cluster:
                     GarbageCollector):
             self.controllers.append(cls(self.store).start())
         self.controllers.append(LoadBalancerController(self.store, net.lb_pool).start())
+        self.controllers.append(NodeLifecycleController(self.store, self.node_grace).start())
 
     def _start_nodes(self) -> None:
         for node in self.spec.nodes:
@@ -190,8 +193,12 @@ class Cluster:
         node_ns = naming.node_netns(self.spec.name, node.name)
         config = KubeletConfig(self.spec.name, system.dns_ip(net), net.cluster_domain,
                                net.ext_dns_ip, str(self.rundir.logs), self.trusted_owners)
+        # The kubelet reaches the API server while any of the node's fabric links is up.
+        reachable = uplink_check([port for _, port in node_uplinks(self.network, node.name)])
         self.kubelets[node.name] = Kubelet(
-            self.store, NodeFacts(node.name, node.ip, node.pod_cidr, node_ns), config).start()
+            self.store, NodeFacts(node.name, node.ip, node.pod_cidr, node_ns), config,
+            reachable).start()
+        self.heartbeats[node.name] = NodeHeartbeat(self.store, node.name, reachable).start()
         self.proxies[node.name] = ProxyAgent(
             self.store, node.name, Proxier(node_ns, self.proxy_mode), net.pod_cidr,
             net.service_cidr).start()
@@ -342,6 +349,9 @@ class Cluster:
         for agent in reversed(self.controllers):
             agent.stop()
         self.controllers = []
+        for heartbeat in self.heartbeats.values():
+            heartbeat.stop()
+        self.heartbeats.clear()
         for kubelet in self.kubelets.values():
             kubelet.stop()
         self.kubelets.clear()

@@ -10,10 +10,18 @@
 - ``controller stop|start``: the OpenFlow controller killed (the switches
   keep their flows, fail-secure) and started again with the fabric state as
   it is now, so changes made meanwhile are applied then.
+- ``node NODE down|up``: every link between the node and the fabric down
+  (both ends, as Mininet's ``link A B down``), so its kubelet can no longer
+  reach the API server (``uplink_check``) and the node lifecycle controller
+  makes it NotReady; up again, with the routes the kernel dropped with the
+  link (the default route) put back.
 """
 from __future__ import annotations
 
+import json
 import subprocess
+from collections.abc import Callable
+from pathlib import Path
 
 from k8snet import naming
 from k8snet.errors import K8snetError
@@ -81,3 +89,93 @@ def set_mtu(network, node: str, mtu: int) -> str:
 def controller_running(network) -> bool:
     proc = network.controller.proc if network.controller else None
     return proc is not None and proc.poll() is None
+
+
+# --- node NODE down|up -------------------------------------------------------------
+
+def node_uplinks(network, node: str) -> list[tuple[str, str]]:
+    """``[(node_intf, switch_intf)]``: the node's links to the fabric
+    (``[("eth0", "tor1-eth1")]``)."""
+    out = []
+    for link in network.net.links:
+        for a, b in ((link.intf1, link.intf2), (link.intf2, link.intf1)):
+            if a.node.name == node and b.node in network.net.switches:
+                out.append((a.name, b.name))
+    return out
+
+
+def uplink_check(ports: list[str], sys_net: Path = Path("/sys/class/net")
+                 ) -> Callable[[], bool]:
+    """A ``reachable()`` for the node's kubelet: True while any of the switch
+    ports facing the node is operationally up (a veth is "up" only when both
+    its ends are), read from sysfs in the root namespace where the switch
+    ports live."""
+    def reachable() -> bool:
+        for port in ports:
+            try:
+                if (sys_net / port / "operstate").read_text().strip() == "up":
+                    return True
+            except OSError:
+                continue
+        return False
+    return reachable
+
+
+def route_commands(routes: list, netns: str, devs: set[str]) -> list[list[str]]:
+    """``ip route replace`` argument lists that put back the routes of
+    ``ip -j route show`` over ``devs`` that the kernel drops when a link goes
+    down (all but its own connected ``proto kernel`` routes)."""
+    out = []
+    for route in routes:
+        if not isinstance(route, dict) or route.get("dev") not in devs \
+                or route.get("protocol") == "kernel" or not route.get("dst"):
+            continue
+        argv = ["ip", "-n", netns, "route", "replace", str(route["dst"])]
+        if route.get("gateway"):
+            argv += ["via", str(route["gateway"])]
+        argv += ["dev", str(route["dev"])]
+        for key, word in (("protocol", "proto"), ("metric", "metric"), ("prefsrc", "src")):
+            if route.get(key) not in (None, ""):
+                argv += [word, str(route[key])]
+        if "onlink" in (route.get("flags") or []):
+            argv.append("onlink")
+        out.append(argv)
+    return out
+
+
+def _ip(argv: list[str]) -> str:
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    if res.returncode != 0:
+        raise K8snetError(f"node: {' '.join(argv)}: {res.stderr.strip()}")
+    return res.stdout
+
+
+def set_node_links(network, cluster: str, node: str, up: bool, state_dir: Path,
+                   gateway: str) -> list[tuple[str, str]]:
+    """Take the node's fabric links down or up (both ends); returns them.
+    Down keeps the node's routes over them in ``state_dir``; up puts them back
+    (no record: the default route via ``gateway``)."""
+    links = node_uplinks(network, node)
+    if not links:
+        raise K8snetError(f"node: {node} has no link to a switch")
+    netns = naming.node_netns(cluster, node)
+    devs = {intf for intf, _ in links}
+    saved = state_dir / f"{node}-routes.json"
+    if not up:
+        routes = json.loads(_ip(["ip", "-n", netns, "-j", "route", "show"]) or "[]")
+        if route_commands(routes, netns, devs):
+            state_dir.mkdir(parents=True, exist_ok=True)
+            saved.write_text(json.dumps(routes))
+    state = "up" if up else "down"
+    for intf, port in links:
+        _ip(["ip", "-n", netns, "link", "set", intf, state])
+        _ip(["ip", "link", "set", port, state])
+    if up:
+        try:
+            routes = json.loads(saved.read_text())
+        except (OSError, ValueError):
+            routes = [{"dst": "default", "gateway": gateway, "dev": links[0][0]}]
+        for argv in route_commands(routes, netns, devs):
+            _ip(argv)
+        saved.unlink(missing_ok=True)
+    return links

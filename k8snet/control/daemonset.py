@@ -15,7 +15,8 @@ pins it: ``spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecu
 is one term, ``matchFields: [{key: metadata.name, operator: In, values: [node]}]``,
 and the scheduler binds it.  Labels: the template's plus
 ``controller-revision-hash`` (``ComputeHash`` of the template) and
-``pod-template-generation``.  A deleted Node's pods are removed at once (the
+``pod-template-generation``; each template is kept in a ControllerRevision
+of that hash (``kubectl rollout history|undo``).  A deleted Node's pods are removed at once (the
 pod garbage collector's part).  RollingUpdate replaces old pods node by node,
 at most ``maxUnavailable`` (default 1; percent of desiredNumberScheduled, rounded
 up) unavailable at a time; OnDelete leaves that to the user.  Status:
@@ -38,6 +39,7 @@ from k8snet.errors import NotFound, StatusError
 COMPONENT = "daemonset-controller"
 REVISION_LABEL = "controller-revision-hash"
 GENERATION_LABEL = "pod-template-generation"
+DEFAULT_HISTORY = 10
 STATUS_KEYS = ("observedGeneration", "desiredNumberScheduled", "currentNumberScheduled",
                "numberReady", "numberAvailable", "numberUnavailable",
                "updatedNumberScheduled", "numberMisscheduled")
@@ -81,9 +83,45 @@ class DaemonSetController(Controller):
         nodes = {n["metadata"]["name"]: n for n in self.store.list("Node")
                  if names.conforms(n, names.NODE_SHAPE)}
         if not names.is_terminating(ds):
+            self.sync_history(ds, digest)
             self.manage(ds, nodes, self.pods_by_node(ds), digest)
             self.rolling_update(ds, nodes, self.pods_by_node(ds), digest)
         return self.update_status(ds, nodes, self.pods_by_node(ds), digest)
+
+    # --- history ---------------------------------------------------------------
+
+    def sync_history(self, ds: dict, digest: str) -> None:
+        """constructHistory: the template kept in a ControllerRevision
+        ``<set>-<hash>`` (revision max + 1 when new or come back; what
+        ``kubectl rollout history|undo`` reads), the oldest others deleted
+        beyond ``revisionHistoryLimit`` (default 10)."""
+        meta, template = ds["metadata"], ds["spec"]["template"]
+        history = sorted((cr for cr in self.store.list("ControllerRevision", meta["namespace"])
+                          if names.is_controlled_by(cr, ds)), key=_revision)
+        latest = max(map(_revision, history), default=0)
+        current = next((cr for cr in history
+                        if cr["metadata"]["name"] == f"{meta['name']}-{digest}"), None)
+        if current is None:
+            labels = dict((template.get("metadata") or {}).get("labels") or {})
+            try:
+                self.store.create({
+                    "apiVersion": "apps/v1", "kind": "ControllerRevision",
+                    "metadata": {"name": f"{meta['name']}-{digest}",
+                                 "namespace": meta["namespace"],
+                                 "labels": {**labels, REVISION_LABEL: digest},
+                                 "ownerReferences": [names.controller_ref(ds)]},
+                    "data": names.revision_data(template), "revision": latest + 1})
+            except StatusError:
+                return
+        elif _revision(current) < latest:
+            self.store.mutate(*key_of(current), lambda o: o.update(revision=latest + 1))
+        old = [cr for cr in history if cr is not current]
+        for cr in old[:max(0, len(old) - names.as_int(ds["spec"].get("revisionHistoryLimit"),
+                                                      DEFAULT_HISTORY))]:
+            try:
+                self.store.delete(*key_of(cr))
+            except NotFound:
+                pass
 
     # --- pods ------------------------------------------------------------------
 
@@ -259,6 +297,10 @@ def target_node(pod: dict) -> str:
                     and len(field.get("values") or []) == 1:
                 return field["values"][0]
     return ""
+
+
+def _revision(cr: dict) -> int:
+    return names.as_int(cr.get("revision"), 0)
 
 
 def _selector(ds: dict) -> dict | None:

@@ -81,11 +81,13 @@ def container_argv(pod: Pod, container: Container,
 def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
                     env: dict[str, str], log_path: str = "",
                     grpc_ports: tuple[int, ...] = (),
-                    sandboxed: tuple[dict, dict] | None = None) -> ContainerProcess:
+                    sandboxed: tuple[dict, dict] | None = None,
+                    mounts: tuple = ()) -> ContainerProcess:
     """Start ``container`` in the network namespace ``netns``; its output goes
     to ``log_path`` (default: ``log_dir/<ns>_<pod>_<container>.log``).
     ``sandboxed`` (the pod's and the container's API spec) runs it in the
-    sandbox (k8snet.node.sandbox) as the identity they ask for."""
+    sandbox (k8snet.node.sandbox) as the identity they ask for, with
+    ``mounts`` (k8snet.node.volumes.Mount: its volumes) bound in."""
     argv = container_argv(pod, container, grpc_ports,
                           path=sandbox.SANDBOX_PATH if sandboxed else None)
     builtin = "k8snet.node.netexec" in argv
@@ -93,7 +95,7 @@ def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
     ident = None
     if sandboxed:
         ident = sandbox.identity(sandboxed[0], sandboxed[1], builtin)
-        wrapper += sandbox.prefix(ident, pod.name)
+        wrapper += sandbox.prefix(ident, pod.name, mounts)
     log_path = log_path or os.path.join(
         log_dir, f"{pod.namespace}_{pod.name}_{container.name}.log")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)

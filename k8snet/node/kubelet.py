@@ -7,7 +7,10 @@ files), start containers with their environment, restart them by
 probes, report ``status`` and Events; on deletion take the pod out of its
 endpoints first (Ready False), stop its containers and the sandbox, and
 remove the object.  It gets the store, its node's facts and a ``KubeletConfig``
-(cluster DNS, log directory): nothing else, as kindnetd's agents do.
+(cluster DNS, log directory): nothing else, as kindnetd's agents do.  While
+``reachable()`` is False (the node cut off from the API server) it neither
+sees pod changes nor posts status; its containers run on, and when the node is
+back it looks at every pod again.
 
 Source: https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/
 """
@@ -18,6 +21,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from k8snet import naming
@@ -26,7 +30,7 @@ from k8snet.apiserver import events
 from k8snet.apiserver.controller import Controller
 from k8snet.apiserver.store import Event, Store, key_of
 from k8snet.errors import K8snetError
-from k8snet.node import cni, containers, discovery, envvars, sandbox
+from k8snet.node import cni, containers, discovery, envvars, sandbox, volumes
 from k8snet.node.env import EnvError, container_env
 from k8snet.node.ipam import NodeIpam
 from k8snet.node.probes import Tracker, implicit_probe, run_probe
@@ -77,11 +81,14 @@ class NodeFacts:
 class Kubelet(Controller):
     watches = ("Pod",)
 
-    def __init__(self, store: Store, node: NodeFacts, config: KubeletConfig) -> None:
+    def __init__(self, store: Store, node: NodeFacts, config: KubeletConfig,
+                 reachable: Callable[[], bool] | None = None) -> None:
         self.name = f"kubelet-{node.name}"
         super().__init__(store)
         self.node = node
         self.config = config
+        self.reachable = reachable or (lambda: True)
+        self._online = True
         self.ipam = NodeIpam(node.name, node.pod_cidr)
         self.pods: dict[tuple[str, str], PodRuntime] = {}
         self.lock = threading.RLock()
@@ -105,6 +112,8 @@ class Kubelet(Controller):
     # --- reconcile ------------------------------------------------------------------
 
     def reconcile(self, key: tuple[str, str]) -> float | None:
+        if not self.reachable():
+            return None                  # cut off: every pod is looked at when back
         ns, name = key
         pod = self.store.find("Pod", ns, name)
         with self.lock:
@@ -166,6 +175,11 @@ class Kubelet(Controller):
         uid = pod["metadata"]["uid"]
         log_dir = os.path.join(self.config.log_dir, f"{ns}_{name}_{uid[:8]}")
         rt = PodRuntime(uid, ip, netns, veth, self.node.netns, log_dir)
+        if spec.get("volumes") and not self._trusted(pod):
+            rt.volume_dir = volumes.pod_volume_dir(
+                os.path.join(os.path.dirname(self.config.log_dir), "volumes"), ns, name, uid)
+            rt.volumes, problems = volumes.prepare(spec, rt.volume_dir)
+            self._volume_problems(pod, rt, problems)
         with self.lock:
             self.pods[key] = rt
         return rt
@@ -178,6 +192,8 @@ class Kubelet(Controller):
             cni.delete_pod(self.node.netns, rt.netns, rt.veth)
         finally:
             discovery.remove_pod_files(rt.netns)
+            if rt.volume_dir:
+                volumes.remove(rt.volume_dir)
             self.ipam.release(rt.ip)
             with self.lock:
                 self.pods.pop(key, None)
@@ -273,9 +289,11 @@ class Kubelet(Controller):
             c.restart_count += 1
             c.last_state = c.finished
         sandboxed = self._sandbox_for(pod, c)
+        mounts, problems = volumes.mounts_for(c.spec, rt.volumes) if sandboxed else ([], [])
+        self._volume_problems(pod, rt, problems)
         proc = containers.start_container(typed_pod, typed, rt.netns, rt.log_dir, env,
                                           log_path=log_path, grpc_ports=grpc_ports,
-                                          sandboxed=sandboxed)
+                                          sandboxed=sandboxed, mounts=tuple(mounts))
         if proc.identity is not None and proc.identity.refused:
             events.record(self.store, pod, events.WARNING, "CapabilityRefused",
                           f"container {c.name}: {', '.join(proc.identity.refused)} not "
@@ -300,6 +318,13 @@ class Kubelet(Controller):
                     for o in rs["metadata"].get("ownerReferences") or []):
                 return True
         return False
+
+    def _volume_problems(self, pod: dict, rt: PodRuntime, problems: list[str]) -> None:
+        for problem in problems:                  # once per pod, as a Warning
+            if problem not in rt.warned:
+                rt.warned.add(problem)
+                events.record(self.store, pod, events.WARNING, "FailedMount", problem,
+                              COMPONENT, self.node.name)
 
     def _sandbox_for(self, pod: dict, c: ContainerRuntime) -> tuple[dict, dict] | None:
         if self._trusted(pod):
@@ -349,7 +374,14 @@ class Kubelet(Controller):
     def check_once(self) -> None:
         """Enqueue pods whose containers exited; run due probes; enqueue pods
         whose readiness changed; kill containers whose liveness or startup
-        probe failed."""
+        probe failed; every pod again when the node is back online."""
+        online = self.reachable()
+        if online and not self._online:
+            with self.lock:
+                known = list(self.pods)
+            for key in {*self.initial_keys(), *known}:
+                self.enqueue(key)
+        self._online = online
         with self.lock:
             items = list(self.pods.items())
         for key, rt in items:

@@ -70,6 +70,8 @@ class PodRuntime:
     containers: dict[str, ContainerRuntime] = field(default_factory=dict)
     terminating_since: float | None = None
     warned: set[str] = field(default_factory=set)
+    volume_dir: str = ""                 # its emptyDirs (k8snet.node.volumes), if any
+    volumes: dict[str, str] = field(default_factory=dict)
 
 
 def backoff(crashes: int) -> float:

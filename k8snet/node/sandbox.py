@@ -2,7 +2,9 @@
 manifest runs (its command, exec probes, ``kubectl exec``).
 
 Inside: the pod's network namespace (``ip netns exec`` enters it first), the
-host filesystem read-only (``--ro-bind / /``), a private /tmp, /run hidden
+host filesystem read-only (each top-level directory bound read-only over
+the sandbox's own root), the pod's emptyDir volumes writable where its
+volumeMounts say (k8snet.node.volumes), a private /tmp, /run hidden
 (the lab's run directory and the namespaces' bind mounts), a /proc of its own
 PID namespace, IPC and UTS namespaces of its own; then ``setpriv`` drops to
 the pod's user (``securityContext.runAsUser``/``runAsGroup``, container over
@@ -22,11 +24,12 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 NOBODY = 65534
+OWN_MOUNTS = ("proc", "dev", "tmp", "run")   # the sandbox's own, not the host's
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Capabilities that act only inside the pod's own namespaces.  SYS_ADMIN,
 # SYS_PTRACE, SYS_MODULE and the like could reach the host: never granted.
@@ -80,12 +83,31 @@ def _code_binds() -> list[str]:
     return out
 
 
-def prefix(ident: Identity, hostname: str = "") -> list[str]:
-    """The argv that runs a command in the sandbox as ``ident`` (append the command)."""
+def _root_binds() -> list[str]:
+    """The host's top-level entries, read-only, over the sandbox's own tmpfs
+    root (not ``--ro-bind / /``), so that a volume can be mounted at a new
+    top-level path such as /cache; the root itself is not writable by the
+    pod's user."""
+    out: list[str] = []
+    for name in sorted(os.listdir("/")):
+        path = "/" + name
+        if name in OWN_MOUNTS:
+            continue
+        if os.path.islink(path):
+            out += ["--symlink", os.readlink(path), path]
+        else:
+            out += ["--ro-bind", path, path]
+    return out
+
+
+def prefix(ident: Identity, hostname: str = "", mounts: Sequence = ()) -> list[str]:
+    """The argv that runs a command in the sandbox as ``ident`` (append the
+    command); ``mounts`` (k8snet.node.volumes.Mount) bind the pod's volumes."""
     caps = "".join(f",+{c.lower()}" for c in ident.caps)
-    argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-            "--tmpfs", "/tmp", "--tmpfs", "/run", *_code_binds(), "--unshare-pid",
-            "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
+    argv = ["bwrap", *_root_binds(), "--dev", "/dev", "--proc", "/proc",
+            "--tmpfs", "/tmp", "--tmpfs", "/run", *_code_binds(),
+            *[arg for m in mounts for arg in m.bwrap_args()],
+            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
     if hostname:
         argv += ["--hostname", hostname[:63]]
     argv += ["--", "setpriv", f"--reuid={ident.uid}", f"--regid={ident.gid}",

@@ -208,11 +208,16 @@ class CurlLoop:
 
 
 def kubectl(cluster: Cluster, *words: str) -> list[str]:
-    """The CLI's ``kubectl`` verb (``kubectl scale ...``); returns its lines."""
-    from k8snet.cli.kubectl import Kubectl
-    lines: list[str] = []
-    Kubectl(cluster.store, cluster.pods, lines.append).run(list(words))
-    return lines
+    """The CLI's ``kubectl`` (the real one, ``kubectl scale ...``); returns the
+    lines it prints, or raises ``K8snetError`` with what it says when it fails."""
+    from k8snet.cli import kubectl as real
+    from k8snet.errors import K8snetError
+    env = real.environment(cluster.kubeconfig, cluster.rundir.path / "kube-cache")
+    done = subprocess.run([real.binary(), *words], env=env, capture_output=True, text=True,
+                          timeout=120)
+    if done.returncode:
+        raise K8snetError(done.stderr.strip() or f"kubectl exit {done.returncode}")
+    return done.stdout.splitlines()
 
 
 def docs_of(text: str) -> list:

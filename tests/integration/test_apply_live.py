@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import (
     CurlLoop,
+    apply_files,
     apply_yaml,
     docs_of,
     in_pod,
@@ -50,10 +51,10 @@ def deployment_pods(cluster, name: str, namespace: str = "default") -> list[dict
 
 
 def snapshot(cluster) -> dict:
-    """Every object but Events, with its resourceVersion."""
+    """Every object but Events and Leases (heartbeats), with its resourceVersion."""
     return {(kind, o["metadata"].get("namespace", ""), o["metadata"]["name"]):
             o["metadata"]["resourceVersion"]
-            for kind in cluster.store.kinds() if kind != "Event"
+            for kind in cluster.store.kinds() if kind not in ("Event", "Lease")
             for o in cluster.store.list(kind)}
 
 
@@ -61,7 +62,7 @@ def rollout_done(cluster, name: str, namespace: str = "default") -> bool:
     """``kubectl rollout status`` says "successfully rolled out" right away."""
     try:
         lines = kubectl(cluster, "rollout", "status", f"deployment/{name}", "-n", namespace,
-                        "--timeout", "0")
+                        "--watch=false")
     except K8snetError:
         return False
     return lines[-1:] == [f'deployment "{name}" successfully rolled out']
@@ -301,9 +302,9 @@ def test_bad_manifest_is_one_error_line_and_nothing_applied(cluster, tmp_path, c
     path = tmp_path / "m.yaml"
     path.write_text(text)
     before = snapshot(cluster)
-    # Through the CLI's kubectl, as a user types it.
+    # Through the store's apply (``k8snet run -f``): all or nothing, file:line.
     with pytest.raises(K8snetError) as err:
-        kubectl(cluster, "apply", "-f", str(path))
+        apply_files(cluster, path)
     message = str(err.value)
     assert "\n" not in message
     assert re.search(pattern, message), message

@@ -4,8 +4,20 @@ from __future__ import annotations
 import re
 
 from k8snet.cli import faults
+from k8snet.cluster.dnsrace import summary
 from k8snet.cluster.faults import controller_running as faults_running
-from tests.integration.conftest import apply_yaml, in_pod, pod_ip, settle, sh, wait_for
+from k8snet.control.nodelifecycle import NodeLifecycleController, ready_of
+from tests.integration.conftest import (
+    apply_yaml,
+    in_node,
+    in_pod,
+    kubectl,
+    pod_ip,
+    settle,
+    sh,
+    wait_for,
+    wait_programmed,
+)
 
 
 def say(lines: list[str]):
@@ -99,3 +111,75 @@ def test_a_crashed_controller_and_ext_server_are_restarted(cluster):
     wait_for(lambda: in_pod(cluster, "client", f"curl -s --max-time 1 http://{target}/hostname")
              .stdout.strip() == "ext", 10, "ext answering again")
     assert sh(f"{ext} true").returncode == 0
+
+
+def _ready_status(cluster, node: str) -> str:
+    return (ready_of(cluster.store.get("Node", "", node)) or {}).get("status", "")
+
+
+def _ready_addresses(cluster, service: str) -> set[str]:
+    return {a for s in cluster.store.list("EndpointSlice", "default")
+            if s["metadata"].get("labels", {}).get("kubernetes.io/service-name") == service
+            for e in s.get("endpoints") or [] if (e.get("conditions") or {}).get("ready")
+            for a in e.get("addresses") or []}
+
+
+def test_node_down_goes_not_ready_its_pods_leave_and_it_comes_back(cluster):
+    settle(cluster)
+    node, client_node = _node_of(cluster, "web-1"), _node_of(cluster, "client")
+    assert node != client_node
+    web1 = pod_ip(cluster, "web-1")
+    service = cluster.store.get("Service", "default", "web")["spec"]["clusterIP"]
+    grace = next(c.grace for c in cluster.controllers if isinstance(c, NodeLifecycleController))
+    lines: list[str] = []
+    faults.node_command(cluster, [node, "down"], say(lines))
+    try:
+        wait_for(lambda: _ready_status(cluster, node) == "Unknown", grace + 2,
+                 f"{node} NotReady within the {grace:g}s grace period (+2 s)")
+        assert any(row.split()[:2] == [node, "NotReady"] for row in kubectl(cluster, "get",
+                                                                            "nodes"))
+        taints = cluster.store.get("Node", "", node)["spec"]["taints"]
+        assert {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"} in taints
+        wait_for(lambda: web1 not in _ready_addresses(cluster, "web"), 10,
+                 "web-1 out of the ready endpoints")
+        assert {pod_ip(cluster, "web-2"), pod_ip(cluster, "web-3")} <= \
+            _ready_addresses(cluster, "web")
+        wait_programmed(cluster, web1, absent=True, nodes=(client_node,))
+        answers = [in_pod(cluster, "client", f"curl -s --max-time 2 http://{service}/hostname")
+                   .stdout.strip() for _ in range(10)]
+        assert set(answers) <= {"web-2", "web-3"} and len(answers) == 10, answers
+        lines.clear()
+        faults.node_command(cluster, ["status"], say(lines))
+        row = next(line for line in lines if line.startswith(node))
+        assert "NotReady" in row and "down" in row
+    finally:
+        faults.node_command(cluster, [node, "up"], say(lines))
+    wait_for(lambda: _ready_status(cluster, node) == "True", 10, f"{node} Ready again")
+    assert not cluster.store.get("Node", "", node)["spec"].get("taints")
+    wait_for(lambda: web1 in _ready_addresses(cluster, "web"), 15, "web-1 back in the endpoints")
+    assert "default via" in in_node(cluster, node, "ip route").stdout
+    settle(cluster)
+    wait_for(lambda: in_pod(cluster, "client", f"curl -s --max-time 2 http://{web1}:8080/"
+                            "hostname").stdout.strip() == "web-1", 10, "web-1 reachable again")
+    reasons = {(e["reason"], e["involvedObject"]["name"]) for e in cluster.store.list("Event")}
+    assert {("NodeNotReady", node), ("NodeReady", node), ("NodeNotReady", "web-1")} <= reasons
+
+
+def test_dnsrace_figures_add_up_for_both_variants(cluster):
+    lines: list[str] = []
+    variants = faults.dnsrace_command(cluster, ["client", "-n", "12", "-p", "3"], say(lines))
+    text = "".join(lines)
+    assert [v.label for v in variants] == ["parallel A+AAAA", "single-request-reopen"]
+    kubernetes = cluster.store.get("Service", "default", "kubernetes")["spec"]["clusterIP"]
+    for variant in variants:
+        s = summary(variant)
+        assert s["lookups"] == 12 and s["resolved"] + s["timed_out"] == 12, s
+        assert s["resolved"] >= 1, f"{variant.label}: the name never resolved"
+        assert all(lk.addresses == (kubernetes,) for lk in variant.lookups if lk.addresses)
+        assert 0 <= s["slow"] <= s["lookups"] and s["p50"] <= s["p99"]
+        assert variant.before is not None and variant.after is not None, text
+        assert all(variant.delta(c) >= 0 for c in ("insert_failed", "drop"))
+    node = _node_of(cluster, "client")
+    assert f"insert_failed ({node})" in text
+    if summary(variants[0])["slow"] == 0:
+        assert "the race did not show on kernel" in text

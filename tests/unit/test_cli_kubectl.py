@@ -1,128 +1,229 @@
-"""The CLI's kubectl verbs against a store (no cluster): what they print,
-what they change, and that any malformed line is one K8snetError."""
+"""The CLI's ``kubectl``: the real kubectl against the lab's API server.
+
+Which lines follow (no time limit, Ctrl-C ends them) and which return (a
+bounded time), the lab's ``kubectl run`` shorthand, and the runner itself
+with the pinned kubectl against a store served on 127.0.0.1.
+"""
 from __future__ import annotations
 
-import shlex
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
+from k8snet.apiserver.http import serve
 from k8snet.apiserver.registry import strategies
 from k8snet.apiserver.store import Store
-from k8snet.cli.kubectl import RESTARTED_AT, Kubectl
+from k8snet.cli import kubectl
 from k8snet.errors import K8snetError
 
-DEPLOY = {"apiVersion": "apps/v1", "kind": "Deployment",
-          "metadata": {"name": "web", "namespace": "default"},
-          "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                   "template": {"metadata": {"labels": {"app": "web"}},
-                                "spec": {"containers": [{"name": "c", "image": "x"}]}}}}
+HAS_KUBECTL = (Path(kubectl.sys.executable).parent / "kubectl").exists()
+needs_kubectl = pytest.mark.skipif(not HAS_KUBECTL, reason="no pinned kubectl in the venv")
 
 
-class NoPods:
-    def exec(self, *a):
-        raise K8snetError('Error from server (NotFound): pods "x" not found')
+@pytest.mark.parametrize("line, following", [
+    ("get pods", False), ("get pods -w", True), ("-n shop get pods --watch", True),
+    ("get pods --watch=false", False), ("logs web-1", False), ("logs -f deploy/web", True),
+    ("logs web-1 --follow", True), ("exec web-1 -- ls", False), ("exec -it web-1 -- sh", True),
+    ("exec web-1 -i -- sh", True), ("exec web-1 -- tail -f /x", False),
+    ("rollout status deploy/web", True), ("rollout status deploy/web --watch=false", False),
+    ("rollout restart deploy/web", False), ("wait --for=delete pod/x", True),
+    ("attach web-1", True), ("port-forward pod/web-1 8080:8080", True), ("apply -f x", False),
+    ("run t --image=busybox -it --rm -- sh", True), ("describe svc web", False),
+])
+def test_which_lines_follow(line, following):
+    words = line.split()
+    assert kubectl.follows(words) is following
+    assert (kubectl.limit(words) is None) is following
 
-    def logs(self, *a):
-        raise K8snetError('Error from server (NotFound): pods "x" not found')
+
+def test_limits_of_returning_lines():
+    assert kubectl.limit(["get", "pods"]) == kubectl.TIMEOUT
+    assert kubectl.limit(["delete", "ns", "x", "--timeout=5m"]) == 310.0
+    assert kubectl.limit(["scale", "deploy/x", "--replicas=2", "--timeout", "90s"]) == 100.0
+    assert kubectl.limit(["delete", "pod", "x", "--timeout=1s"]) == kubectl.TIMEOUT
+    assert kubectl.limit(["delete", "pod", "x", "--timeout=banana"]) == kubectl.TIMEOUT
+    assert kubectl.seconds("1m30s") == 90.0 and kubectl.seconds("500ms") == 0.5
+    assert kubectl.seconds("2") == 2.0 and kubectl.seconds("5x") is None
+
+
+@pytest.mark.parametrize("line, reads", [
+    ("apply -f -", True), ("apply --filename=-", True), ("apply -f x.yaml", False),
+    ("exec -it p -- sh", True), ("exec p -- sh -c 'cat -'", False), ("edit svc/web", True),
+    ("get pods", False), ("attach p", True),
+])
+def test_only_lines_that_read_input_get_it(line, reads):
+    assert kubectl.reads_stdin(line.split()) is reads
+
+
+def test_verb_skips_global_flags_and_their_values():
+    assert kubectl.verb_of(["-n", "shop", "--context", "lab", "get", "pods"]) == (4, "get")
+    assert kubectl.verb_of(["--namespace=shop", "logs", "x"]) == (1, "logs")
+    assert kubectl.verb_of(["-v", "6"]) == (-1, "")
+
+
+def test_run_shorthand_becomes_kubectls_own_flags():
+    got = kubectl.lab_shorthand("run echo-b --port=5005/UDP --labels=app=udp-echo "
+                                "--node=node2 -n udpct".split())
+    assert got[:4] == ["run", "echo-b", "--labels=app=udp-echo", "-n"]
+    assert "--image=busybox" in got and "--override-type=strategic" in got
+    overrides = next(w for w in got if w.startswith("--overrides="))
+    assert kubectl.json.loads(overrides.split("=", 1)[1]) == {
+        "apiVersion": "v1", "spec": {"nodeName": "node2", "containers": [
+            {"name": "echo-b", "ports": [{"containerPort": 5005, "protocol": "UDP"}]}]}}
+    assert kubectl.lab_shorthand(["run", "t", "--node", "node1", "--", "sleep", "1"])[-3:] == \
+        ["--", "sleep", "1"]
+    # Lines kubectl takes as they are stay as they are.
+    assert kubectl.lab_shorthand("run t --image=nginx --port=80".split()) is None
+    assert kubectl.lab_shorthand(["run"]) is None
+    assert kubectl.lab_shorthand("get pods".split()) is None
+    assert kubectl.lab_shorthand("run t --overrides={} --node=n".split()) is None
+    # A port that is not N/PROTO is left to kubectl (its own error).
+    assert "--port=abc" in kubectl.lab_shorthand("run x --port=abc".split())
 
 
 @pytest.fixture
-def kubectl():
-    by_kind, default = strategies("10.96.0.0/12")
-    store = Store(by_kind, default_strategy=default)
-    for ns in ("default", "kube-system"):
-        store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    store.create(DEPLOY)
-    lines: list[str] = []
-    k = Kubectl(store, NoPods(), lines.append)
-    k.lines = lines
-    return k
+def lab(tmp_path):
+    """(env, store): the real kubectl's environment for a served store."""
+    by, default = strategies("10.96.0.0/12")
+    store = Store(by, default_strategy=default)
+    store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+    store.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-1"},
+                  "spec": {"containers": [{"name": "c", "image": "x"}]}})
+    with serve(store) as server:
+        config = server.write_kubeconfig(tmp_path / "kubeconfig")
+        yield kubectl.environment(config, tmp_path / "cache"), store
 
 
-def run(k, line):
-    k.lines.clear()
-    words = shlex.split(line)
-    k.run(words[1:] if words[:1] == ["kubectl"] else words)
-    return k.lines
+def _children() -> list[str]:
+    """Commands of this process's live children (zombies excluded)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except (OSError, ValueError):
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[1] == str(os.getpid()) and fields[0] != "Z":
+            found.append(stat.split("(", 1)[1].split(")", 1)[0])
+    return found
 
 
-def test_get_prints_kubectl_columns_and_names(kubectl):
-    out = run(kubectl, "kubectl get deploy")[0].splitlines()
-    assert out[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
-    assert out[1].split()[0] == "web"
-    assert run(kubectl, "kubectl get deploy -o name") == ["deployment.apps/web"]
-    assert run(kubectl, "kubectl get pods") == ["No resources found in default namespace."]
-    assert "kind: Deployment" in run(kubectl, "kubectl get deploy web -o yaml")[0]
+@needs_kubectl
+def test_run_streams_kubectls_output_and_exit_code(lab, tmp_path):
+    env, _ = lab
+    out, err = tmp_path / "out", tmp_path / "err"
+    with out.open("w") as o, err.open("w") as e:
+        assert kubectl.run(["get", "pods", "-o", "name"], env, print, stdout=o, stderr=e) == 0
+        assert kubectl.run(["get", "pod", "nope"], env, print, stdout=o, stderr=e) == 1
+    assert out.read_text() == "pod/web-1\n"
+    assert err.read_text() == 'Error from server (NotFound): pods "nope" not found\n'
+    with err.open("w") as e:
+        assert kubectl.run(["get", "pods", "-l", "a in (b"], env, print, stderr=e) == 1
+    assert err.read_text() == (
+        'Error from server (BadRequest): Unable to find "/v1, Resource=pods" that match label '
+        "selector \"a in (b\", field selector \"\": unable to parse requirement: 'a in (b'\n")
+    assert (tmp_path / "cache").is_dir()      # the discovery cache goes with the cluster
 
 
-def test_scale_and_rollout_restart_change_the_object(kubectl):
-    assert run(kubectl, "kubectl scale deploy web --replicas=5") == \
-        ["deployment.apps/web scaled"]
-    obj = kubectl.store.get("Deployment", "default", "web")
-    assert obj["spec"]["replicas"] == 5 and obj["metadata"]["generation"] == 2
-    assert run(kubectl, "kubectl rollout restart deployment/web") == \
-        ["deployment.apps/web restarted"]
-    template = kubectl.store.get("Deployment", "default", "web")["spec"]["template"]
-    assert RESTARTED_AT in template["metadata"]["annotations"]
+@needs_kubectl
+def test_run_shorthand_creates_the_pod_kubectl_would(lab, tmp_path):
+    env, store = lab
+    notes: list[str] = []
+    with (tmp_path / "out").open("w") as o:
+        code = kubectl.run("run echo --port=5005/UDP --node=node2 --labels=app=e".split(), env,
+                           notes.append, stdout=o)
+    assert code == 0 and (tmp_path / "out").read_text() == "pod/echo created\n"
+    assert notes[0].startswith("*** kubectl run echo --labels=app=e --image=busybox ")
+    pod = store.get("Pod", "default", "echo")
+    assert pod["spec"]["nodeName"] == "node2" and pod["metadata"]["labels"] == {"app": "e"}
+    assert pod["spec"]["containers"][0]["ports"] == [{"containerPort": 5005,
+                                                      "protocol": "UDP"}]
 
 
-def test_create_service_and_run_make_objects(kubectl):
-    assert run(kubectl, "kubectl create service nodeport web --tcp=80:8080 "
-                        "--node-port=30080") == ["service/web created"]
-    svc = kubectl.store.get("Service", "default", "web")
-    assert svc["spec"]["ports"][0] == {"name": "80-8080", "port": 80, "targetPort": 8080,
-                                       "protocol": "TCP", "nodePort": 30080}
-    assert svc["spec"]["selector"] == {"app": "web"}
-    assert run(kubectl, "kubectl run box --image=busybox --labels=a=b -- sleep 1") == \
-        ["pod/box created"]
-    pod = kubectl.store.get("Pod", "default", "box")
-    assert pod["metadata"]["labels"] == {"run": "box", "a": "b"}
-    assert pod["spec"]["containers"][0]["command"] == ["sleep", "1"]
+@needs_kubectl
+def test_a_returning_line_is_stopped_at_its_limit(tmp_path):
+    """A server that accepts and never answers: kubectl would wait for ever."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    port = silent.getsockname()[1]
+    config = tmp_path / "kubeconfig"
+    config.write_text(f"apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n"
+                      f"- name: c\n  cluster: {{server: 'http://127.0.0.1:{port}'}}\n"
+                      "contexts:\n- name: c\n  context: {cluster: c, user: u}\n"
+                      "users:\n- name: u\n  user: {}\n")
+    env = kubectl.environment(config, tmp_path / "cache")
+    try:
+        with pytest.raises(K8snetError) as err:
+            kubectl.run(["get", "pods"], env, print, timeout=1.0,
+                        stdout=open(os.devnull, "w"), stderr=open(os.devnull, "w"))
+    finally:
+        silent.close()
+    assert str(err.value) == "error: kubectl get did not finish in 1s; the lab's CLI stopped it"
+    assert "kubectl" not in _children()
 
 
-def test_node_port_conflict_names_the_port_index(kubectl):
-    run(kubectl, "kubectl create service nodeport a --tcp=80 --node-port=30090")
-    with pytest.raises(K8snetError) as info:
-        run(kubectl, "kubectl create service nodeport b --tcp=80 --node-port=30090")
-    assert 'The Service "b" is invalid: spec.ports[0].nodePort: Invalid value: 30090: ' \
-        "provided port is already allocated" in str(info.value)
-    assert kubectl.store.find("Service", "default", "b") is None
+@needs_kubectl
+def test_ctrl_c_ends_a_watch(lab, tmp_path):
+    env, store = lab
+    out = tmp_path / "out"
+
+    def later() -> None:
+        time.sleep(1.5)
+        store.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "late"},
+                      "spec": {"containers": [{"name": "c", "image": "x"}]}})
+        time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGINT)          # what Ctrl-C does to the CLI
+    threading.Thread(target=later, daemon=True).start()
+    with out.open("w") as o, pytest.raises(KeyboardInterrupt):
+        kubectl.run(["get", "pods", "-w"], env, print, stdout=o)
+    rows = [line.split()[0] for line in out.read_text().splitlines()]
+    assert rows == ["NAME", "web-1", "late"]
+    assert "kubectl" not in _children()
 
 
-def test_label_and_wait(kubectl):
-    assert run(kubectl, "kubectl label deploy web tier=front") == ["deployment.apps/web labeled"]
-    assert kubectl.store.get("Deployment", "default", "web")["metadata"]["labels"] == \
-        {"tier": "front"}
-    with pytest.raises(K8snetError, match="timed out waiting for the condition"):
-        run(kubectl, "kubectl wait --for=condition=Available deploy/web --timeout=0.2s")
+@needs_kubectl
+def test_completion_is_kubectls(lab):
+    env, _ = lab
+    assert "pods" in kubectl.complete(["get", "po"], env)
+    assert kubectl.complete(["get", "pods", "we"], env) == ["web-1"]
+    assert kubectl.complete(["frobnicate", "x"], env) == []
 
 
-def test_delete_says_deleted_or_not_found(kubectl):
-    assert run(kubectl, "kubectl delete deploy web nope") == [
-        'deployment.apps "web" deleted',
-        'Error from server (NotFound): deployments.apps "nope" not found']
-    assert run(kubectl, "kubectl delete ns default") == [
-        'Error from server (Forbidden): namespaces "default" is forbidden: this namespace '
-        "may not be deleted"]
+@needs_kubectl
+def test_the_clis_kubectl_is_the_real_one(lab, tmp_path, capfd, monkeypatch):
+    """``kubectl ...`` typed in the CLI (here from a --script file) runs the
+    pinned kubectl with the cluster's kubeconfig; its output streams out."""
+    from types import SimpleNamespace
+
+    import k8snet.cli.shell as shell
+    env, store = lab
+    said: list[str] = []
+    monkeypatch.setattr(shell, "output", said.append)       # the CLI's own lines
+    cluster = SimpleNamespace(kubeconfig=env["KUBECONFIG"], store=store,
+                              rundir=SimpleNamespace(path=tmp_path))
+    script = tmp_path / "cmds"
+    script.write_text("kubectl get pods -o name\nkubectl get pod nope\n"
+                      "kubectl run echo --port=5005/UDP\nkubectl frobnicate\n"
+                      "kubectl get pods \"unterminated\n")
+    with open(os.devnull) as stdin:
+        shell.K8sCLI(SimpleNamespace(), cluster, script=str(script), stdin=stdin)
+    out, err = capfd.readouterr()
+    assert out.splitlines() == ["pod/web-1", "pod/echo created"]
+    assert err.splitlines() == ['Error from server (NotFound): pods "nope" not found',
+                                'error: unknown command "frobnicate" for "kubectl"']
+    assert said[0].startswith("*** kubectl run echo --image=busybox '--overrides={")
+    assert said[1] == "error: cannot parse the command: No closing quotation\n"
+    assert store.get("Pod", "default", "echo")["spec"]["containers"][0]["ports"][0][
+        "protocol"] == "UDP"
+    assert (tmp_path / "kube-cache").is_dir()
 
 
-MALFORMED = [
-    "", "get", "get pods -n", "get pods -o", "get pods -o bogus", "get nosuchkind",
-    "get pods -l 'a in (b'", "get pod/nonexistent", "logs", "logs -c", "exec", "exec x",
-    "exec x --", "apply", "apply -f", "apply -f /nonexistent.yaml", "delete", "delete pod",
-    "scale", "scale deploy nosuch --replicas=2",
-    "scale deploy web --replicas=-1", "scale deploy web --replicas=abc", "scale pod x --replicas=1",
-    "rollout", "rollout restart", "rollout undo deploy/web", "rollout status deploy/nosuch",
-    "create", "create service", "create service bogus x --tcp=80",
-    "create service clusterip x --tcp=abc", "create deployment", "run", "run x --port=abc",
-    "run Bad_Name", "run y --labels=novalue", "wait", "wait --for=bogus deploy/web --timeout=0.1s",
-    "label deploy web", "frobnicate", "events -n", "logs x --tail=abc",
-    "create service nodeport np --tcp=80 --node-port=99999",
-]
-
-
-@pytest.mark.parametrize("line", MALFORMED)
-def test_malformed_lines_are_one_error(kubectl, line):
-    with pytest.raises(K8snetError) as info:
-        kubectl.run(shlex.split(line))
-    assert str(info.value).strip() and "\n" not in str(info.value).strip()
+def test_no_kubectl_is_one_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(kubectl.sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(K8snetError, match="kubectl is not installed"):
+        kubectl.binary()

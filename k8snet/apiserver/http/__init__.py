@@ -10,9 +10,10 @@ Modules, one concern each: ``server`` (thread, loop, kubeconfig), ``app``
 (routes and dispatch), ``discovery``, ``reads`` (get, list, selectors,
 paging), ``table`` (Table responses), ``watch``, ``writes`` (create,
 update, delete, deletecollection), ``patch`` and ``strategic`` (JSON,
-merge, strategic merge, server-side apply), ``subresources`` (scale, log,
-exec), ``fields`` (field selectors), ``status`` (errors as metav1.Status),
-``resources`` (what is served, URL to kind), ``common``.
+merge, strategic merge, server-side apply), ``subresources`` (scale, log),
+``execws`` and ``attachws`` (the WebSocket channel protocol), ``portforward``
+and ``spdy`` (SPDY tunnelled in a WebSocket), ``fields`` (field selectors),
+``status`` (errors as metav1.Status), ``resources`` (what is served, URL to kind), ``common``.
 Source: https://kubernetes.io/docs/reference/using-api/api-concepts/
 """
 from k8snet.apiserver.http.common import LogSource

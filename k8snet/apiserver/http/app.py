@@ -16,9 +16,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+import k8snet.apiserver.http.attachws as attachws
 import k8snet.apiserver.http.discovery as discovery
 import k8snet.apiserver.http.execws as execws
 import k8snet.apiserver.http.patch as patch
+import k8snet.apiserver.http.portforward as portforward
 import k8snet.apiserver.http.reads as reads
 import k8snet.apiserver.http.status as st
 import k8snet.apiserver.http.subresources as subresources
@@ -68,8 +70,10 @@ def handler_for(method: str, target: Target, watching: bool) -> Handler | None:
         return subresources.log if method == "GET" else None
     if target.sub == "exec":
         return execws.exec_
-    if target.sub in ("attach", "portforward"):
-        return subresources.stream
+    if target.sub == "attach":
+        return attachws.attach
+    if target.sub == "portforward":
+        return portforward.portforward
     by_method: dict[str, Handler] = {"GET": _sync(reads.get), "PUT": writes.update,
                                      "PATCH": patch.patch}
     if not target.sub:

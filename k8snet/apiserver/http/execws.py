@@ -46,7 +46,9 @@ def exit_status(code: int, command: list[str]) -> dict:
             "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
 
 
-def _container(pod: dict, wanted: str) -> str:
+def container_of(pod: dict, wanted: str) -> str:
+    """The container ``wanted`` names (the first when empty); BadRequest when
+    the pod has no such container."""
     names = [c.get("name", "") for c in (pod.get("spec") or {}).get("containers") or []]
     if not wanted:
         if not names:
@@ -63,7 +65,7 @@ async def exec_(api: Api, request: web.Request, target: Target) -> web.StreamRes
     command = request.query.getall("command", [])
     if not command:
         raise BadRequest("you must specify at least one command for the container")
-    container = _container(pod, request.query.get("container", ""))
+    container = container_of(pod, request.query.get("container", ""))
     if api.execs is None:
         return failure(st.status(501, "NotImplemented", "pods/exec is not wired to the kubelets"))
     if request.headers.get("Upgrade", "").lower() != "websocket":

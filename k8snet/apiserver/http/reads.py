@@ -36,7 +36,9 @@ def predicate(request: web.Request, kind: str) -> Callable[[dict], bool]:
         try:
             label = selectors.parse(label_text)
         except ValueError as exc:
-            raise BadRequest(f"unable to parse requirement: {exc}") from exc
+            message = str(exc)
+            raise BadRequest(message if message.startswith("unable to parse") else
+                             f"unable to parse requirement: {message}") from exc
     by_field = fields.parse(field_text, kind) if field_text.strip() else None
 
     def wanted(obj: dict) -> bool:

@@ -1,4 +1,5 @@
-"""The ``scale`` subresource, pod logs, and the pod streams not served yet.
+"""The ``scale`` subresource and pod logs (exec, attach and portforward: execws,
+attachws, portforward).
 
     GET   /apis/apps/v1/namespaces/ns/deployments/web/scale
       -> {"kind": "Scale", "apiVersion": "autoscaling/v1",
@@ -8,7 +9,6 @@
     GET   /api/v1/namespaces/ns/pods/p/log?container=c&tailLines=10&previous=false
       -> text/plain, from the server's ``LogSource``; ``follow=true`` streams what
          the log gains until the pod or the container's run ends
-    exec, attach, portforward -> 501 NotImplemented Status (for now)
 
 Sources: https://kubernetes.io/docs/reference/kubernetes-api/autoscaling/scale-v1/ ,
 api-concepts ("Subresources"), kube-apiserver ``pkg/registry/core/pod/rest/log.go``.
@@ -124,10 +124,3 @@ async def _follow(api: Api, request: web.Request, target: Target, container: str
             sent = now
     return response
 
-
-async def stream(api: Api, request: web.Request, target: Target) -> web.Response:
-    """exec, attach, portforward: refused, with a Status that says why."""
-    api.store.get("Pod", target.namespace, target.name)
-    return failure(st.status(501, "NotImplemented",
-                             f"pods/{target.sub} is not served by the k8snet API server yet; "
-                             "use the lab CLI (POD CMD) to run commands in a pod"))
