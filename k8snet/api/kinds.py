@@ -66,6 +66,7 @@ BUILTIN: tuple[Kind, ...] = (
     Kind("StatefulSet", "apps", "v1", "statefulsets", True, ("sts",), ALL),
     Kind("DaemonSet", "apps", "v1", "daemonsets", True, ("ds",), ALL),
     Kind("ControllerRevision", "apps", "v1", "controllerrevisions", True, ()),
+    Kind("Lease", "coordination.k8s.io", "v1", "leases", True, ()),     # node heartbeats
     Kind("Ingress", "networking.k8s.io", "v1", "ingresses", True, ("ing",)),
     Kind("IngressClass", "networking.k8s.io", "v1", "ingressclasses", False, ()),
     Kind("NetworkPolicy", "networking.k8s.io", "v1", "networkpolicies", True, ("netpol",)),
