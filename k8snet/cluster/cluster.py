@@ -232,7 +232,8 @@ class Cluster:
     def _serve_api(self) -> None:
         """The store as the Kubernetes API on 127.0.0.1 (a free port), and its
         kubeconfig at /run/k8snet/<cluster>/kubeconfig for the real kubectl."""
-        self.api = serve(self.store, logs=KubeletLogs(self.pods), execs=KubeletExec(self.pods))
+        self.api = serve(self.store, logs=KubeletLogs(self.pods), execs=KubeletExec(self.pods),
+                         log_path=self.rundir.path / "apiserver.log")
         self.kubeconfig = self.api.write_kubeconfig(self.rundir.path / "kubeconfig",
                                                     cluster=self.spec.name)
         info(f"*** Kubernetes API at {self.api.url}: export KUBECONFIG={self.kubeconfig}\n")

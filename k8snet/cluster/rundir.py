@@ -68,7 +68,8 @@ def keep_logs(cluster_dir: Path, dest: Path) -> Path | None:
             shutil.rmtree(target)
         target.mkdir(parents=True)
         for item in cluster_dir.rglob("*"):
-            if item.is_file() and (item.suffix == ".log" or "logs" in item.parts):
+            if item.is_file() and (item.suffix == ".log" or "logs" in item.parts) \
+                    and "volumes" not in item.relative_to(cluster_dir).parts:   # pods' data
                 out = target / item.relative_to(cluster_dir)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(item, out)

@@ -15,6 +15,7 @@ API: 127.0.0.1, a free port; kubeconfig"), api-concepts.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from pathlib import Path
 
@@ -26,12 +27,15 @@ from k8snet.apiserver.http.common import Api, ExecSource, LogSource
 from k8snet.apiserver.store import Store
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+# One line per request, as kube-apiserver's httplog: verb and URI, status,
+# bytes, latency (ms), the client's User-Agent (kubectl/v1.37.1 ...).
+ACCESS_FORMAT = '"%r" %s %b %Dus "%{User-Agent}i"'
 
 
 class Server:
     """A running API server: ``.host``, ``.port``, ``.url``, ``.stop()``."""
 
-    def __init__(self, api: Api, host: str, port: int) -> None:
+    def __init__(self, api: Api, host: str, port: int, log_path: Path | None = None) -> None:
         if host not in LOOPBACK:
             raise ValueError(f"the API server listens on loopback only, not {host}")
         self.api = api
@@ -42,6 +46,17 @@ class Server:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="k8snet-apiserver", daemon=True)
+        self._log_handler: logging.Handler | None = None
+        self.access_log: logging.Logger | None = None
+        if log_path is not None:
+            self._log_handler = logging.FileHandler(log_path)
+            self._log_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+            self.access_log = logging.getLogger(f"k8snet-apiserver.{id(self)}")
+            self.access_log.propagate = False
+            self.access_log.setLevel(logging.INFO)
+            self.access_log.addHandler(self._log_handler)
+            # aiohttp's own errors (a handler that raised) go to the same file.
+            logging.getLogger("aiohttp.server").addHandler(self._log_handler)
 
     @property
     def url(self) -> str:
@@ -69,7 +84,8 @@ class Server:
         self._loop.close()
 
     async def _start(self) -> None:
-        self._runner = web.AppRunner(make_app(self.api), access_log=None, shutdown_timeout=2.0,
+        self._runner = web.AppRunner(make_app(self.api), access_log=self.access_log,
+                                     access_log_format=ACCESS_FORMAT, shutdown_timeout=2.0,
                                      handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
@@ -91,6 +107,9 @@ class Server:
                 pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(15)
+        if self._log_handler is not None:
+            logging.getLogger("aiohttp.server").removeHandler(self._log_handler)
+            self._log_handler.close()
 
     def kubeconfig(self, cluster: str = "k8snet", namespace: str = "default") -> dict:
         """A kubeconfig for this server (no credentials: plain HTTP on loopback)."""
@@ -117,7 +136,9 @@ class Server:
 
 
 def serve(store: Store, host: str = "127.0.0.1", port: int = 0,
-          logs: LogSource | None = None, execs: ExecSource | None = None) -> Server:
+          logs: LogSource | None = None, execs: ExecSource | None = None,
+          log_path: Path | None = None) -> Server:
     """Serve ``store`` as the Kubernetes REST API; returns the running Server
-    (``port`` 0 picks a free one, read back as ``.port``)."""
-    return Server(Api(store, logs, execs=execs), host, port).start()
+    (``port`` 0 picks a free one, read back as ``.port``).  ``log_path``: one
+    line per request and the server's errors go there."""
+    return Server(Api(store, logs, execs=execs), host, port, log_path).start()
