@@ -1,71 +1,125 @@
 """Apply a rendered ruleset inside a node's namespace, atomically.
 
 nftables: one ``nft -f -`` transaction.  iptables: one
-``iptables-restore --noflush``.  ipvs: refused with a clear error when the
-kernel has no IP_VS.  Also flushes stale UDP conntrack entries, the
+``iptables-restore --noflush``.  ipvs: virtual servers through netlink
+(kproxy.ipvs_netlink), refused with a clear error when the kernel has no
+IP_VS.  Also flushes stale UDP conntrack entries, the
 best-known kube-proxy bug when an endpoint goes away.
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from dataclasses import dataclass
 
-from k8snet.errors import K8snetError, MissingKernelFeature
-from kproxy import iptables, nft
+from k8snet.errors import K8snetError
+from kproxy import iptables, iptables_sync, ipvs_netlink, nft, nft_sync
 from kproxy.state import NodeProxyState
 
 MODES = ("nftables", "iptables", "ipvs")
 
 
 def _ns(netns: str, argv: list[str]) -> list[str]:
-    return ["ip", "netns", "exec", netns, *argv] if netns else argv
+    """``argv`` inside the node's namespace; never in the machine's own."""
+    if not netns:
+        raise K8snetError(f"kproxy: no node namespace for {argv[0]}: refusing to touch "
+                          "the machine's own rules")
+    return ["ip", "netns", "exec", netns, *argv]
 
 
 def require_mode(mode: str) -> None:
     if mode not in MODES:
         raise K8snetError(f"unknown proxy mode '{mode}' (nftables, iptables, ipvs)")
-    if mode == "ipvs" and not os.path.exists("/proc/net/ip_vs"):
-        raise MissingKernelFeature(
-            "proxy mode ipvs needs IPVS (CONFIG_IP_VS), which this kernel lacks "
-            "(/proc/net/ip_vs is missing); use --proxy-mode nftables or iptables")
+    if mode == "ipvs":
+        ipvs_netlink.require_ip_vs()
 
 
 @dataclass
 class SyncResult:
+    """One sync: its mode, seconds in all and rendering alone, the text
+    applied ("" when nothing changed), how many Service ports it rendered,
+    and whether it rebuilt everything."""
+
     mode: str
     seconds: float
     text: str
+    render_seconds: float = 0.0
+    changed: int = 0
+    fresh: bool = False
 
 
 class Proxier:
-    """One node's proxy: remembers what it applied, so stale chains go away."""
+    """One node's proxy: remembers what it applied, so that the next sync
+    renders and applies only what changed, and stale chains go away.
+
+    ``previous`` is the applied ``Ruleset`` (``kproxy.nft_sync`` or
+    ``kproxy.iptables_sync``); None makes the next sync a fresh, full one.
+    A sync the kernel refuses leaves it None, so the retry starts over.
+    """
 
     def __init__(self, netns: str, mode: str = "nftables") -> None:
         require_mode(mode)
-        if mode == "ipvs":
-            raise MissingKernelFeature("proxy mode ipvs is rendered but not applied here")
         self.netns, self.mode = netns, mode
         self.previous = None
-        self.last_text = ""
+        self.last_text = ""      # the last non-empty transaction applied
+        self.jumps_done = False
+        # IPVS: virtual servers through netlink (raises without IP_VS or dummy links).
+        self.ipvs = ipvs_netlink.IpvsProxier(netns) if mode == "ipvs" else None
+
+    def intact(self) -> bool:
+        """kproxy's rules are still in the kernel as applied: kube-proxy's
+        canary.  Someone flushing the table (``nft flush ruleset``,
+        ``iptables -t nat -F``) makes this False; the agent then resyncs
+        everything.  Cheap: one small listing."""
+        if self.previous is None or self.ipvs is not None:
+            return True
+        if self.mode == "nftables":
+            out = subprocess.run(_ns(self.netns, ["nft", "list", "chain", nft.FAMILY,
+                                                  nft.TABLE, "services"]),
+                                 capture_output=True, text=True)
+            return out.returncode == 0 and "@service-ips" in out.stdout
+        table, builtin, *rest = iptables.jump_rules()[0][1:]
+        jump = subprocess.run(_ns(self.netns, ["iptables", "-w", "-t", table, "-C", builtin,
+                                               *rest]), capture_output=True)
+        chain = subprocess.run(_ns(self.netns, ["iptables", "-w", "-t", "nat", "-S",
+                                                iptables.JUMPS[0][2]]),
+                               capture_output=True, text=True)
+        return jump.returncode == 0 and len(chain.stdout.splitlines()) > 1
+
+    def reset(self) -> None:
+        """Forget what was applied: the next sync writes everything again."""
+        self.previous = None
         self.jumps_done = False
 
     def sync(self, state: NodeProxyState) -> SyncResult:
         t0 = time.perf_counter()
-        # ``previous`` only advances once the kernel took the transaction.
+        if self.ipvs is not None:
+            self.last_text = text = self.ipvs.sync(state)
+            return SyncResult(self.mode, time.perf_counter() - t0, text, fresh=True)
+        fresh = self.previous is None
         if self.mode == "nftables":
-            text, applied = nft.render(state, self.previous, fresh=self.previous is None)
-            self._run(["nft", "-f", "-"], text)
+            delta = nft_sync.plan(self.previous, state, fresh=fresh)
+            argv = ["nft", "-f", "-"]
         else:
+            existing: set[str] = set()
             if not self.jumps_done:
                 self._ensure_jumps()
-                self.previous = self._existing_nat_chains()
-            text, applied = iptables.render(state, self.previous)
-            self._run(["iptables-restore", "--noflush", "-w"], text)
-        self.previous = applied
-        self.last_text = text
-        return SyncResult(self.mode, time.perf_counter() - t0, text)
+            if fresh:
+                existing = self._existing_nat_chains()
+            delta = iptables_sync.plan(self.previous, state, existing)
+            argv = ["iptables-restore", "--noflush", "-w"]
+        rendered = time.perf_counter()
+        if delta.text:
+            try:
+                self._run(argv, delta.text)
+            except K8snetError:
+                self.previous = None
+                raise
+            self.last_text = delta.text
+        # ``previous`` only advances once the kernel took the transaction.
+        self.previous = delta.commit()
+        return SyncResult(self.mode, time.perf_counter() - t0, delta.text, rendered - t0,
+                          delta.changed, delta.fresh)
 
     def _run(self, argv: list[str], text: str) -> None:
         res = subprocess.run(_ns(self.netns, argv), input=text, capture_output=True,
@@ -98,6 +152,9 @@ class Proxier:
 
     def cleanup(self) -> None:
         """Remove only what kproxy owns."""
+        if self.ipvs is not None:
+            self.ipvs.cleanup()
+            return
         if self.mode == "nftables":
             subprocess.run(_ns(self.netns, ["nft", "-f", "-"]), input=nft.cleanup(),
                            capture_output=True, text=True)

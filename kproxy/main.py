@@ -1,7 +1,7 @@
 """``kproxy show --node N``: print the rules kproxy applied in a node, with comments.
 
-It reads what is really in the node's namespace (``nft list table`` or
-``iptables-save``), not what kproxy thinks it wrote.
+It reads what is really in the node's namespace (``nft list table``,
+``iptables-save``, or IPVS through netlink), not what kproxy thinks it wrote.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 from k8snet.naming import PREFIX
+from kproxy import ipvs, ipvs_netlink
 
 NETNS_DIR = "/var/run/netns"
 
@@ -32,6 +33,9 @@ def show(netns: str) -> str:
                           "kproxy"], capture_output=True, text=True)
     if nft.returncode == 0:
         return "# mode: nftables\n" + nft.stdout
+    if subprocess.run(["ip", "netns", "exec", netns, "nft", "list", "table", "ip",
+                       ipvs.TABLE], capture_output=True).returncode == 0:
+        return ipvs_netlink.show(netns)
     out = ["# mode: iptables"]
     for table in ("nat", "filter"):
         saved = subprocess.run(["ip", "netns", "exec", netns, "iptables-save", "-t", table],

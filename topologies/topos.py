@@ -14,6 +14,7 @@ import ipaddress
 from mininet.link import TCLink
 from mininet.topo import Topo
 
+from topologies.links import PatchLink
 from topologies.nodes import ExtHost, GatewayRouter, K8sNode, K8sSwitch
 
 GATEWAY_MAC = "02:00:00:00:ff:01"  # the fabric gateway, answered by flows
@@ -108,7 +109,8 @@ class SingleTopo(ClusterTopo):
 
 
 class LeafSpineTopo(ClusterTopo):
-    """Every leaf wired to every spine; nodes spread evenly over the leaves."""
+    """Every leaf wired to every spine by a pair of OVS patch ports (one
+    datapath pass across the fabric); nodes spread evenly over the leaves."""
 
     def build(self, nodes: int = 4, spines: int = 2, leaves: int = 2,
               spec=None, **opts):
@@ -123,7 +125,7 @@ class LeafSpineTopo(ClusterTopo):
         for j in range(1, self.spine_count + 1):
             spine = self.add_switch(f"spine{j}", 100 + j)
             for leaf in leaves:
-                self.addLink(leaf, spine)
+                self.addLink(leaf, spine, cls=PatchLink)
         return leaves
 
     def edge_for(self, node_pos: int, node_count: int) -> int:

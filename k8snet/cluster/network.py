@@ -19,6 +19,7 @@ from k8snet.api.model import ClusterSpec, Node
 from k8snet.cluster.controller_proc import ControllerProcess
 from k8snet.cluster.rundir import RunDir
 from k8snet.errors import K8snetError
+from topologies.links import PatchIntf
 from topologies.nodes import K8sNode
 from topologies.topos import GATEWAY_MAC, TOPO_CLASSES, node_mac
 
@@ -49,9 +50,7 @@ class Network:
         self.net.build()
         for sw in self.net.switches:
             for intf in sw.intfList():
-                if intf.link and all(n in self.net.switches for n in
-                                     (intf.link.intf1.node, intf.link.intf2.node)):
-                    self.rundir.record_link(intf.name)
+                self._record_link(intf)
         for host in self.net.hosts:
             self.rundir.record_pid(host.pid)
         info("*** Starting controller\n")
@@ -63,6 +62,13 @@ class Network:
         self._fast_reconnect()
         self.controller.wait_switches(self.dpids())
         self._start_ext()
+
+    def _record_link(self, intf) -> None:
+        """Tag a switch's end of a link: the root-namespace end of a node's
+        veth pair.  Switch-to-switch links are patch ports, inside their
+        bridges (no kernel link): they go with the bridge."""
+        if intf.link is not None and not isinstance(intf, PatchIntf):
+            self.rundir.record_link(intf.name)
 
     def dpids(self) -> set[int]:
         return {int(sw.dpid, 16) for sw in self.net.switches}
@@ -181,6 +187,7 @@ class Network:
         self.rundir.record_pid(host.pid)
         link = self.net.addLink(host, edge, intfName1="eth0")
         edge.attach(link.intf2)
+        self._record_link(link.intf2)
         host.configDefault()
         self.nodes[name] = node
         self.send(self.fabric_state())

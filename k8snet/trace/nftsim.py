@@ -22,12 +22,16 @@ What the tracer evaluates -- exactly the forms ``kproxy.nft`` emits:
 * matches: ``ip saddr|daddr [!=] ADDR[/LEN] | { a, b } | @set``,
   ``tcp|udp|th dport``, ``meta l4proto``, ``fib saddr|daddr type local``
   (against ``local_ips`` and ``node_ip``), ``ct state new`` (every traced
-  packet is the first of its connection), ``meta mark [and|or|xor M] [==|!=] V``;
-* ``SEL . SEL ... vmap @map | { k : verdict, ... }`` and
-  ``numgen random mod N vmap { ... }`` (the ``numgen`` argument is the random
-  number: index ``numgen % N`` is taken);
+  packet is the first of its connection), ``ct status dnat`` (a DNAT was
+  made in an earlier hook), ``meta mark [and|or|xor M] [==|!=] V``, and
+  ``SEL . SEL ... @set`` (a concatenated key in a set);
+* ``SEL . SEL ... vmap @map | { k : verdict, ... }``; ``numgen random mod N``
+  anywhere in a key (the ``numgen`` argument is the random number: index
+  ``numgen % N`` is taken);
 * statements: ``meta mark set meta mark or|xor|and M``,
   ``update @set { ip saddr }``, ``dnat to IP[:PORT]``,
+  ``dnat ip to SEL . SEL ... map @map`` (data map to ``ip . port``; a key
+  that is not in the map ends the rule, as the kernel's lookup does),
   ``masquerade [fully-random|random|persistent]``, ``reject``;
 * verdicts: ``accept``, ``drop``, ``return``, ``jump``, ``goto``.
 
@@ -88,6 +92,7 @@ from k8snet.trace.nftsim_model import (
     TOKEN,
     Chain,
     Dnat,
+    DnatMap,
     Masquerade,
     Match,
     NftError,
@@ -99,6 +104,7 @@ from k8snet.trace.nftsim_model import (
     Reject,
     Rule,
     Sel,
+    SetLookup,
     SetMark,
     Table,
     Update,
@@ -110,9 +116,10 @@ from k8snet.trace.nftsim_parse import parse_literal, parse_priority, parse_rule
 __all__ = [
     "ACCEPT", "ALLOWED", "CT_STATES", "DATA_TYPES", "DROP", "FAMILY", "FIB_TYPES", "HOOK_PATHS",
     "JUMP_STACK", "NAME", "PRIORITY_NAMES", "PROTOS", "REJECT", "SET_FLAGS", "TABLE",
-    "TERMINAL", "TOKEN", "Chain", "Dnat", "Masquerade", "Match", "NftError", "NftMap", "NftSet",
-    "NftSyntaxError", "NftTraceError", "NftTransactionError", "Reject", "Rule", "RuleMet", "Sel",
-    "SetMark", "Table", "TraceResult", "Update", "Verdict", "VmapLookup", "check_jump_targets",
+    "TERMINAL", "TOKEN", "Chain", "Dnat", "DnatMap", "Masquerade", "Match", "NftError", "NftMap",
+    "NftSet", "NftSyntaxError", "NftTraceError", "NftTransactionError", "Reject", "Rule",
+    "RuleMet", "Sel", "SetLookup", "SetMark", "Table", "TraceResult", "Update", "Verdict",
+    "VmapLookup", "check_jump_targets",
     "load", "parse_literal", "parse_priority", "parse_rule", "reachable", "trace", "trace_all",
     "unreferenced_chains",
 ]
@@ -214,6 +221,8 @@ class _Tracer:
             return "local" if self.is_local(self.src if "saddr" in k else self.dst) else "unicast"
         if k == "ct state":
             return "new"
+        if k == "ct status":
+            return "dnat" if self.dnat is not None else "confirmed"
         if k == "numgen":
             self.mods.append(s.mod)
             return self.numgen % s.mod
@@ -256,6 +265,14 @@ class _Tracer:
                     pool = st.values if st.set_ref is None else self.sets[st.set_ref]
                     if self.member(st.sel.dtype, have, pool) == st.negate:
                         return _NO_MATCH
+                elif isinstance(st, SetLookup):
+                    if self.key(st.sels) not in self.sets[st.set_ref]:
+                        return _NO_MATCH
+                elif isinstance(st, DnatMap):
+                    data = self.tb.maps[st.map_ref].elements.get(self.key(st.sels))
+                    if data is None:
+                        return _NO_MATCH      # a lookup miss ends the rule, as in the kernel
+                    return _Outcome("dnat", Dnat(*data) if len(data) == 2 else Dnat(data[0], None))
                 elif isinstance(st, VmapLookup):
                     key = self.key(st.sels)
                     entries = dict(st.anon) if st.anon is not None else \

@@ -18,6 +18,7 @@ from k8snet.trace.nftsim_model import (
     TOKEN,
     Chain,
     Dnat,
+    DnatMap,
     Masquerade,
     Match,
     NftError,
@@ -26,8 +27,10 @@ from k8snet.trace.nftsim_model import (
     NftTraceError,
     NftTransactionError,
     Reject,
+    SetLookup,
     Table,
     Update,
+    Verdict,
     VmapLookup,
 )
 from k8snet.trace.nftsim_parse import (
@@ -113,7 +116,7 @@ class _Loader:
             raise NftTransactionError(f"{name} is a set: {line}")
         if old is None:
             self.tb.maps[name] = new
-        elif old.key_types != new.key_types:
+        elif (old.key_types, old.data_types) != (new.key_types, new.data_types):
             raise NftTransactionError(f"map {name} exists with another type (EEXIST): {line}")
 
     def add_set(self, line: str, name: str, spec: str) -> None:
@@ -167,20 +170,38 @@ class _Loader:
                 if "dynamic" not in s.flags:
                     raise NftTransactionError(f"update of set {s.name} without "
                                               f"flags dynamic: {line}")
-            if isinstance(st, VmapLookup) and st.map_ref:
-                m = self.tb.maps.get(st.map_ref)
-                if m is None:
-                    raise NftTransactionError(f"no such map {st.map_ref}: {line}")
-                if m.key_types != tuple(s.dtype for s in st.sels):
-                    raise NftTransactionError(f"map {m.name} is keyed by "
-                                              f"{' . '.join(m.key_types)}: {line}")
+            if isinstance(st, SetLookup):
+                self.check_set(st.set_ref, tuple(x.dtype for x in st.sels), line)
+            if isinstance(st, VmapLookup | DnatMap) and st.map_ref:
+                self.check_map(st, rule, line)
         chain.rules.append(rule)
+
+    def check_map(self, st: VmapLookup | DnatMap, rule, line: str) -> None:
+        m = self.tb.maps.get(st.map_ref)
+        if m is None:
+            raise NftTransactionError(f"no such map {st.map_ref}: {line}")
+        if m.key_types != tuple(s.dtype for s in st.sels):
+            raise NftTransactionError(f"map {m.name} is keyed by "
+                                      f"{' . '.join(m.key_types)}: {line}")
+        if isinstance(st, VmapLookup) != (m.data_types is None):
+            raise NftTransactionError(f"map {m.name} is "
+                                      f"{'a verdict' if m.data_types is None else 'a data'} "
+                                      f"map: {line}")
+        if isinstance(st, DnatMap):
+            if m.data_types not in (("ipv4_addr",), ("ipv4_addr", "inet_service")):
+                raise NftTransactionError(f"dnat ip to needs a map to ip daddr [. port]: {line}")
+            # nft: "transport protocol mapping is only valid after transport protocol match"
+            before = rule.stmts[:rule.stmts.index(st)]
+            if len(m.data_types) == 2 and not any(
+                    isinstance(s, Match) and s.sel.kind == "meta l4proto" for s in before):
+                raise NftSyntaxError(f"dnat to a port needs a transport protocol match "
+                                     f"first: {line}")
 
     def check_set(self, name: str, dtypes: tuple[str, ...], line: str) -> NftSet:
         s = self.tb.sets.get(name)
         if s is None:
             raise NftTransactionError(f"no such set {name}: {line}")
-        if (s.dtype,) != dtypes:
+        if s.types != dtypes:
             raise NftTransactionError(f"set {name} holds {s.dtype}: {line}")
         return s
 
@@ -188,18 +209,30 @@ class _Loader:
         p = Tokens(TOKEN.findall(body), line)
         if name in self.tb.maps:
             m = self.tb.maps[name]
-            entries = p.vmap_body(m.key_types)
+            comments: dict = {}
+            entries = p.vmap_body(m.key_types, m.data_types, comments)
             if not p.done():
                 raise p.fail("trailing text")
-            self.check_targets([v.target for _, v in entries if v.target], line)
+            self.check_targets([v.target for _, v in entries
+                                if isinstance(v, Verdict) and v.target], line)
             for key, verdict in entries:
                 if key in m.elements and m.elements[key] != verdict:
                     raise NftTransactionError(f"map {name}: key {key} already maps to "
                                               f"{m.elements[key]} (EEXIST): {line}")
                 m.elements[key] = verdict
+                m.comments.pop(key, None)
+            m.comments.update(comments)
         elif name in self.tb.sets:
             s = self.tb.sets[name]
-            items = p.braced(lambda: parse_literal(s.dtype, p.next()))
+            comments = {}
+
+            def item() -> tuple:
+                key = p.key(s.types)
+                p.element_comment(key, comments)
+                return key
+            items = p.braced(lambda: parse_literal(s.dtype, p.next())) if len(s.types) == 1 \
+                else p.braced(item)
+            s.comments.update(comments)
             if not p.done():
                 raise p.fail("trailing text")
             s.elements.update(items)
@@ -209,17 +242,26 @@ class _Loader:
 
     def delete_element(self, line: str, name: str, body: str) -> None:
         """Keys only; a key that is not there is ENOENT, as in the kernel."""
-        if name not in self.tb.maps:
-            raise NftTransactionError(f"no such map {name}: {line}")
-        m = self.tb.maps[name]
         p = Tokens(TOKEN.findall(body), line)
-        keys = p.braced(lambda: p.key(m.key_types))
+        if name in self.tb.maps:
+            held = self.tb.maps[name].elements
+            keys = p.braced(lambda: p.key(self.tb.maps[name].key_types))
+        elif name in self.tb.sets and len(self.tb.sets[name].types) > 1:
+            held = self.tb.sets[name].elements
+            keys = p.braced(lambda: p.key(self.tb.sets[name].types))
+        else:
+            raise NftTransactionError(f"no such map or concatenated set {name}: {line}")
         if not p.done():
             raise p.fail("trailing text")
         for key in keys:
-            if key not in m.elements:
-                raise NftTransactionError(f"map {name}: no element {key} (ENOENT): {line}")
-            del m.elements[key]
+            if key not in held:
+                raise NftTransactionError(f"{name}: no element {key} (ENOENT): {line}")
+            if isinstance(held, dict):
+                del held[key]
+                self.tb.maps[name].comments.pop(key, None)
+            else:
+                held.discard(key)
+                self.tb.sets[name].comments.pop(key, None)
 
 
 def load(text: str, table: Table | None = None) -> Table:
@@ -246,6 +288,7 @@ def load_cached(text: str) -> Table:
 
 ALLOWED = {  # statement -> (chain types, hooks) it may be reached from
     Dnat: ({"nat"}, {"prerouting", "output"}),
+    DnatMap: ({"nat"}, {"prerouting", "output"}),
     Masquerade: ({"nat"}, {"postrouting"}),
     Reject: ({"filter", "nat"}, {"input", "forward", "output"}),
 }
@@ -270,7 +313,8 @@ def reachable(table: Table, start: str) -> list[str]:
             todo += rule.chain_refs()
             for m in rule.map_refs():
                 if m in table.maps:
-                    todo += [v.target for v in table.maps[m].elements.values() if v.target]
+                    todo += [v.target for v in table.maps[m].elements.values()
+                             if isinstance(v, Verdict) and v.target]
     return seen
 
 

@@ -20,8 +20,9 @@ PRIORITY_NAMES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0,
                   "security": 50, "srcnat": 100}
 NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9/\-_.]*$")  # nft's unquoted identifier
 TOKEN = re.compile(r'"[^"]*"|[{},]|[^\s{},]+')
-PROTOS = {"tcp": "tcp", "udp": "udp", "6": "tcp", "17": "udp"}
+PROTOS = {"tcp": "tcp", "udp": "udp", "sctp": "sctp", "6": "tcp", "17": "udp", "132": "sctp"}
 CT_STATES = {"new", "established", "related", "invalid", "untracked"}
+CT_STATUSES = {"expected", "seen-reply", "assured", "confirmed", "snat", "dnat", "dying"}
 FIB_TYPES = {"local", "unicast", "broadcast", "anycast", "multicast", "blackhole",
              "unreachable", "prohibit"}
 SET_FLAGS = {"dynamic", "timeout", "interval", "constant"}
@@ -51,7 +52,8 @@ class Sel:
     """A selector: ``ip saddr``, ``meta mark and 0x4000``, ``numgen random mod 2``..."""
 
     kind: str                 # "ip saddr", "tcp dport", "fib daddr type", "numgen", ...
-    dtype: str                # ipv4_addr, inet_service, inet_proto, mark, fib, ct_state, integer
+    dtype: str                # ipv4_addr, inet_service, inet_proto, mark, fib, ct_state,
+    #                           ct_status, integer
     binop: tuple[str, int] | None = None   # meta mark and|or|xor MASK
     mod: int = 0              # numgen random mod N
 
@@ -75,6 +77,14 @@ class Match:
     negate: bool
     values: tuple | None      # literal alternatives, or None with set_ref
     set_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class SetLookup:
+    """``SEL . SEL ... @set``: the concatenated key is an element of the set."""
+
+    sels: tuple[Sel, ...]
+    set_ref: str
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,15 @@ class Dnat:
 
 
 @dataclass(frozen=True)
+class DnatMap:
+    """``dnat ip to SEL . SEL ... map @m``: the DNAT target is the data of the
+    element keyed by the packet (``ip . port``); no element, no match."""
+
+    sels: tuple[Sel, ...]
+    map_ref: str
+
+
+@dataclass(frozen=True)
 class Masquerade:
     flags: tuple[str, ...]
 
@@ -112,7 +131,7 @@ class Reject:
     pass
 
 
-TERMINAL = (Verdict, VmapLookup, Dnat, Masquerade, Reject)
+TERMINAL = (Verdict, VmapLookup, Dnat, DnatMap, Masquerade, Reject)
 
 
 @dataclass(frozen=True)
@@ -132,10 +151,11 @@ class Rule:
 
     def set_refs(self) -> list[str]:
         return [st.set_ref for st in self.stmts
-                if isinstance(st, Match | Update) and st.set_ref]
+                if isinstance(st, Match | Update | SetLookup) and st.set_ref]
 
     def map_refs(self) -> list[str]:
-        return [st.map_ref for st in self.stmts if isinstance(st, VmapLookup) and st.map_ref]
+        return [st.map_ref for st in self.stmts
+                if isinstance(st, VmapLookup | DnatMap) and st.map_ref]
 
 
 @dataclass
@@ -161,6 +181,12 @@ class NftSet:
     flags: frozenset[str]
     timeout: int | None
     elements: set = field(default_factory=set)
+    comments: dict = field(default_factory=dict)      # element -> its comment
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        """The key's types: one, or the parts of a concatenation."""
+        return tuple(self.dtype.split(" . "))
 
 
 @dataclass
@@ -168,7 +194,9 @@ class NftMap:
     name: str
     spec: str
     key_types: tuple[str, ...]
-    elements: dict[tuple, Verdict] = field(default_factory=dict)
+    elements: dict[tuple, Verdict | tuple] = field(default_factory=dict)
+    data_types: tuple[str, ...] | None = None     # None: a verdict map
+    comments: dict[tuple, str] = field(default_factory=dict)   # element -> its comment
 
 
 @dataclass
@@ -193,6 +221,6 @@ class Table:
                 refs += [("map", n, where) for n in rule.map_refs()]
         for m in self.maps.values():
             for key, verdict in m.elements.items():
-                if verdict.target:
+                if isinstance(verdict, Verdict) and verdict.target:
                     refs.append(("chain", verdict.target, f"map {m.name} element {key}"))
         return refs

@@ -10,6 +10,7 @@ import re
 
 from k8snet.trace.nftsim_model import (
     CT_STATES,
+    CT_STATUSES,
     DATA_TYPES,
     FIB_TYPES,
     NAME,
@@ -20,6 +21,7 @@ from k8snet.trace.nftsim_model import (
     TOKEN,
     Chain,
     Dnat,
+    DnatMap,
     Masquerade,
     Match,
     NftMap,
@@ -29,6 +31,7 @@ from k8snet.trace.nftsim_model import (
     Reject,
     Rule,
     Sel,
+    SetLookup,
     SetMark,
     Update,
     Verdict,
@@ -71,6 +74,8 @@ def parse_literal(dtype: str, tok: str):
         if dtype == "fib" and tok in FIB_TYPES:
             return tok
         if dtype == "ct_state" and tok in CT_STATES:
+            return tok
+        if dtype == "ct_status" and tok in CT_STATUSES:
             return tok
     except (ValueError, KeyError, ipaddress.AddressValueError, ipaddress.NetmaskValueError):
         pass
@@ -137,8 +142,8 @@ class Tokens:
             self.expect("type")
             return Sel(f"fib {addr} type", "fib")
         if tok == "ct":
-            self.expect("state")
-            return Sel("ct state", "ct_state")
+            what = self.expect("state", "status")
+            return Sel(f"ct {what}", f"ct_{what}")
         if tok == "numgen":
             self.expect("random")
             self.expect("mod")
@@ -180,15 +185,29 @@ class Tokens:
             items.append(item())
         return items
 
-    def vmap_body(self, dtypes: tuple[str, ...]) -> list[tuple[tuple, Verdict]]:
+    def element_comment(self, key: tuple, comments: dict | None) -> None:
+        """An element's optional ``comment "..."`` (only where ``comments`` collects them)."""
+        if comments is None or self.peek() != "comment":
+            return
+        self.next()
+        text = self.next()
+        if not (text.startswith('"') and text.endswith('"') and len(text) > 1):
+            raise self.fail("an element comment must be a quoted string")
+        comments[key] = text[1:-1]
+
+    def vmap_body(self, dtypes: tuple[str, ...], data: tuple[str, ...] | None = None,
+                  comments: dict | None = None) -> list[tuple[tuple, Verdict | tuple]]:
+        """``{ KEY : VERDICT, ... }``, or ``KEY : DATA`` with ``data`` types;
+        element comments go to ``comments``."""
         def entry():
             key = self.key(dtypes)
+            self.element_comment(key, comments)
             self.expect(":")
-            return key, self.verdict()
+            return key, self.verdict() if data is None else self.key(data)
         entries = self.braced(entry)
         keys = [k for k, _ in entries]
         if len(set(keys)) != len(keys):
-            raise self.fail("duplicate key in a verdict map")
+            raise self.fail("duplicate key in a map")
         return entries
 
     def value(self, dtype: str) -> tuple[tuple | None, str | None]:
@@ -209,6 +228,15 @@ class Tokens:
         if tok == "reject":
             self.next()
             return Reject()
+        if tok == "dnat" and self.peek(1) == "ip":
+            self.i += 2
+            self.expect("to")
+            sels = self.concat()
+            self.expect("map")
+            ref = self.next()
+            if not ref.startswith("@"):
+                raise self.fail("dnat ip to ... map needs @map")
+            return DnatMap(sels, check_name(ref[1:], "map"))
         if tok == "dnat":
             self.next()
             self.expect("to")
@@ -252,7 +280,10 @@ class Tokens:
             entries = self.vmap_body(tuple(s.dtype for s in sels))
             return VmapLookup(sels, None, tuple(entries))
         if len(sels) != 1:
-            raise self.fail("a concatenation is only understood before vmap")
+            ref = self.next() if self.peek() and self.peek().startswith("@") else ""
+            if not ref:
+                raise self.fail("a concatenation is only understood before vmap or @set")
+            return SetLookup(sels, check_name(ref[1:], "set"))
         negate = False
         if self.peek() in ("==", "!="):
             negate = self.next() == "!="
@@ -305,21 +336,46 @@ def chain_spec(name: str, spec: str) -> Chain:
     return Chain(name, spec.strip(), ctype, hook, parse_priority(m.group(3)), policy)
 
 
+def _comment(name: str, part: str) -> None:
+    if not re.fullmatch(r'comment "[^"]*"', part):
+        raise NftSyntaxError(f"{name}: comment must be a quoted string: {part!r}")
+
+
+def _typeof(name: str, text: str) -> tuple[str, ...]:
+    p = Tokens(TOKEN.findall(text), f"map {name}: typeof")
+    sels = p.concat()
+    if not p.done():
+        raise p.fail("trailing text")
+    return tuple(s.dtype for s in sels)
+
+
 def map_spec(name: str, spec: str) -> NftMap:
+    """``type K . K : verdict;`` or ``typeof EXPR . EXPR : EXPR . EXPR;``,
+    and an optional ``comment "..."``."""
     parts = [p.strip() for p in spec.split(";") if p.strip()]
-    m = re.fullmatch(r"type (.+) : verdict", parts[0]) if len(parts) == 1 else None
-    types = tuple(t.strip() for t in m.group(1).split(" . ")) if m else ()
-    if not m or not set(types) <= DATA_TYPES:
+    for part in parts[1:]:
+        _comment(f"map {name}", part)
+    m = re.fullmatch(r"type (.+) : verdict", parts[0]) if len(parts) in (1, 2) else None
+    if m:
+        types = tuple(t.strip() for t in m.group(1).split(" . "))
+        if not set(types) <= DATA_TYPES:
+            raise NftSyntaxError(f"map {name}: unknown spec {{ {spec} }}")
+        return NftMap(name, spec.strip(), types)
+    m = re.fullmatch(r"typeof (.+?) : (.+)", parts[0]) if len(parts) in (1, 2) else None
+    if not m:
         raise NftSyntaxError(f"map {name}: unknown spec {{ {spec} }}")
-    return NftMap(name, spec.strip(), types)
+    return NftMap(name, spec.strip(), _typeof(name, m.group(1)), data_types=_typeof(
+        name, m.group(2)))
 
 
 def set_spec(name: str, spec: str) -> NftSet:
     dtype, flags, timeout = None, frozenset(), None
     for part in (p.strip() for p in spec.split(";") if p.strip()):
         word, _, rest = part.partition(" ")
-        if word == "type" and rest in DATA_TYPES:
+        if word == "type" and set(rest.split(" . ")) <= DATA_TYPES:
             dtype = rest
+        elif word == "comment":
+            _comment(f"set {name}", part)
         elif word == "flags" and set(rest.split(",")) <= SET_FLAGS:
             flags = frozenset(rest.split(","))
         elif word == "timeout" and re.fullmatch(r"\d+[smhd]", rest):

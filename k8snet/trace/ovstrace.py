@@ -1,9 +1,12 @@
 """The fabric's part of a path: ``ovs-appctl ofproto/trace`` switch by switch.
 
 The installed flows are asked what they do with the probe's packet as it
-leaves the source node (its MACs, addresses, ports and TTL); the output port
-leads to a node, the gateway or another switch, where the trace goes on with
-the rewritten packet ("Final flow").  The parser is pure.
+leaves the source node (its MACs, addresses, ports and TTL).  Switches joined
+by patch ports share one datapath pass, so one trace crosses them all: its
+output has a ``bridge("NAME")`` section per switch, and one final flow and
+one set of datapath actions for the whole pass.  The last output port leads
+to a node, the gateway or (over a veth link) another switch, where the trace
+goes on with the rewritten packet ("Final flow").  The parser is pure.
 
 ovs-vswitchd(8), "OFPROTO COMMANDS": ofproto/trace.
 """
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 
 MAX_SWITCHES = 8       # no path in a lab fabric crosses more
 
+_BRIDGE = re.compile(r'^\s*bridge\("(?P<name>[^"]+)"\)\s*$')
 _FLOW_HEAD = re.compile(r"^\s*(?P<table>\d+)\. (?P<match>.*?),? ?priority (?P<prio>\d+)"
                         r"(?:, cookie (?P<cookie>0x[0-9a-f]+))?")
 
@@ -36,13 +40,19 @@ class OfFlow:
 
 @dataclass
 class SwitchStep:
-    """What one switch did with the packet."""
+    """What one switch did with the packet.
+
+    ``patch_to`` names the switch a patch port handed the packet to within
+    the same datapath pass; ``final`` and ``datapath_actions`` belong to the
+    pass, so only its last step has them.
+    """
 
     bridge: str
     in_port: int
     flows: list[OfFlow] = field(default_factory=list)
     final: dict[str, str] = field(default_factory=dict)
     datapath_actions: str = ""
+    patch_to: str = ""
 
     @property
     def output_ports(self) -> list[int]:
@@ -74,12 +84,30 @@ def flow_fields(text: str) -> dict[str, str]:
     return out
 
 
-def parse(bridge: str, in_port: int, text: str) -> SwitchStep:
-    step = SwitchStep(bridge, in_port)
+def parse_pass(bridge: str, in_port: int, text: str) -> list[SwitchStep]:
+    """``ofproto/trace`` output as one step per bridge crossed, in order.
+
+    The first step is ``bridge`` entered on ``in_port``; a later bridge,
+    reached over a patch port, gets in_port 0 (the text does not say; the
+    caller knows the link).  The final flow and datapath actions go on the
+    last step.  Empty output is one step that dropped the packet.
+    """
+    steps = [SwitchStep(bridge, in_port)]
+    step = steps[0]
     current: OfFlow | None = None
     flow: dict[str, str] = {}
+    seen_bridge = False
     for raw in text.splitlines():
         line = raw.rstrip()
+        head = _BRIDGE.match(line)
+        if head:
+            if seen_bridge:
+                step.patch_to = head.group("name")
+                step = SwitchStep(head.group("name"), 0)
+                steps.append(step)
+            seen_bridge = True
+            current = None
+            continue
         m = _FLOW_HEAD.match(line)
         if m and not line.strip().startswith(("Final flow", "Megaflow", "Datapath")):
             current = OfFlow(int(m.group("table")), int(m.group("prio")),
@@ -96,7 +124,12 @@ def parse(bridge: str, in_port: int, text: str) -> SwitchStep:
             current = None
         elif current is not None and line.startswith("    ") and line.strip():
             current.actions.append(line.strip())
-    return step
+    return steps
+
+
+def parse(bridge: str, in_port: int, text: str) -> SwitchStep:
+    """The first bridge's step (the whole trace when it crossed one bridge)."""
+    return parse_pass(bridge, in_port, text)[0]
 
 
 def ofport(interface: str) -> int | None:
@@ -106,12 +139,22 @@ def ofport(interface: str) -> int | None:
     return int(value) if value.lstrip("-").isdigit() else None
 
 
-def trace_switch(bridge: str, in_port: int, fields: dict[str, str]) -> SwitchStep:
+def trace_pass(bridge: str, in_port: int, fields: dict[str, str]) -> list[SwitchStep]:
+    """One ``ofproto/trace`` from ``bridge``: a step per bridge crossed."""
     flow = ",".join([fields.get("proto", "tcp"), f"in_port={in_port}"]
                     + [f"{k}={v}" for k, v in fields.items() if k != "proto" and v])
     res = subprocess.run(["ovs-appctl", "ofproto/trace", bridge, flow], capture_output=True,
                          text=True)
-    return parse(bridge, in_port, res.stdout)
+    return parse_pass(bridge, in_port, res.stdout)
+
+
+def _out_interface(step: SwitchStep, links: dict[str, tuple[str, str]]) -> str | None:
+    """The interface of ``step``'s bridge that its first output port names."""
+    if not step.output_ports:
+        return None
+    port = step.output_ports[0]
+    return next((i for i in links if i.startswith(f"{step.bridge}-") and ofport(i) == port),
+                None)
 
 
 def trace_fabric(first: str, in_interface: str, fields: dict[str, str],
@@ -126,20 +169,22 @@ def trace_fabric(first: str, in_interface: str, fields: dict[str, str],
         port = ofport(interface)
         if port is None:
             break
-        step = trace_switch(bridge, port, fields)
-        steps.append(step)
-        if step.dropped or not step.output_ports:
+        crossed = trace_pass(bridge, port, fields)
+        for prev, step in zip(crossed, crossed[1:], strict=False):  # over patch ports
+            out_if = _out_interface(prev, links)
+            step.in_port = (ofport(links[out_if][1]) or 0) if out_if in links else 0
+        steps += crossed
+        last = crossed[-1]
+        if last.dropped or not last.output_ports:
             return steps, ""
-        out_port = step.output_ports[0]
-        out_if = next((i for i in links if i.startswith(f"{bridge}-") and
-                       ofport(i) == out_port), None)
-        if out_if is None:
+        out_if = _out_interface(last, links)
+        if out_if is None or out_if not in links:
             return steps, ""
         peer, peer_if = links[out_if]
-        final = step.final
+        final = last.final
         fields = dict(fields, dl_src=final.get("dl_src", ""), dl_dst=final.get("dl_dst", ""),
                       nw_ttl=final.get("nw_ttl", fields.get("nw_ttl", "64")))
         if not peer_if.startswith(f"{peer}-"):    # a host, not a switch port
             return steps, peer
-        bridge, interface = peer, peer_if
+        bridge, interface = peer, peer_if        # a veth between switches: a new pass
     return steps, ""

@@ -130,7 +130,8 @@ def _route_hop(lab: Lab, host: str, netns: str, src_ip: str, dst_ip: str, proto:
     for step in steps:
         hop.lines.append(f"switch {step.bridge} (in_port {step.in_port}):")
         hop.lines += [f"  {f}" for f in step.flows]
-        hop.lines.append(f"  datapath actions: {step.datapath_actions}")
+        hop.lines.append(f"  patch port to {step.patch_to}: the same datapath pass goes on"
+                         if step.patch_to else f"  datapath actions: {step.datapath_actions}")
         hop.path.append((prev, step.bridge))
         prev = step.bridge
     if reached:
@@ -151,6 +152,9 @@ def _netfilter_hop(result: TraceResult, node: str, trace_ids: set, masqueraded: 
     entry = _first_entry(result, node)
     if entry is not None:
         hop.lines.append(f"conntrack: {entry}")
+        if entry.dnat:    # kproxy's DNAT goes through a map: conntrack names the endpoint
+            hop.lines.append(f"DNAT: {entry.original.dst}:{entry.original.dport} -> "
+                             f"{entry.dnat[0]}:{entry.dnat[1]}")
         if entry.snat:
             hop.lines.append(f"SNAT: the source becomes {entry.snat[0]}:{entry.snat[1]}")
     return hop
@@ -261,7 +265,7 @@ def _destination(lab: Lab, result: TraceResult, dst_ip: str, dst_port: int,
            or "no endpoints" in line]
     result.verdict = f"stopped: {result.error or 'no answer'}"
     if why:
-        result.verdict += f"; {why[-1]}"
+        result.verdict += f"; {why[-1].strip()}"
     if reason and not allowed:
         result.verdict += f"; NetworkPolicy: {reason}"
 

@@ -8,10 +8,12 @@ what comes out (verdict, DNAT target, masquerade).
 Loading models ``iptables-restore --noflush`` closely enough to catch what it
 would refuse: ``*table`` blocks ended by ``COMMIT``; ``:CHAIN - [0:0]``
 creates a chain or flushes an existing one (declaring a built-in chain
-flushes it too: that is recorded in ``Ruleset.flushed_builtins``); ``-A`` needs
-an existing chain and a ``-j`` target that is a known target or an existing
-user chain of the same table; ``-X`` needs an existing, empty, unreferenced
-user chain (libiptc's ENOTEMPTY/EBUSY).  ``load(text, base)`` applies the text
+flushes it too: that is recorded in ``Ruleset.flushed_builtins``); ``-A`` and
+``-I CHAIN N`` need an existing chain (and N at most one past its end) and a
+``-j`` target that is a known target or an existing user chain of the same
+table; ``-D CHAIN RULE`` needs that rule, written the same way, in the
+chain; ``-X`` needs an existing, empty, unreferenced user chain (libiptc's
+ENOTEMPTY/EBUSY).  ``load(text, base)`` applies the text
 on top of what an earlier restore left.  Anything not understood raises
 :class:`IptSyntaxError`: the tracer never skips text it cannot evaluate.
 
@@ -352,16 +354,31 @@ def load(text: str, base: Ruleset | None = None) -> Ruleset:
             tokens = shlex.split(line)
         except ValueError as exc:
             raise IptSyntaxError(f"{where}: {exc}") from None
-        if tokens[0] == "-A" and len(tokens) > 2:
+        insert = tokens[0] == "-I" and len(tokens) > 3 and tokens[2].isdigit()
+        if (tokens[0] == "-A" and len(tokens) > 2) or insert:
             if tokens[1] not in chains:
                 raise IptRestoreError(f"{where}: no chain {tokens[1]} in {table}")
-            rule = parse_rule(tokens[2:], where)
+            rule = parse_rule(tokens[3 if insert else 2:], where)
             if rule.target not in TARGETS:
                 if rule.target not in chains:
                     raise IptRestoreError(f"{where}: no chain/target {rule.target}")
                 if rule.target in BUILTINS[table]:
                     raise IptRestoreError(f"{where}: cannot jump to a built-in chain")
-            chains[tokens[1]].append(rule)
+            if not insert:
+                chains[tokens[1]].append(rule)
+            elif not 1 <= int(tokens[2]) <= len(chains[tokens[1]]) + 1:
+                raise IptRestoreError(f"{where}: index of insertion too big")
+            else:
+                chains[tokens[1]].insert(int(tokens[2]) - 1, rule)
+        elif tokens[0] == "-D" and len(tokens) > 2:
+            if tokens[1] not in chains:
+                raise IptRestoreError(f"{where}: no chain {tokens[1]} in {table}")
+            text_of = shlex.join(tokens[2:])
+            hit = next((i for i, r in enumerate(chains[tokens[1]]) if r.text == text_of), None)
+            if hit is None:
+                raise IptRestoreError(f"{where}: bad rule (does a matching rule exist in "
+                                      "that chain?)")
+            del chains[tokens[1]][hit]
         elif tokens[0] == "-X" and len(tokens) == 2:
             name = tokens[1]
             if name not in chains or name in BUILTINS[table]:
@@ -446,7 +463,7 @@ def check_jump_targets(text: str, base: Ruleset | None = None) -> Ruleset:
         if line.startswith("*"):
             table = line[1:]
             continue
-        if not line.startswith("-A "):
+        if not line.startswith(("-A ", "-I ")):
             continue
         tokens = shlex.split(line)
         gone = set(rs.deleted.get(table, ()))

@@ -347,15 +347,29 @@ def test_affinity_renders_a_timed_set_and_remembers_the_client() -> None:
         assert r.set_updates == [(affinity_set(r.dnat), CLIENT_POD)]
     # Services without affinity neither own a set nor update one.
     assert not run(Packet(CLIENT_POD, "10.96.0.20", 80))[0].set_updates
-    assert text.count("add set ") == 2
+    assert len(re.findall(r"^add set ip kproxy affinity-", text, re.M)) == 2
 
 
-def test_clusterip_visits_its_service_chain_and_not_the_unready_endpoint() -> None:
+def test_clusterip_goes_through_the_shared_pick_chain_and_not_the_unready_endpoint() -> None:
     results = run(Packet(CLIENT_POD, "10.96.0.20", 80), picks=2)
     for r in results:
-        assert any(c.startswith("service-") and "/web/" in c for c in r.chains)
+        assert r.chains[:3] == ["nat-prerouting", "services", "cluster-ip-2"], r.chains
+        dnat = [m for m in r.rules if m.verdict.startswith("dnat")]
+        assert [(m.chain, m.verdict) for m in dnat] == [("cluster-ip-2", f"dnat to {r.dnat}")]
         assert r.dst_ip + ":" + str(r.dport) == r.dnat
     assert "10.244.2.8" not in RENDERS["node1"]
+
+
+def test_plain_services_own_no_chain_rule_or_set() -> None:
+    """kubernetes#139513: what one plain Service adds is map elements only,
+    so no sync has to list or bind thousands of chains and sets."""
+    text = RENDERS["node1"]
+    chains = re.findall(r"^add chain ip kproxy (\S+)", text, re.M)
+    own = [c for c in chains if "/" in c]
+    assert own and all("/sticky/" in c for c in own), own
+    shared = [c for c in chains if re.fullmatch(r"(cluster|local|external)-.*\d", c)]
+    assert len(shared) == len(set(shared)) < 20
+    assert not re.search(r"^add (set|map) ip kproxy \S*(web|np|lb|dns)", text, re.M)
 
 
 def test_headless_service_is_not_proxied() -> None:
@@ -365,7 +379,7 @@ def test_headless_service_is_not_proxied() -> None:
 
 # ---------------------------------------------------------- render structure
 
-def _shrunk_cluster() -> list[ServicePortState]:
+def shrunk_cluster() -> list[ServicePortState]:
     """The cluster after a sync's worth of changes."""
     out = []
     for sp in CLUSTER:
@@ -386,26 +400,28 @@ VARIANTS = {
     "nothing": node_state("node1", ports=()),
     "only endpointless": node_state("node1", ports=[p for p in CLUSTER if not p.ready()]),
     "only sticky": node_state("node1", ports=[p for p in CLUSTER if p.service.name == "sticky"]),
-    "shrunk": node_state("node1", ports=_shrunk_cluster()),
+    "shrunk": node_state("node1", ports=shrunk_cluster()),
 }
 
 
 @pytest.mark.parametrize("state", VARIANTS.values(), ids=VARIANTS.keys())
-@pytest.mark.parametrize("fresh", [True, False])
-def test_every_render_passes_check_jump_targets(state: NodeProxyState, fresh: bool) -> None:
-    check_jump_targets(nft.render(state, fresh=fresh)[0])
+def test_every_render_passes_check_jump_targets(state: NodeProxyState) -> None:
+    check_jump_targets(nft.render(state, fresh=True)[0])
+    # And as a partial sync on top of the whole cluster.
+    first, applied = nft.render(node_state("node1"), fresh=True)
+    check_jump_targets(nft.render(state, applied)[0], load(first))
 
 
-def test_fresh_render_deletes_the_table_once_and_first() -> None:
-    text, _ = nft.render(node_state("node1"), fresh=True)
+def test_only_the_first_render_deletes_the_table() -> None:
+    text, rs = nft.render(node_state("node1"))
     lines = text.splitlines()
     assert lines[1] == "delete table ip kproxy"
     assert lines[0].startswith("add table ip kproxy") and lines[2] == lines[0]
     assert text.count("delete table") == 1
-    text, rs = nft.render(node_state("node1"))
-    assert "delete table" not in text
-    text, _ = nft.render(node_state("node1"), previous=rs)
-    assert "delete table" not in text and "delete " not in text
+    assert nft.render(node_state("node1"), fresh=True)[0] == text
+    assert nft.render(node_state("node1"), previous=rs)[0] == ""   # nothing changed
+    text, _ = nft.render(node_state("node1", shrunk_cluster()), previous=rs)
+    assert text and "delete table" not in text and "add table" not in text
 
 
 def test_every_rule_has_a_comment_but_the_bare_return() -> None:
@@ -414,64 +430,6 @@ def test_every_rule_has_a_comment_but_the_bare_return() -> None:
         assert rules
         bare = [line for line in rules if not re.search(r' comment "[^"]+"$', line)]
         assert bare == ["add rule ip kproxy masquerading meta mark and 0x4000 == 0 return"]
-
-
-def test_resync_deletes_stale_chains_and_sets_without_deleting_the_table() -> None:
-    text1, rs1 = nft.render(node_state("node1"), fresh=True)
-    shrunk = node_state("node1", ports=_shrunk_cluster())
-    text2, rs2 = nft.render(shrunk, previous=rs1)
-    lines = text2.splitlines()
-    assert "delete table ip kproxy" not in lines
-
-    stale = set(rs1.chains) - set(rs2.chains)
-    assert any("/sticky/" in c for c in stale) and any("10.244.2.7" in c for c in stale)
-    assert any(c.startswith("service-") and "/np/" in c for c in stale)
-    deleted = [line.split()[-1] for line in lines if line.startswith("delete chain ")]
-    assert sorted(deleted) == sorted(stale)
-    # Stale chains may jump to each other: all are flushed before any is deleted.
-    first_delete = min(lines.index(f"delete chain ip kproxy {c}") for c in stale)
-    for c in stale:
-        assert lines.index(f"flush chain ip kproxy {c}") < first_delete
-        assert f"add chain ip kproxy {c}" not in lines
-    stale_sets = set(rs1.affinity_sets) - set(rs2.affinity_sets)
-    assert len(stale_sets) == 2
-    assert sorted(line.split()[-1] for line in lines if line.startswith("delete set ")) \
-        == sorted(stale_sets)
-    assert not any(line.startswith("flush set") for line in lines)  # sessions survive
-
-    # As a transaction on top of the first one (nft's EBUSY/ENOENT rules), the
-    # result is what a fresh render of the new state builds.
-    incremental = load(text2, load(text1))
-    fresh = load(nft.render(shrunk, fresh=True)[0])
-    assert {n: [r.text for r in c.rules] for n, c in incremental.chains.items()} \
-        == {n: [r.text for r in c.rules] for n, c in fresh.chains.items()}
-    assert {n: m.elements for n, m in incremental.maps.items()} \
-        == {n: m.elements for n, m in fresh.maps.items()}
-    assert set(incremental.sets) == set(fresh.sets)
-    check_jump_targets(text2, load(text1))
-
-    # And it behaves like the new state.
-    ports = _shrunk_cluster()
-    for packet, want in [
-        (Packet(CLIENT_POD, "10.96.0.20", 80), {"10.244.1.5:8080"}),
-        (Packet(OUTSIDE, NODE1, 30080), REJECT),
-        (Packet(CLIENT_POD, "10.96.0.60", 80), set()),
-    ]:
-        results = run(packet, text=incremental, ports=ports, picks=3)
-        if want == REJECT:
-            assert {r.verdict for r in results} == {REJECT}
-        else:
-            assert {r.dnat for r in results} - {None} == want
-
-
-def test_resync_keeps_live_affinity_sets_when_the_timeout_changes() -> None:
-    text1, rs1 = nft.render(node_state("node1"), fresh=True)
-    ports = [dataclasses.replace(sp, service=dataclasses.replace(sp.service, affinity_timeout=60))
-             if sp.service.name == "sticky" else sp for sp in CLUSTER]
-    text2, _ = nft.render(node_state("node1", ports=ports), previous=rs1)
-    assert "delete set" not in text2
-    table = load(text2, load(text1))
-    assert {s.timeout for s in table.sets.values()} == {60}
 
 
 # ------------------------------------------------------- the tracer is strict
@@ -530,38 +488,3 @@ def test_tracer_refuses_nat_in_the_wrong_hook() -> None:
     with pytest.raises(NftTraceError):
         trace(text, src_ip=CLIENT_POD, dst_ip="10.96.0.99", proto="tcp", dport=80,
               hook_path="prerouting", local_ips=[NODE1], node_ip=NODE1)
-
-
-# ------------------------------------------------------------ partial syncs
-
-def test_an_unchanged_resync_touches_no_chain_and_no_map() -> None:
-    text1, rs1 = nft.render(node_state("node1"), fresh=True)
-    text2, _ = nft.render(node_state("node1"), previous=rs1)
-    lines = text2.splitlines()
-    assert not [line for line in lines if line.startswith(("add rule", "flush", "delete",
-                                                           "add element"))]
-    table = load(text2, load(text1))
-    assert {n: [r.text for r in c.rules] for n, c in table.chains.items()} == \
-        {n: [r.text for r in c.rules] for n, c in load(text1).chains.items()}
-
-
-def test_adding_one_service_rewrites_only_its_chains_and_the_maps() -> None:
-    base = [sp for sp in CLUSTER if sp.service.name != "web"]
-    web = [sp for sp in CLUSTER if sp.service.name == "web"]
-    assert web and base
-    text1, rs1 = nft.render(node_state("node1", ports=base), fresh=True)
-    text2, rs2 = nft.render(node_state("node1", ports=base + web), previous=rs1)
-    touched = {line.split()[4] for line in text2.splitlines()
-               if line.startswith(("add rule ", "flush chain "))}
-    new_chains = set(rs2.chains) - set(rs1.chains)
-    assert new_chains and touched - new_chains <= {n for n in rs2.chains
-                                                   if rs2.chains[n] != rs1.chains.get(n)}
-    assert not any(name.startswith("service-") and "web" not in name
-                   for name in touched - new_chains)
-    # The partial transaction on top of the first gives what a fresh one builds.
-    incremental = load(text2, load(text1))
-    fresh = load(nft.render(node_state("node1", ports=base + web), fresh=True)[0])
-    assert {n: [r.text for r in c.rules] for n, c in incremental.chains.items()} \
-        == {n: [r.text for r in c.rules] for n, c in fresh.chains.items()}
-    assert {n: m.elements for n, m in incremental.maps.items()} \
-        == {n: m.elements for n, m in fresh.maps.items()}

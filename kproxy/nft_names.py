@@ -1,0 +1,88 @@
+"""The names and declarations of kproxy's nftables table, as commented constants.
+
+After kube-proxy's nftables proxier (pkg/proxy/nftables/proxier.go, whose
+constants open the file the same way).  Where kproxy differs it is for scale
+(kubernetes#139513): no chain, rule, set or map belongs to one plain
+Service.  Each Service port is a handful of *elements* in a few named maps,
+and the chains that pick an endpoint are shared by every Service with the
+same number of endpoints.  A sync that adds one Service among thousands adds
+a few elements, which the kernel and ``nft`` do in time independent of the
+table's size; a rule or set per Service would make ``nft`` list every chain
+on each sync and the kernel walk every binding of a shared map per element.
+"""
+from __future__ import annotations
+
+TABLE = "kproxy"
+FAMILY = "ip"
+MASQ_MARK = "0x4000"          # packets to masquerade in postrouting (kube-proxy's mark)
+
+# Base chains: the netfilter hooks, kube-proxy's priorities.
+BASE_CHAINS = {
+    "nat-prerouting": "type nat hook prerouting priority dstnat; policy accept;",
+    "nat-output": "type nat hook output priority -100; policy accept;",
+    "nat-postrouting": "type nat hook postrouting priority srcnat; policy accept;",
+    "filter-input": "type filter hook input priority -110; policy accept;",
+    "filter-forward": "type filter hook forward priority -110; policy accept;",
+    "filter-output": "type filter hook output priority -110; policy accept;",
+}
+
+# Service dispatch: one lookup on the destination sends a packet on its way.
+SERVICES = "services"
+SERVICE_IPS = "service-ips"                  # ClusterIP or LB IP . proto . port : verdict
+SERVICE_NODEPORTS = "service-nodeports"      # proto . nodePort : verdict (local addresses)
+
+# Services with no ready endpoint: ICMP port unreachable from the filter hooks.
+ENDPOINTS_CHECK = "service-endpoints-check"
+NODEPORT_ENDPOINTS_CHECK = "nodeport-endpoints-check"
+NO_ENDPOINT_SERVICES = "no-endpoint-services"
+NO_ENDPOINT_NODEPORTS = "no-endpoint-nodeports"
+REJECT_CHAIN = "reject-chain"
+
+# Masquerading: marked packets, hairpin and egress SNAT in postrouting.
+MARK_MASQ = "mark-for-masquerade"
+MASQUERADING = "masquerading"
+EGRESS = "egress"
+HAIRPIN = "hairpin"    # set of "endpoint . endpoint": a pod that reached itself through a Service
+
+# Endpoint selection.  The packet's own destination names its Service port:
+# ``ip daddr . meta l4proto . th dport`` for a ClusterIP or LB IP,
+# ``meta l4proto . th dport`` for a node port.  ``numgen random mod N`` adds
+# the index of the endpoint, and one lookup in a data map gives the DNAT
+# target.  "cluster" maps hold every ready endpoint (Cluster traffic policy),
+# "local" maps those on this node (Local policy).
+IP_KEY = "ip daddr . meta l4proto . th dport"
+NODEPORT_KEY = "meta l4proto . th dport"
+ENDPOINT_MAPS = {
+    ("cluster", "ip"): "cluster-ip-endpoints",
+    ("local", "ip"): "local-ip-endpoints",
+    ("cluster", "nodeport"): "cluster-nodeport-endpoints",
+    ("local", "nodeport"): "local-nodeport-endpoints",
+}
+KEYS = {"ip": IP_KEY, "nodeport": NODEPORT_KEY}
+L4PROTOS = "{ tcp, udp, sctp }"    # "dnat to a port" needs a transport protocol match
+
+MAPS = {
+    SERVICE_IPS: "type ipv4_addr . inet_proto . inet_service : verdict;",
+    SERVICE_NODEPORTS: "type inet_proto . inet_service : verdict;",
+    NO_ENDPOINT_SERVICES: "type ipv4_addr . inet_proto . inet_service : verdict;",
+    NO_ENDPOINT_NODEPORTS: "type inet_proto . inet_service : verdict;",
+    **{name: (f"typeof {KEYS[key]} . numgen random mod 1 : ip daddr . th dport; "
+              f'comment "{policy} policy: Service {key} key . endpoint index : endpoint";')
+       for (policy, key), name in ENDPOINT_MAPS.items()},
+}
+SETS = {HAIRPIN: 'type ipv4_addr . ipv4_addr; comment "endpoint . endpoint: hairpin";'}
+
+
+def pick_chain(policy: str, key: str, count: int) -> str:
+    """The shared chain that DNATs to one of ``count`` endpoints:
+    ``cluster-ip-3``, ``local-nodeport-1``..."""
+    return f"{policy}-{key}-{count}"
+
+
+def external_chain(key: str, ready: int, local: int | None) -> str:
+    """The shared chain for traffic from outside (LB IP, node port):
+    ``external-ip-3`` under Cluster policy, ``external-local-ip-3-1`` under
+    Local policy with 1 of the 3 ready endpoints on this node."""
+    if local is None:
+        return f"external-{key}-{ready}"
+    return f"external-local-{key}-{ready}-{local}"
