@@ -2,7 +2,11 @@
 in, the os-ken controller's state out (the LoadBalancer IPs it spreads over
 nodes by ECMP).  With ``externalTrafficPolicy: Local`` only nodes that hold
 a ready endpoint get the traffic, as a cloud load balancer's health check
-decides (kubernetes/kubernetes#66354).
+decides (kubernetes/kubernetes#66354).  A node that is not Ready (``node
+NODE down``) or carries the label
+``node.kubernetes.io/exclude-from-external-load-balancers`` gets none: the
+health check of kube-proxy's /healthz fails on a node cut off (KEP-3458
+leaves this to the load balancer's health checks).
 """
 from __future__ import annotations
 
@@ -27,9 +31,21 @@ def vips(services: list[dict], slices: list[dict], nodes: list[str]) -> tuple[Vi
         if spec.get("externalTrafficPolicy") == "Local":
             mine = slices_of(svc, slices)
             targets = sorted({r["node"] for p in spec.get("ports") or []
-                              for r in endpoint_rows(p, mine) if r["ready"] and r["node"]})
+                              for r in endpoint_rows(p, mine)
+                              if r["ready"] and r["node"] in nodes})
         out.append(Vip(ip, tuple(targets)))
     return tuple(sorted(out, key=lambda v: v.ip))
+
+
+EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
+
+
+def healthy(node: dict) -> bool:
+    """The load balancer sends to this node: Ready, and not excluded by label."""
+    if EXCLUDE_LABEL in ((node.get("metadata") or {}).get("labels") or {}):
+        return False
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (node.get("status") or {}).get("conditions") or [])
 
 
 class FabricAgent(SyncController):
@@ -44,7 +60,7 @@ class FabricAgent(SyncController):
         self.last: FabricState | None = None
 
     def sync(self) -> float | None:
-        nodes = [n["metadata"]["name"] for n in self.store.list("Node")]
+        nodes = [n["metadata"]["name"] for n in self.store.list("Node") if healthy(n)]
         state = self.state_of(vips(self.store.list("Service"),
                                    self.store.list("EndpointSlice"), nodes))
         if state != self.last:

@@ -148,6 +148,14 @@ def test_node_down_goes_not_ready_its_pods_leave_and_it_comes_back(cluster):
         answers = [in_pod(cluster, "client", f"curl -s --max-time 2 http://{service}/hostname")
                    .stdout.strip() for _ in range(10)]
         assert set(answers) <= {"web-2", "web-3"} and len(answers) == 10, answers
+        # The LoadBalancer (ECMP from gw) health-checks the node out: ext loses nothing.
+        lb = cluster.store.get("Service", "default", "web-lb")["status"]["loadBalancer"][
+            "ingress"][0]["ip"]
+        wait_for(lambda: cluster.network.vips and all(
+            node not in v.targets for v in cluster.network.vips), 10, f"{node} out of the LB")
+        from_ext = [cluster.net["ext"].cmd(f"curl -s --max-time 2 http://{lb}/hostname").strip()
+                    for _ in range(12)]
+        assert set(from_ext) <= {"web-2", "web-3"} and all(from_ext), from_ext
         lines.clear()
         faults.node_command(cluster, ["status"], say(lines))
         row = next(line for line in lines if line.startswith(node))
