@@ -73,7 +73,8 @@ def test_targets_met_and_not_met_with_the_reason() -> None:
     assert same["reason"] == ""
     cross = _target(doc, "cross-node-vs-ovs")
     assert cross["ratio"] == pytest.approx(0.84)
-    assert cross["status"] == stats.MET
+    assert cross["status"] == stats.NOT_MET              # issue 14's goal is 0.9x
+    assert "ovs-vswitchd" in cross["reason"]
     cip = _target(doc, "clusterip-vs-pod-ip")
     assert cip["value"] == 4.1 and cip["against_value"] == pytest.approx(4.2)
     assert cip["status"] == stats.MET
