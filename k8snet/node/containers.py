@@ -117,7 +117,32 @@ def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
 
 
 def _members(pgid: int) -> list[int]:
-    """PIDs of process group ``pgid`` (from /proc)."""
+    """PIDs of process group ``pgid``, whose leader is the container's first
+    process: its descendants still in the group, found through
+    /proc/PID/task/TID/children, so the cost follows the container's own
+    processes, not every process of the machine (a thousand pods)."""
+    if not os.path.exists(f"/proc/{pgid}/task/{pgid}/children"):
+        return _members_by_scan(pgid)
+    out, todo = [], [pgid]
+    while todo:
+        pid = todo.pop()
+        try:
+            if os.getpgid(pid) == pgid:
+                out.append(pid)
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue                                 # gone meanwhile
+        for tid in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                    todo += [int(c) for c in fh.read().split()]
+            except OSError:
+                pass
+    return out
+
+
+def _members_by_scan(pgid: int) -> list[int]:
+    """The same from every /proc/PID/stat (kernels without CONFIG_PROC_CHILDREN)."""
     out = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():

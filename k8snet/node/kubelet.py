@@ -90,6 +90,7 @@ class Kubelet(Controller):
         self.reachable = reachable or (lambda: True)
         self._online = True
         self.ipam = NodeIpam(node.name, node.pod_cidr)
+        self.cni = cni.PodNetwork(node.netns)
         self.pods: dict[tuple[str, str], PodRuntime] = {}
         self.lock = threading.RLock()
         self._monitor: threading.Thread | None = None
@@ -159,7 +160,7 @@ class Kubelet(Controller):
         ip = self.ipam.allocate(f"{ns}/{name}")
         prefix = ipaddress.ip_network(self.node.pod_cidr).prefixlen
         try:
-            cni.add_pod(self.node.netns, netns, veth, ip, prefix, self.node.gateway)
+            self.cni.add_pod(netns, veth, ip, prefix, self.node.gateway)
         except BaseException:
             self.ipam.release(ip)
             raise
@@ -189,7 +190,7 @@ class Kubelet(Controller):
             if c.proc is not None:
                 containers.stop_process(c.proc.proc, sandboxed=c.proc.identity is not None)
         try:
-            cni.delete_pod(self.node.netns, rt.netns, rt.veth)
+            self.cni.delete_pod(rt.netns)
         finally:
             discovery.remove_pod_files(rt.netns)
             if rt.volume_dir:
@@ -468,3 +469,4 @@ class Kubelet(Controller):
                 self._teardown(key, rt)
             except Exception:  # noqa: BLE001 - keep tearing down the rest
                 self.log.exception("teardown of %s failed", key)
+        self.cni.close()

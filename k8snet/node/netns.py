@@ -1,13 +1,16 @@
-"""Network namespaces without forking: a short-lived thread does the switch.
+"""Network namespaces without forking, named as ``ip netns`` names them.
 
-``setns``/``unshare(CLONE_NEWNET)`` change only the calling thread, so a
-throwaway thread can create a namespace or open a netlink socket inside one
-while the main thread stays put.  pyroute2's own netns support forks a child
-per socket, which costs more than the whole pod set-up budget (~30 ms).
+``setns``/``unshare(CLONE_NEWNET)`` change only the calling thread.  A new
+pod namespace is made by the calling thread itself: it unshares, pins the
+namespace at /var/run/netns/NAME, runs what must happen inside (sysctls, a
+netlink socket) and switches back, all without letting go of the GIL
+(k8snet.node.syscalls), so set-up is not stretched by the lab's other
+threads.  Entering an existing namespace, for sockets that live there, goes
+through a short-lived thread so the caller never moves.  pyroute2's own
+netns support forks a child per socket, which costs more than a whole pod.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import socket
 import threading
@@ -16,20 +19,16 @@ from typing import TypeVar
 
 from pyroute2 import IPRoute
 
-NETNS_DIR = "/var/run/netns"
-CLONE_NEWNET = 0x40000000
-MS_BIND = 4096
-MNT_DETACH = 2
-NETLINK_ROUTE = 0
+from k8snet.node import syscalls
 
-_libc = ctypes.CDLL("libc.so.6", use_errno=True)
+NETNS_DIR = "/var/run/netns"
+NETLINK_ROUTE = 0
+THREAD_NETNS = "/proc/thread-self/ns/net"
 T = TypeVar("T")
 
 
-def _check(ret: int, what: str, name: str) -> None:
-    if ret != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what} {name}: {os.strerror(err)}")
+class Stranded(RuntimeError):
+    """The calling thread could not switch back to its own namespace."""
 
 
 def _in_thread(fn: Callable[[], T]) -> T:
@@ -57,79 +56,97 @@ def exists(name: str) -> bool:
     return os.path.exists(path(name))
 
 
-def create(name: str) -> None:
-    """Make a new namespace and pin it at /var/run/netns/NAME, as ``ip netns add``."""
-    os.makedirs(NETNS_DIR, exist_ok=True)
-    target = path(name)
-    fd = os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444)
+def _placeholder(target: str) -> None:
+    """The file the namespace is bound over; FileExistsError if taken."""
+    try:
+        fd = os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+    except FileNotFoundError:
+        os.makedirs(NETNS_DIR, exist_ok=True)
+        fd = os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
     os.close(fd)
 
-    def pin() -> None:
-        _check(_libc.unshare(CLONE_NEWNET), "unshare for", name)
-        source = f"/proc/self/task/{threading.get_native_id()}/ns/net"
-        _check(_libc.mount(source.encode(), target.encode(), b"none", MS_BIND, None),
-               "bind-mount", name)
 
+def create(name: str, inside: Callable[[], T] | None = None) -> T | None:
+    """Make a new namespace and pin it at /var/run/netns/NAME, as ``ip netns add``.
+
+    ``inside``, if given, runs in the new namespace and its result is
+    returned: sockets it opens and /proc/sys/net files it writes belong to the
+    new namespace.  Raises FileExistsError if NAME is taken; if anything
+    fails, the namespace is removed again and the error re-raised."""
+    target = path(name)
+    _placeholder(target)
+    home = -1
+    pinned = False
     try:
-        _in_thread(pin)
+        home = syscalls.open_fd(THREAD_NETNS)
+        syscalls.unshare_net(name)
+        try:
+            syscalls.bind_mount(THREAD_NETNS, target)
+            pinned = True
+            return inside() if inside is not None else None
+        finally:
+            try:
+                syscalls.setns_net(home, "the caller's namespace")
+            except OSError as exc:
+                raise Stranded(f"thread {threading.get_native_id()} is left in network "
+                               f"namespace {name}: {exc}") from exc
     except BaseException:
-        os.unlink(target)
+        if pinned:
+            remove(name)
+        else:
+            os.unlink(target)
         raise
+    finally:
+        if home >= 0:
+            syscalls.close_fd(home)
 
 
 def remove(name: str) -> None:
     """Unpin a namespace; it disappears once no process is left inside."""
     target = path(name)
-    _libc.umount2(target.encode(), MNT_DETACH)
+    syscalls.umount_detach(target)
     try:
         os.unlink(target)
     except FileNotFoundError:
         pass
 
 
-def iproute(name: str) -> IPRoute:
-    """An IPRoute whose netlink socket lives in namespace ``name``."""
-    fd = os.open(path(name), os.O_RDONLY)
+def inode(name: str) -> int:
+    """The namespace's identity (its nsfs inode): a namespace deleted and made
+    again under the same name has another.  Raises FileNotFoundError."""
+    return os.stat(path(name)).st_ino
 
-    def open_socket() -> socket.socket:
-        _check(_libc.setns(fd, CLONE_NEWNET), "setns into", name)
-        return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
+
+def in_namespace(name: str, fn: Callable[[], T]) -> T:
+    """Run ``fn`` in namespace ``name`` (on a thread that switches there) and
+    return its result: a socket it opens stays in that namespace."""
+    fd = os.open(path(name), os.O_RDONLY | os.O_CLOEXEC)
+
+    def run() -> T:
+        syscalls.setns_net(fd, name)
+        return fn()
 
     try:
-        sock = _in_thread(open_socket)
+        return _in_thread(run)
     finally:
         os.close(fd)
-    return IPRoute(fileno=sock.detach())
 
+
+def iproute(name: str) -> IPRoute:
+    """An IPRoute whose netlink socket lives in namespace ``name``."""
+    sock = in_namespace(name, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM,
+                                                    NETLINK_ROUTE))
+    return IPRoute(fileno=sock.detach())
 
 
 def socket_in(name: str, family: int = socket.AF_INET,
               kind: int = socket.SOCK_STREAM) -> socket.socket:
     """A socket that lives in namespace ``name`` (a socket keeps the namespace
     it was made in), made without forking: probes and benchmarks use it."""
-    fd = os.open(path(name), os.O_RDONLY)
-
-    def open_socket() -> socket.socket:
-        _check(_libc.setns(fd, CLONE_NEWNET), "setns into", name)
-        return socket.socket(family, kind)
-
-    try:
-        return _in_thread(open_socket)
-    finally:
-        os.close(fd)
+    return in_namespace(name, lambda: socket.socket(family, kind))
 
 
 def set_sysctl(name: str, key: str, value: str) -> None:
     """Write ``/proc/sys/<key>`` (``net/ipv4/...``) as seen from namespace ``name``:
     /proc/sys/net follows the netns of the thread that opens it."""
-    fd = os.open(path(name), os.O_RDONLY)
-
-    def write() -> None:
-        _check(_libc.setns(fd, CLONE_NEWNET), "setns into", name)
-        with open(f"/proc/sys/{key}", "w") as fh:
-            fh.write(value)
-
-    try:
-        _in_thread(write)
-    finally:
-        os.close(fd)
+    in_namespace(name, lambda: syscalls.write_file(f"/proc/sys/{key}", value.encode()))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from k8snet.perf import schema
+from k8snet.perf import kproxy_goals, pod_goals, schema
 from k8snet.perf.report import markdown_table, text_table, write_outputs
 
 HEAD = ["benchmark", "measurement", "result", "target"]
@@ -54,74 +54,11 @@ def _bringup(b: dict) -> list[list[str]]:
 
 
 def _pods(name: str, b: dict) -> list[list[str]]:
-    p50 = b["setup_p50_ms"]
-    target = "" if p50 is None else f"p50 ≤ 30 ms: {'met' if p50 <= 30 else 'not met'}"
-    rate = f"; {b['pods_per_s']:.0f} pods/s" if b.get("pods_per_s") else ""
-    sandbox = (f"; sandbox alone p50 {b['sandbox_p50_ms']:.1f} ms"
-               if b.get("sandbox_p50_ms") is not None else "")
-    rows = [[name, f"{b['pods']} pods on {b['nodes']} nodes: created to all Running",
-             _f(b["up_s"], ".2f", " s") + f"{rate} (cluster up "
-             f"{_f(b.get('cluster_up_s'), '.2f', ' s')}, teardown {_f(b['down_s'], '.2f', ' s')})",
-             ""],
-            [name, "per-pod set-up p50 / p99 (kubelet: sandbox + containers)",
-             f"{_f(p50, '.1f')} / {_f(b['setup_p99_ms'], '.1f', ' ms')}{sandbox}"
-             + _earlier(f"{name}_setup_p50_ms", ".1f", " ms"), target]]
-    if "create_to_running_p50_ms" in b:
-        rows.append([name, "per-pod creation to Running p50 / p99 (queueing included)",
-                     f"{_f(b['create_to_running_p50_ms'], '.0f')} / "
-                     f"{_f(b['create_to_running_p99_ms'], '.0f', ' ms')}", ""])
-    rows.append([name, "pods reachable (from a pod and from each node)",
-                 f"{b['reached']}/{b['probed']}", "all"])
-    return rows
+    return pod_goals.rows(name, b, _earlier(f"{name}_setup_p50_ms", ".1f", " ms"))
 
 
 def _kproxy(b: dict) -> list[list[str]]:
-    out = []
-    targets = b.get("targets", {})
-    full_t = targets.get("nftables_full_sync", {})
-    for mode, data in b.get("sync", {}).items():
-        for n, run in data["full"].items():
-            t = full_t.get(n) if mode == "nftables" else None
-            target = f"≤ {t['target_ms']:.0f} ms: {t['status']}" if t else ""
-            if "error" in run:
-                out.append(["kproxy", f"{mode}: full sync, {n} services",
-                            f"FAILED: {run['error']}", target])
-                continue
-            out.append(["kproxy", f"{mode}: full sync, {n} services",
-                        f"{run['sync_ms']:.0f} ms (render {run['render_ms']:.0f} + apply "
-                        f"{run['apply_ms']:.0f}; {run['ms_per_1000']:.0f} ms per 1000)",
-                        target])
-        if data["fitted_ms_per_1000_services"] is not None:
-            out.append(["kproxy", f"{mode}: growth (least-squares slope)",
-                        f"{data['fitted_ms_per_1000_services']:.0f} ms per 1000 services", ""])
-        inc = data.get("incremental")
-        if inc:
-            t = targets.get("nftables_incremental") if mode == "nftables" else None
-            target = f"≤ {t['target_ms']:.0f} ms: {t['status']}" if t else ""
-            how = ("partial sync: full render, only changes applied" if mode == "nftables"
-                   else "full render, full restore")
-            value = (f"FAILED: {inc['error']}" if "error" in inc else
-                     f"{inc['sync_ms']:.0f} ms ({how})")
-            out.append(["kproxy", f"{mode}: add 1 service with {inc['present']} present",
-                        value, target])
-    for mode, data in b.get("datapath", {}).items():
-        if "error" in data:
-            out.append(["kproxy", f"{mode}: data path", f"FAILED: {data['error']}", ""])
-            continue
-        d = data["direct"]
-        out.append(["kproxy", f"{mode}: TCP connect direct (no rules)",
-                    f"p50 {d['p50_ms']:.3f} ms, p99 {d['p99_ms']:.3f} ms", ""])
-        for others in data["others"]:
-            r = data[str(others)]
-            pos = f", probe rule {r['probe_rule_position']}" if "probe_rule_position" in r \
-                else ""
-            out.append(["kproxy", f"{mode}: TCP connect via ClusterIP, {others} others",
-                        f"p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms{pos}", ""])
-        t = targets.get("nftables_datapath_ratio") if mode == "nftables" else None
-        target = f"≤ {t['target']}: {t['status']}" if t else ""
-        out.append(["kproxy", f"{mode}: connect p50 ratio {data['others'][1]} / "
-                    f"{data['others'][0]} services", _f(data["ratio_p50"], ".2f", "×"), target])
-    return out
+    return kproxy_goals.rows(b)
 
 
 DNS_CLIENTS = {"dns_from_pod": "DNS from a pod to kube-dns (ClusterIP, across nodes)",

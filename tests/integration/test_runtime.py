@@ -52,10 +52,12 @@ def test_pod_added_and_deleted_at_runtime(cluster):
     assert reply.stdout == "late"
     cluster.store.delete("Pod", "default", "late")
     _gone(cluster, "late")
-    # The kubelet removes the object only once the sandbox is gone.
+    # The kubelet removes the object only once the sandbox is gone: its namespace
+    # at once, the veth with it as the kernel destroys the namespace (not awaited).
     assert not cni.netns_exists(rt.netns)
     node_ns = naming.node_netns(cluster.spec.name, "node2")
-    assert rt.veth not in sh(f"ip -n {node_ns} -o link").stdout
+    wait_for(lambda: rt.veth not in sh(f"ip -n {node_ns} -o link").stdout, 2,
+             f"veth {rt.veth} gone with the pod's namespace")
     assert cluster.kubelets["node2"].ipam.owner(ip) is None
     assert procs and all(p.poll() is not None for p in procs)
     apply_yaml(cluster, LATE)

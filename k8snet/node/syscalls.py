@@ -1,0 +1,118 @@
+"""The few system calls of pod set-up, called without letting go of the GIL.
+
+Python releases the GIL around every blocking system call.  With the lab's
+many threads busy (kubelets, controllers, the API server), each release lets
+another thread in for up to the switch interval (5 ms) before the caller gets
+it back: a set-up of twenty quick calls took four times its CPU time.  The
+calls here cannot block for long (namespace switches, bind mounts, writes to
+/proc/sys, netlink requests the kernel answers before ``send`` returns), so
+they go through ``ctypes.PyDLL``, which keeps the GIL.  Anything that may
+wait uses the ordinary, releasing, ``ctypes.CDLL`` (``recv_wait``).
+
+Each raises OSError(errno, "WHAT NAME: reason").
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+
+CLONE_NEWNET = 0x40000000
+MS_BIND = 4096
+MNT_DETACH = 2
+O_RDONLY = os.O_RDONLY
+O_WRONLY = os.O_WRONLY
+O_CLOEXEC = os.O_CLOEXEC
+MSG_DONTWAIT = 0x40
+EAGAIN = 11
+
+_keep = ctypes.PyDLL("libc.so.6", use_errno=True)      # keeps the GIL
+_release = ctypes.CDLL("libc.so.6", use_errno=True)    # releases it (may block)
+for _lib in (_keep, _release):
+    _lib.send.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int]
+    _lib.send.restype = ctypes.c_ssize_t
+    _lib.recv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    _lib.recv.restype = ctypes.c_ssize_t
+    _lib.write.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t]
+    _lib.write.restype = ctypes.c_ssize_t
+_keep.setsockopt.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p,
+                             ctypes.c_uint]
+
+
+def _fail(what: str, name: str) -> OSError:
+    err = ctypes.get_errno()
+    return OSError(err, f"{what} {name}: {os.strerror(err)}")
+
+
+def _check(ret: int, what: str, name: str) -> int:
+    if ret < 0:
+        raise _fail(what, name)
+    return ret
+
+
+def open_fd(path: str, flags: int = O_RDONLY) -> int:
+    return _check(_keep.open(path.encode(), flags | O_CLOEXEC, 0), "open", path)
+
+
+def close_fd(fd: int) -> None:
+    _keep.close(fd)
+
+
+def unshare_net(name: str) -> None:
+    """Move the calling thread into a new network namespace (for ``name``)."""
+    _check(_keep.unshare(CLONE_NEWNET), "unshare for", name)
+
+
+def setns_net(fd: int, name: str) -> None:
+    """Move the calling thread into the network namespace open as ``fd``."""
+    _check(_keep.setns(fd, CLONE_NEWNET), "setns into", name)
+
+
+def bind_mount(source: str, target: str) -> None:
+    _check(_keep.mount(source.encode(), target.encode(), b"none", MS_BIND, None),
+           "bind-mount", target)
+
+
+def umount_detach(target: str) -> bool:
+    """Lazy unmount; False if ``target`` was not mounted (or is gone)."""
+    return _keep.umount2(target.encode(), MNT_DETACH) == 0
+
+
+def write_file(path: str, data: bytes) -> None:
+    """Write ``data`` to an existing file (a /proc/sys knob) in one write."""
+    fd = _check(_keep.open(path.encode(), O_WRONLY | O_CLOEXEC, 0), "open", path)
+    try:
+        if _keep.write(fd, data, len(data)) != len(data):
+            raise _fail("write", path)
+    finally:
+        _keep.close(fd)
+
+
+def socket_fd(family: int, kind: int, proto: int, what: str) -> int:
+    return _check(_keep.socket(family, kind | socket.SOCK_CLOEXEC, proto), "socket for", what)
+
+
+def setsockopt_int(fd: int, level: int, option: int, value: int) -> bool:
+    box = ctypes.c_int(value)
+    return _keep.setsockopt(fd, level, option, ctypes.byref(box), ctypes.sizeof(box)) == 0
+
+
+def send(fd: int, data: bytes, what: str) -> None:
+    """One datagram; the kernel handles a netlink request inside this call."""
+    if _check(_keep.send(fd, data, len(data), 0), "send", what) != len(data):
+        raise OSError(0, f"send {what}: short write")
+
+
+def recv_nowait(fd: int, buf: ctypes.Array, what: str) -> int:
+    """Bytes of the next datagram, or -1 if none is waiting."""
+    n = _keep.recv(fd, buf, len(buf), MSG_DONTWAIT)
+    if n < 0:
+        if ctypes.get_errno() == EAGAIN:
+            return -1
+        raise _fail("recv", what)
+    return n
+
+
+def recv_wait(fd: int, buf: ctypes.Array, what: str) -> int:
+    """Bytes of the next datagram, waiting for it (the GIL released meanwhile)."""
+    return _check(_release.recv(fd, buf, len(buf), 0), "recv", what)

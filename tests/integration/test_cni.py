@@ -1,0 +1,125 @@
+"""The pod network plugin against the kernel, without a cluster: a node namespace
+with its ``cni0`` bridge, pods wired by k8snet.node.cni.PodNetwork in two
+batched netlink round trips, and torn down by releasing their namespace."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from conftest import wait_for
+from pyroute2 import IPRoute
+
+from k8snet.errors import K8snetError
+from k8snet.node import cni, netns
+
+NODE = "k8snet-cnitest-node"
+GATEWAY = "10.244.9.1"
+
+
+def ip_json(*argv: str) -> list[dict]:
+    out = subprocess.run(["ip", "-j", *argv], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout or "[]")
+
+
+def links(ns: str) -> dict[str, dict]:
+    return {link["ifname"]: link for link in ip_json("-n", ns, "-d", "link", "show")}
+
+
+def pod_ns(i: int) -> str:
+    return f"k8snet-cnitest-default_p{i}"
+
+
+@pytest.fixture
+def node():
+    for name in [NODE] + [pod_ns(i) for i in range(4)]:
+        if netns.exists(name):
+            netns.remove(name)
+    netns.create(NODE)
+    ipr: IPRoute = netns.iproute(NODE)
+    try:
+        ipr.link("add", ifname="cni0", kind="bridge")
+        bridge = ipr.link_lookup(ifname="cni0")[0]
+        ipr.addr("add", index=bridge, address=GATEWAY, prefixlen=24)
+        ipr.link("set", index=bridge, state="up")
+    finally:
+        ipr.close()
+    net = cni.PodNetwork(NODE)
+    yield net
+    net.close()
+    for i in range(4):
+        netns.remove(pod_ns(i))
+    netns.remove(NODE)
+
+
+def test_a_pod_gets_eth0_its_ip_a_default_route_and_a_hairpin_port(node):
+    node.add_pod(pod_ns(0), "vethcnitest0", "10.244.9.2", 24, GATEWAY)
+    pod = links(pod_ns(0))
+    assert set(pod) == {"lo", "eth0"}
+    assert "UP" in pod["lo"]["flags"] and "UP" in pod["eth0"]["flags"]
+    assert pod["eth0"]["mtu"] == 1500
+    addrs = {a["ifname"]: a for a in ip_json("-n", pod_ns(0), "-4", "addr", "show")}
+    [inet] = addrs["eth0"]["addr_info"]
+    assert (inet["local"], inet["prefixlen"], inet.get("broadcast")) == ("10.244.9.2", 24, None)
+    routes = ip_json("-n", pod_ns(0), "route", "show", "default")
+    assert routes == [{"dst": "default", "gateway": GATEWAY, "dev": "eth0",
+                       "protocol": "static", "flags": []}]
+    veth = links(NODE)["vethcnitest0"]
+    assert veth["master"] == "cni0" and "UP" in veth["flags"]
+    assert veth["linkinfo"]["info_slave_data"]["hairpin"] is True
+    # the pair joins the two namespaces: the node end's peer is the pod's eth0
+    assert veth["link_index"] == pod["eth0"]["ifindex"]
+    sysctl = subprocess.run(["ip", "netns", "exec", pod_ns(0), "cat",
+                             "/proc/sys/net/ipv4/ip_unprivileged_port_start"],
+                            capture_output=True, text=True, check=True)
+    assert sysctl.stdout.strip() == "0"
+    ping = subprocess.run(["ip", "netns", "exec", pod_ns(0), "ping", "-c1", "-W1", GATEWAY],
+                          capture_output=True, text=True)
+    assert ping.returncode == 0, ping.stdout
+
+
+def test_teardown_releases_the_namespace_and_the_veth_goes_with_it(node):
+    node.add_pod(pod_ns(1), "vethcnitest1", "10.244.9.3", 24, GATEWAY)
+    node.delete_pod(pod_ns(1))
+    assert not netns.exists(pod_ns(1))
+    wait_for(lambda: "vethcnitest1" not in links(NODE), 2, "the veth destroyed with the netns")
+    node.delete_pod(pod_ns(1))                    # already gone: quiet
+
+
+def test_the_same_pod_made_again_at_once_waits_for_its_old_veth(node):
+    for _ in range(3):
+        node.add_pod(pod_ns(2), "vethcnitest2", "10.244.9.4", 24, GATEWAY)
+        node.delete_pod(pod_ns(2))
+    node.add_pod(pod_ns(2), "vethcnitest2", "10.244.9.4", 24, GATEWAY)
+    assert "vethcnitest2" in links(NODE) and netns.exists(pod_ns(2))
+
+
+def test_failures_leave_nothing_behind(node):
+    node.add_pod(pod_ns(3), "vethcnitest3", "10.244.9.5", 24, GATEWAY)
+    before = sorted(links(NODE))
+    with pytest.raises(K8snetError, match=f"network namespace {pod_ns(3)} already exists"):
+        node.add_pod(pod_ns(3), "vethcnitest9", "10.244.9.9", 24, GATEWAY)
+    # a veth name in use by a live pod: refused by the kernel, named, undone
+    with pytest.raises(K8snetError, match="create veth vethcnitest3 .*File exists"):
+        node.add_pod(pod_ns(0), "vethcnitest3", "10.244.9.6", 24, GATEWAY)
+    assert not netns.exists(pod_ns(0))
+    # the pod's address already taken on the node's side is fine, but a gateway
+    # outside the pod's subnet is refused by the kernel: the pod is undone
+    with pytest.raises(K8snetError, match="add default route via 192.0.2.1"):
+        node.add_pod(pod_ns(1), "vethcnitest1", "10.244.9.7", 24, "192.0.2.1")
+    assert not netns.exists(pod_ns(1))
+    wait_for(lambda: sorted(links(NODE)) == before, 2, "only the first pod's veth left")
+
+
+def test_a_missing_bridge_is_said():
+    net = cni.PodNetwork("k8snet-cnitest-nobridge")
+    if netns.exists(net.node_ns):
+        netns.remove(net.node_ns)
+    netns.create(net.node_ns)
+    try:
+        with pytest.raises(K8snetError, match="k8snet-cnitest-nobridge: bridge cni0 is missing"):
+            net.add_pod(pod_ns(0), "vethcnitest0", "10.244.9.2", 24, GATEWAY)
+        assert not netns.exists(pod_ns(0))
+    finally:
+        net.close()
+        netns.remove(net.node_ns)

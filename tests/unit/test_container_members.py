@@ -1,0 +1,66 @@
+"""k8snet.node.containers._members: a container's process group found by
+walking its process tree (/proc/PID/task/TID/children), the same set as a
+scan of every process, at a cost that does not grow with the machine's
+other processes."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from k8snet.node import containers
+
+TREE = "sleep 30 & sleep 30 & (sleep 30 & wait) & setsid sleep 30 & wait"
+
+
+@pytest.fixture
+def group():
+    proc = subprocess.Popen(["sh", "-c", TREE], start_new_session=True)
+    deadline = time.monotonic() + 5
+    while len(containers._members_by_scan(proc.pid)) < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    yield proc
+    for pid in containers._members_by_scan(proc.pid):
+        os.kill(pid, signal.SIGKILL)
+    # the setsid'd sleep left the group: end it through the tree it hangs from
+    for pid in _descendants(proc.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.kill()
+    proc.wait()
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as fh:
+                kids = [int(c) for c in fh.read().split()]
+        except OSError:
+            continue
+        out += kids
+        todo += kids
+    return out
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
+                    reason="kernel without CONFIG_PROC_CHILDREN")
+def test_tree_walk_finds_exactly_the_group(group):
+    by_scan = sorted(containers._members_by_scan(group.pid))
+    assert len(by_scan) == 5          # sh, two sleeps, the subshell and its sleep
+    assert sorted(containers._members(group.pid)) == by_scan
+    left = [p for p in _descendants(group.pid) if p not in by_scan]
+    assert len(left) == 1             # the setsid'd sleep is in the tree, not the group
+    assert os.getpgid(left[0]) != group.pid
+
+
+def test_a_gone_group_has_no_members():
+    proc = subprocess.Popen(["true"], start_new_session=True)
+    proc.wait()
+    assert containers._members(proc.pid) == []
