@@ -35,10 +35,21 @@ class NetpolAgent(SyncController):
         self.last_text = ""
         self.syncs = 0
         self.synced_rv = -1        # the store's resourceVersion the last good sync read
+        self.without_policies = False  # the applied state came from no policy at all
+
+    def _unchanged_without_policies(self) -> bool:
+        """Pods and namespaces only matter to policies: with none stored, and
+        none when the applied state was made, a pod event changes nothing
+        (a thousand pods would otherwise mean a snapshot per event per node)."""
+        return (self.applied is not None and self.without_policies
+                and not self.store.list("NetworkPolicy"))
 
     def sync(self) -> float | None:
         t0 = time.perf_counter()
         rv = self.store.rv
+        if self._unchanged_without_policies():
+            self.synced_rv = rv      # no policy before or now: no pod is isolated
+            return None
         try:
             rules = self.compiler.compile(from_store(self.store))
         except Exception:
@@ -56,6 +67,7 @@ class NetpolAgent(SyncController):
                 self.applied = None                  # the next sync rewrites the table
                 raise
         previous, self.applied = self.applied, current
+        self.without_policies = not self.store.list("NetworkPolicy")
         self.synced_rv = rv
         if previous is not None:
             self._forget_udp_flows(previous, current)

@@ -155,16 +155,15 @@ class ProxyAgent(SyncController):
         removed them, write everything again (an Event on the Node says so)."""
         with self._mark_lock:        # a wake-up of the timer alone: only the canary
             quiet, self._looked = self._looked, True
-        if self.syncs and not self.proxier.intact():
+        if quiet:
+            if self.proxier.intact():
+                return CANARY_SECONDS
             self.proxier.reset()
-            quiet = False
             me = self.store.find("Node", "", self.node)
             if me is not None:
                 events.record(self.store, me, events.WARNING, "KproxyRulesRestored",
                               f"kproxy's rules in {self.proxier.netns} were removed from "
                               "outside; all were written again", "kproxy", self.node)
-        if quiet:
-            return CANARY_SECONDS
         self._refresh()
         state = self._node_state(self._ports)
         t0 = time.perf_counter()
