@@ -7,8 +7,8 @@ endpoint.  For scale the per-Service part is only map elements
 (``kproxy.nft_names`` says why): a packet to a ClusterIP goes
 
     services -> vmap @service-ips -> cluster-ip-2 (shared by every Service
-    with 2 ready endpoints) -> dnat through @cluster-ip-endpoints, keyed by
-    the packet's daddr . proto . dport . numgen random mod 2
+    with 2 ready endpoints: ct mark set numgen random mod 2) -> dnat through
+    @cluster-ip-endpoints, keyed by the packet's daddr . proto . dport . ct mark
 
 Session affinity keeps kube-proxy's layout (a chain and a timed set per
 endpoint).  Every rule carries a comment.  ``kproxy.apply`` feeds the text

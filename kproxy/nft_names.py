@@ -46,19 +46,32 @@ HAIRPIN = "hairpin"    # set of "endpoint . endpoint": a pod that reached itself
 
 # Endpoint selection.  The packet's own destination names its Service port:
 # ``ip daddr . meta l4proto . th dport`` for a ClusterIP or LB IP,
-# ``meta l4proto . th dport`` for a node port.  ``numgen random mod N`` adds
-# the index of the endpoint, and one lookup in a data map gives the DNAT
-# target.  "cluster" maps hold every ready endpoint (Cluster traffic policy),
+# ``meta l4proto . th dport`` for a node port.  The pick chain draws the
+# index of the endpoint with ``ct mark set numgen random mod N`` and one
+# lookup of that key ``. ct mark`` in a data map gives the DNAT target.
+# "cluster" maps hold every ready endpoint (Cluster traffic policy),
 # "local" maps those on this node (Local policy).
+#
+# The index travels in the conntrack mark, and the maps are declared with
+# ``type``, not ``typeof``, because nft 1.0.6 cannot parse its own
+# ``typeof ... th dport . numgen ...`` back from the kernel: any later
+# transaction adding a rule that uses such a map fails with "conflicting
+# protocols specified: tcp vs. th".  ``numgen`` is a plain integer that a
+# ``type ... . mark`` key refuses ("datatype mismatch"); ``ct mark set``
+# converts it.  The nat hooks see only a connection's first packet, so the
+# mark is written once per connection; nothing else in k8snet uses the
+# conntrack mark (the masquerade bit is in the packet mark, ``meta mark``).
 IP_KEY = "ip daddr . meta l4proto . th dport"
 NODEPORT_KEY = "meta l4proto . th dport"
+KEYS = {"ip": IP_KEY, "nodeport": NODEPORT_KEY}
+KEY_TYPES = {"ip": "ipv4_addr . inet_proto . inet_service", "nodeport": "inet_proto . inet_service"}
+ENDPOINT_INDEX = "ct mark"      # where ``numgen random mod N`` leaves the endpoint index
 ENDPOINT_MAPS = {
     ("cluster", "ip"): "cluster-ip-endpoints",
     ("local", "ip"): "local-ip-endpoints",
     ("cluster", "nodeport"): "cluster-nodeport-endpoints",
     ("local", "nodeport"): "local-nodeport-endpoints",
 }
-KEYS = {"ip": IP_KEY, "nodeport": NODEPORT_KEY}
 L4PROTOS = "{ tcp, udp, sctp }"    # "dnat to a port" needs a transport protocol match
 
 MAPS = {
@@ -66,7 +79,7 @@ MAPS = {
     SERVICE_NODEPORTS: "type inet_proto . inet_service : verdict;",
     NO_ENDPOINT_SERVICES: "type ipv4_addr . inet_proto . inet_service : verdict;",
     NO_ENDPOINT_NODEPORTS: "type inet_proto . inet_service : verdict;",
-    **{name: (f"typeof {KEYS[key]} . numgen random mod 1 : ip daddr . th dport; "
+    **{name: (f"type {KEY_TYPES[key]} . mark : ipv4_addr . inet_service; "
               f'comment "{policy} policy: Service {key} key . endpoint index : endpoint";')
        for (policy, key), name in ENDPOINT_MAPS.items()},
 }

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from kproxy.nft_names import (
     EGRESS,
+    ENDPOINT_INDEX,
     ENDPOINT_MAPS,
     ENDPOINTS_CHECK,
     HAIRPIN,
@@ -112,7 +113,8 @@ def shared_chain(ctx: Context, spec: SharedSpec) -> tuple[str, tuple[str, ...]]:
     """(name, rules) of a shared chain.
 
     ``("pick", policy, key, n)``: DNAT to one of ``n`` endpoints, looked up
-    by the packet's Service key and ``numgen random mod n``.
+    by the packet's Service key and the index ``numgen random mod n`` drew
+    into the conntrack mark (``kproxy.nft_names`` says why there).
     ``("external", key, n, m)``: traffic to an LB IP or node port; ``m`` is
     None under Cluster policy (masquerade, any endpoint), else the number of
     endpoints on this node under Local policy (the client IP is kept).
@@ -125,8 +127,9 @@ def shared_chain(ctx: Context, spec: SharedSpec) -> tuple[str, tuple[str, ...]]:
                               "cluster IP from outside the pod network"))
         what = f"one of {n} ready endpoints" if policy == "cluster" else \
             f"one of {n} endpoints on this node"
-        rules.append(rule(f"meta l4proto {L4PROTOS} dnat ip to {KEYS[key]} . numgen random "
-                          f"mod {n} map @{ENDPOINT_MAPS[(policy, key)]}", what))
+        rules.append(rule(f"meta l4proto {L4PROTOS} {ENDPOINT_INDEX} set numgen random mod {n} "
+                          f"dnat ip to {KEYS[key]} . {ENDPOINT_INDEX} "
+                          f"map @{ENDPOINT_MAPS[(policy, key)]}", what))
         return pick_chain(policy, key, n), tuple(rules)
     _, key, n, m = spec
     cluster = pick_chain("cluster", key, n)

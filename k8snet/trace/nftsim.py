@@ -12,8 +12,11 @@ table a previous transaction left), a rule or element may only reference
 chains, sets and maps that already exist (ENOENT), jumps into base chains are
 refused (EOPNOTSUPP), a chain or set something still references cannot be
 deleted (EBUSY), ``add set`` of an existing set must repeat its type and
-flags (its timeout may change) and a map key may not be added twice with
-different verdicts (EEXIST).  These were checked against nft 1.0.6 on a
+flags (its timeout may change), a map key may not be added twice with
+different verdicts (EEXIST), a lookup key must have the map's types (no
+``numgen`` in a ``mark`` key) and a rule may not use a ``typeof ... th dport``
+map an earlier transaction made (nft 1.0.6 cannot parse it back: the bug
+kproxy's ``type`` maps avoid).  These were checked against nft 1.0.6 on a
 6.x kernel.  Anything not understood raises :class:`NftSyntaxError`: the tracer
 never skips text it cannot evaluate.
 
@@ -23,12 +26,15 @@ What the tracer evaluates -- exactly the forms ``kproxy.nft`` emits:
   ``tcp|udp|th dport``, ``meta l4proto``, ``fib saddr|daddr type local``
   (against ``local_ips`` and ``node_ip``), ``ct state new`` (every traced
   packet is the first of its connection), ``ct status dnat`` (a DNAT was
-  made in an earlier hook), ``meta mark [and|or|xor M] [==|!=] V``, and
+  made in an earlier hook), ``meta mark [and|or|xor M] [==|!=] V``,
+  ``ct mark`` (the connection's mark, 0 until a rule sets it), and
   ``SEL . SEL ... @set`` (a concatenated key in a set);
 * ``SEL . SEL ... vmap @map | { k : verdict, ... }``; ``numgen random mod N``
   anywhere in a key (the ``numgen`` argument is the random number: index
   ``numgen % N`` is taken);
 * statements: ``meta mark set meta mark or|xor|and M``,
+  ``ct mark set numgen random mod N | M`` (kproxy keeps the endpoint index
+  there; a ``type ... . mark`` key takes ``ct mark``, not ``numgen`` itself),
   ``update @set { ip saddr }``, ``dnat to IP[:PORT]``,
   ``dnat ip to SEL . SEL ... map @map`` (data map to ``ip . port``; a key
   that is not in the map ends the rule, as the kernel's lookup does),
@@ -104,6 +110,7 @@ from k8snet.trace.nftsim_model import (
     Reject,
     Rule,
     Sel,
+    SetCtMark,
     SetLookup,
     SetMark,
     Table,
@@ -118,8 +125,8 @@ __all__ = [
     "JUMP_STACK", "NAME", "PRIORITY_NAMES", "PROTOS", "REJECT", "SET_FLAGS", "TABLE",
     "TERMINAL", "TOKEN", "Chain", "Dnat", "DnatMap", "Masquerade", "Match", "NftError", "NftMap",
     "NftSet", "NftSyntaxError", "NftTraceError", "NftTransactionError", "Reject", "Rule",
-    "RuleMet", "Sel", "SetLookup", "SetMark", "Table", "TraceResult", "Update", "Verdict",
-    "VmapLookup", "check_jump_targets",
+    "RuleMet", "Sel", "SetCtMark", "SetLookup", "SetMark", "Table", "TraceResult", "Update",
+    "Verdict", "VmapLookup", "check_jump_targets",
     "load", "parse_literal", "parse_priority", "parse_rule", "reachable", "trace", "trace_all",
     "unreferenced_chains",
 ]
@@ -147,6 +154,7 @@ class TraceResult:
     numgen_mods: list[int] = field(default_factory=list)
     rules: list[RuleMet] = field(default_factory=list)   # every rule that matched, in order
     numgen: int = 0                 # the random number this trace drew
+    ct_mark: int = 0                # the connection's mark (kproxy: the endpoint index)
 
     @property
     def masqueraded(self) -> bool:
@@ -186,7 +194,7 @@ class _Tracer:
         self.proto, self.dport = proto, int(dport)
         self.local, self.node_ip = local, node_ip
         self.sets, self.numgen = sets, numgen
-        self.mark = 0
+        self.mark = self.ct_mark = 0
         self.dnat: str | None = None
         self.masq: str | None = None
         self.chains: list[str] = []
@@ -221,6 +229,8 @@ class _Tracer:
             return "local" if self.is_local(self.src if "saddr" in k else self.dst) else "unicast"
         if k == "ct state":
             return "new"
+        if k == "ct mark":
+            return self.ct_mark
         if k == "ct status":
             return "dnat" if self.dnat is not None else "confirmed"
         if k == "numgen":
@@ -284,6 +294,9 @@ class _Tracer:
                     self.mark = {None: st.value, "or": self.mark | st.value,
                                  "xor": self.mark ^ st.value,
                                  "and": self.mark & st.value}[st.op]
+                elif isinstance(st, SetCtMark):
+                    self.ct_mark = st.value if isinstance(st.value, int) else \
+                        self.sel(st.value) & 0xFFFFFFFF
                 elif isinstance(st, Update):
                     value = self.key(st.sels)[0]
                     self.sets[st.set_ref].add(ipaddress.IPv4Network(value))
@@ -394,7 +407,8 @@ def trace(text: str | Table, *, src_ip: str, dst_ip: str, proto: str, dport: int
     verdict = tracer.run(hook_path)
     return TraceResult(verdict, tracer.dnat, tracer.masq, tracer.chains,
                        str(tracer.src), str(tracer.dst), tracer.dport, tracer.mark,
-                       tracer.updates, tracer.mods, tracer.met, numgen)
+                       tracer.updates, tracer.mods, tracer.met, numgen,
+                       ct_mark=tracer.ct_mark)
 
 
 def trace_all(text: str | Table, *, max_draws: int = 256, **packet) -> list[TraceResult]:

@@ -22,6 +22,7 @@ from k8snet.trace.nftsim_model import (
     Masquerade,
     Match,
     NftError,
+    NftMap,
     NftSet,
     NftSyntaxError,
     NftTraceError,
@@ -60,9 +61,18 @@ _COMMANDS = [
 ]
 
 
+def _typeof_th(m: NftMap) -> bool:
+    """A map declared ``typeof ... th dport ...``: nft 1.0.6 builds it, but
+    cannot parse the declaration back from the kernel."""
+    return m.spec.startswith("typeof ") and re.search(r"\bth dport\b", m.spec) is not None
+
+
 class _Loader:
     def __init__(self, table: Table) -> None:
         self.tb = table
+        # The maps the kernel held before this transaction (a map the
+        # transaction recreates is a new object, and nft parses it from text).
+        self.kernel_typeof_th = [m for m in table.maps.values() if _typeof_th(m)]
 
     def need_table(self, line: str) -> None:
         if not self.tb.exists:
@@ -183,6 +193,11 @@ class _Loader:
         if m.key_types != tuple(s.dtype for s in st.sels):
             raise NftTransactionError(f"map {m.name} is keyed by "
                                       f"{' . '.join(m.key_types)}: {line}")
+        if any(m is old for old in self.kernel_typeof_th):
+            # nft 1.0.6 re-parses the kernel's typeof userdata and trips on it.
+            raise NftTransactionError(f"internal:0:0-0: Error: conflicting protocols specified: "
+                                      f"tcp vs. th (nft 1.0.6 cannot use typeof map "
+                                      f"{m.name} from an earlier transaction): {line}")
         if isinstance(st, VmapLookup) != (m.data_types is None):
             raise NftTransactionError(f"map {m.name} is "
                                       f"{'a verdict' if m.data_types is None else 'a data'} "

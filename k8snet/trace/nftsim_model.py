@@ -51,9 +51,10 @@ class NftTraceError(NftError):
 class Sel:
     """A selector: ``ip saddr``, ``meta mark and 0x4000``, ``numgen random mod 2``..."""
 
-    kind: str                 # "ip saddr", "tcp dport", "fib daddr type", "numgen", ...
-    dtype: str                # ipv4_addr, inet_service, inet_proto, mark, fib, ct_state,
-    #                           ct_status, integer
+    kind: str                 # "ip saddr", "tcp dport", "fib daddr type", "ct mark",
+    #                           "numgen", ...
+    dtype: str                # ipv4_addr, inet_service, inet_proto, mark (meta mark and
+    #                           ct mark), fib, ct_state, ct_status, integer (numgen)
     binop: tuple[str, int] | None = None   # meta mark and|or|xor MASK
     mod: int = 0              # numgen random mod N
 
@@ -98,6 +99,15 @@ class VmapLookup:
 class SetMark:
     op: str | None            # or/xor/and on the current mark, None to assign
     value: int
+
+
+@dataclass(frozen=True)
+class SetCtMark:
+    """``ct mark set VALUE``: the connection's mark becomes a literal or
+    what a selector yields (kproxy: ``numgen random mod N``, the index of
+    the endpoint it picks)."""
+
+    value: Sel | int
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from k8snet.trace.nftsim_model import (
     Reject,
     Rule,
     Sel,
+    SetCtMark,
     SetLookup,
     SetMark,
     Update,
@@ -142,8 +143,8 @@ class Tokens:
             self.expect("type")
             return Sel(f"fib {addr} type", "fib")
         if tok == "ct":
-            what = self.expect("state", "status")
-            return Sel(f"ct {what}", f"ct_{what}")
+            what = self.expect("state", "status", "mark")
+            return Sel("ct mark", "mark") if what == "mark" else Sel(f"ct {what}", f"ct_{what}")
         if tok == "numgen":
             self.expect("random")
             self.expect("mod")
@@ -272,6 +273,11 @@ class Tokens:
                 op = self.expect("and", "or", "xor")
                 return SetMark(op, parse_literal("mark", self.next()))
             return SetMark(None, parse_literal("mark", self.next()))
+        if tok == "ct" and self.peek(1) == "mark" and self.peek(2) == "set":
+            self.i += 3
+            if self.peek() == "numgen":
+                return SetCtMark(self.selector())
+            return SetCtMark(parse_literal("mark", self.next()))
         sels = self.concat()
         if self.peek() == "vmap":
             self.next()
@@ -350,17 +356,19 @@ def _typeof(name: str, text: str) -> tuple[str, ...]:
 
 
 def map_spec(name: str, spec: str) -> NftMap:
-    """``type K . K : verdict;`` or ``typeof EXPR . EXPR : EXPR . EXPR;``,
-    and an optional ``comment "..."``."""
+    """``type K . K : verdict;``, ``type K . K : D . D;`` or
+    ``typeof EXPR . EXPR : EXPR . EXPR;``, and an optional ``comment "..."``."""
     parts = [p.strip() for p in spec.split(";") if p.strip()]
     for part in parts[1:]:
         _comment(f"map {name}", part)
-    m = re.fullmatch(r"type (.+) : verdict", parts[0]) if len(parts) in (1, 2) else None
+    m = re.fullmatch(r"type (.+?) : (.+)", parts[0]) if len(parts) in (1, 2) else None
     if m:
         types = tuple(t.strip() for t in m.group(1).split(" . "))
-        if not set(types) <= DATA_TYPES:
+        data = None if m.group(2) == "verdict" else \
+            tuple(t.strip() for t in m.group(2).split(" . "))
+        if not set(types) | set(data or ()) <= DATA_TYPES:
             raise NftSyntaxError(f"map {name}: unknown spec {{ {spec} }}")
-        return NftMap(name, spec.strip(), types)
+        return NftMap(name, spec.strip(), types, data_types=data)
     m = re.fullmatch(r"typeof (.+?) : (.+)", parts[0]) if len(parts) in (1, 2) else None
     if not m:
         raise NftSyntaxError(f"map {name}: unknown spec {{ {spec} }}")
