@@ -29,7 +29,7 @@ from kproxy.iptables_plan import (
     nodeports_rule,
     static_rules,
 )
-from kproxy.port_diff import PortChanges, PortKey, Seen, apply_seen, diff
+from kproxy.port_diff import PortChanges, PortKey, Seen, commit_ports, diff
 from kproxy.state import NodeProxyState, ServicePortState
 
 
@@ -79,14 +79,7 @@ class Delta:
     def commit(self) -> Ruleset:
         """Record the applied restore in ``base``; returns it."""
         rs = self.base
-        for key, entry in self.ports.items():
-            if entry is None:
-                rs.ports.pop(key, None)
-            else:
-                rs.ports[key] = entry
-        for key, sp in self.found.swaps.items():
-            rs.ports[key] = (sp, rs.ports[key][1])
-        apply_seen(rs.seen, self.found)
+        commit_ports(rs.ports, rs.seen, self.ports, self.found)
         for target, updates in ((rs.chains, self.chains), (rs.lists, self.lists)):
             for k, v in updates.items():
                 if v:

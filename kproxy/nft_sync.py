@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from kproxy.nft_names import BASE_CHAINS, FAMILY, MAPS, SETS, TABLE
 from kproxy.nft_plan import Context, Fragment, SharedSpec, fragment, shared_chain, static_chains
-from kproxy.port_diff import PortChanges, PortKey, Seen, apply_seen, diff
+from kproxy.port_diff import PortChanges, PortKey, Seen, commit_ports, diff
 from kproxy.state import NodeProxyState, ServicePortState
 
 T = f"{FAMILY} {TABLE}"
@@ -107,14 +107,7 @@ class Delta:
     def commit(self) -> Ruleset:
         """Record the applied transaction in ``base``; returns it."""
         rs = self.base
-        for key, entry in self.ports.items():
-            if entry is None:
-                rs.ports.pop(key, None)
-            else:
-                rs.ports[key] = entry
-        for key, sp in self.found.swaps.items():
-            rs.ports[key] = (sp, rs.ports[key][1])
-        apply_seen(rs.seen, self.found)
+        commit_ports(rs.ports, rs.seen, self.ports, self.found)
         for target, updates in ((rs.values, self.values), (rs.shared, self.shared),
                                 (rs.own_chains, self.chains), (rs.own_sets, self.sets)):
             for k, v in updates.items():

@@ -69,3 +69,17 @@ def apply_seen(seen: Seen, changes: PortChanges) -> None:
             seen.pop(i, None)
         else:
             seen[i] = entry
+
+
+def commit_ports(ports: dict[PortKey, tuple], seen: Seen,
+                 rendered: dict[PortKey, tuple | None], found: PortChanges) -> None:
+    """Record an applied transaction's port entries in ``ports`` and ``seen``
+    (None: the port is gone; a swap keeps the entry with the new state)."""
+    for key, entry in rendered.items():
+        if entry is None:
+            ports.pop(key, None)
+        else:
+            ports[key] = entry
+    for key, sp in found.swaps.items():
+        ports[key] = (sp, ports[key][1])
+    apply_seen(seen, found)
