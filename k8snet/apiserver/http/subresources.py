@@ -92,21 +92,25 @@ async def log(api: Api, request: web.Request, target: Target) -> web.Response:
         return failure(st.status(501, "NotImplemented",
                                  "pod logs are not wired to the kubelets in this server"))
     previous = flag(request, "previous")
-    text = api.logs.logs(target.namespace, target.name, container, previous, tail)
     if not flag(request, "follow") or previous:
+        text = api.logs.logs(target.namespace, target.name, container, previous, tail)
         return web.Response(text=text, content_type="text/plain")
-    return await _follow(api, request, target, container, text)
+    # One read: the client gets its tail, and what is written after it follows.
+    full = api.logs.logs(target.namespace, target.name, container, False, None)
+    lines = full.splitlines(keepends=True)
+    text = full if tail is None else "".join(lines[len(lines) - tail:] if tail > 0 else [])
+    return await _follow(api, request, target, container, text, full)
 
 
 async def _follow(api: Api, request: web.Request, target: Target, container: str,
-                  text: str) -> web.StreamResponse:
+                  text: str, full: str) -> web.StreamResponse:
     """``follow=true``: what the log holds, then what it gains, until the pod
     or this run of the container ends (the log is replaced) or the client leaves."""
     response = web.StreamResponse(headers={"Content-Type": "text/plain"})
     response.enable_chunked_encoding()
     await response.prepare(request)
     await response.write(text.encode())
-    sent = api.logs.logs(target.namespace, target.name, container, False, None)
+    sent = full                # the log as read: lines written meanwhile follow
     while not api.stopping.is_set():
         await asyncio.sleep(FOLLOW_POLL)
         if request.transport is None or request.transport.is_closing():
