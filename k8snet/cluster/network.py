@@ -28,6 +28,15 @@ API_PORT = 6654
 DNS_PORT = 53
 
 
+class LabController(RemoteController):
+    """Mininet's RemoteController without its telnet probe: our os-ken
+    controller is already up (ControllerProcess waited for it), and the probe
+    would read its OpenFlow HELLO as text and fail on the binary bytes."""
+
+    def checkListening(self) -> None:   # Mininet's name
+        return
+
+
 class Network:
     """Build with ``start()``; ``stop()`` undoes it."""
 
@@ -57,7 +66,7 @@ class Network:
         self.controller = ControllerProcess(self.rundir.fabric_state,
                                             self.rundir.controller_log, OFP_PORT, API_PORT)
         self.rundir.record_pid(self.controller.start(self.fabric_state()))
-        self.net.addController(RemoteController("c0", ip="127.0.0.1", port=OFP_PORT))
+        self.net.addController(LabController("c0", ip="127.0.0.1", port=OFP_PORT))
         self.net.start()
         self._fast_reconnect()
         self.controller.wait_switches(self.dpids())

@@ -95,7 +95,8 @@ def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
     ident = None
     if sandboxed:
         ident = sandbox.identity(sandboxed[0], sandboxed[1], builtin)
-        wrapper += sandbox.prefix(ident, pod.name, mounts)
+        wrapper += sandbox.prefix(ident, pod.name, mounts,
+                                  str(sandboxed[1].get("workingDir") or "/"))
     log_path = log_path or os.path.join(
         log_dir, f"{pod.namespace}_{pod.name}_{container.name}.log")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)

@@ -100,14 +100,18 @@ def _root_binds() -> list[str]:
     return out
 
 
-def prefix(ident: Identity, hostname: str = "", mounts: Sequence = ()) -> list[str]:
+def prefix(ident: Identity, hostname: str = "", mounts: Sequence = (),
+           workdir: str = "/") -> list[str]:
     """The argv that runs a command in the sandbox as ``ident`` (append the
-    command); ``mounts`` (k8snet.node.volumes.Mount) bind the pod's volumes."""
+    command); ``mounts`` (k8snet.node.volumes.Mount) bind the pod's volumes;
+    it starts in ``workdir`` (the container's ``workingDir``; "/" as an image
+    without WORKDIR), never in the lab's own directory."""
     caps = "".join(f",+{c.lower()}" for c in ident.caps)
     argv = ["bwrap", *_root_binds(), "--dev", "/dev", "--proc", "/proc",
             "--tmpfs", "/tmp", "--tmpfs", "/run", *_code_binds(),
             *[arg for m in mounts for arg in m.bwrap_args()],
-            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
+            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
+            "--chdir", workdir if workdir.startswith("/") else "/"]
     if hostname:
         argv += ["--hostname", hostname[:63]]
     argv += ["--", "setpriv", f"--reuid={ident.uid}", f"--regid={ident.gid}",
