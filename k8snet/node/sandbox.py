@@ -77,8 +77,16 @@ def _code_binds() -> list[str]:
     """The lab's code and venv bound back, read-only, where a hidden directory
     would cover them (a clone in /tmp): the built-in server must still run."""
     out: list[str] = []
+    made: set[str] = set()
     for path in sorted({str(p) for p in CODE}):
         if any(path == h or path.startswith(h + "/") for h in HIDDEN) and os.path.isdir(path):
+            # bwrap would make the directories on the way 0700: any user must pass.
+            parts = path.split("/")
+            for i in range(3, len(parts)):
+                step = "/".join(parts[:i])
+                if step not in made:
+                    made.add(step)
+                    out += ["--perms", "0755", "--dir", step]
             out += ["--ro-bind", path, path]
     return out
 
@@ -108,8 +116,9 @@ def prefix(ident: Identity, hostname: str = "", mounts: Sequence = (),
     without WORKDIR), never in the lab's own directory."""
     caps = "".join(f",+{c.lower()}" for c in ident.caps)
     argv = ["bwrap", *_root_binds(), "--dev", "/dev", "--proc", "/proc",
-            "--tmpfs", "/tmp", "--tmpfs", "/run", *_code_binds(),
+            "--tmpfs", "/tmp", "--tmpfs", "/run",
             *[arg for m in mounts for arg in m.bwrap_args()],
+            *_code_binds(),      # last: a volume at /tmp must not hide the lab's code
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
             "--chdir", workdir if workdir.startswith("/") else "/"]
     if hostname:
