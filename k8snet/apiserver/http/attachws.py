@@ -19,9 +19,8 @@ import json
 from aiohttp import WSMsgType, web
 
 import k8snet.apiserver.http.status as st
-from k8snet.apiserver.http.common import Api, Target, failure, flag
+from k8snet.apiserver.http.common import Api, Target, failure, flag, log_growth
 from k8snet.apiserver.http.execws import ERROR, PROTOCOLS, STDERR, STDOUT, container_of
-from k8snet.errors import StatusError
 
 POLL = 0.2          # seconds between looks at the container's output
 NO_STDIN = ("k8snet: the lab's containers run without standard input; "
@@ -58,21 +57,9 @@ async def attach(api: Api, request: web.Request, target: Target) -> web.StreamRe
 async def _follow(api: Api, ws: web.WebSocketResponse, target: Target, container: str,
                   seen: str, reader: asyncio.Task) -> None:
     """Send what the log gains until the run ends, the pod goes or the client leaves."""
-    while not api.stopping.is_set() and not reader.done():
-        await asyncio.sleep(POLL)
-        pod = api.store.find("Pod", target.namespace, target.name)
-        if pod is None or _ended(pod, container):
-            return
-        try:
-            now = api.logs.logs(target.namespace, target.name, container, False, None)
-        except StatusError:
-            return
-        if not now.startswith(seen):
-            return                          # a new run of the container: this one ended
-        if len(now) > len(seen):
-            await ws.send_bytes(bytes([STDOUT]) + now[len(seen):].encode())
-            seen = now
-
+    async for more in log_growth(api, target, container, seen, POLL,
+                                 lambda pod: not reader.done() and not _ended(pod, container)):
+        await ws.send_bytes(bytes([STDOUT]) + more.encode())
 
 def _ended(pod: dict, container: str) -> bool:
     """The container's last run has terminated and none follows."""

@@ -8,6 +8,7 @@ Source: https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-ur
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -137,3 +138,24 @@ def dry_run(request: web.Request) -> bool:
 def flag(request: web.Request, name: str) -> bool:
     """A boolean query parameter (``true`` or ``1``)."""
     return request.query.get(name, "").lower() in ("true", "1")
+
+
+async def log_growth(api: Api, target: Target, container: str, seen: str, poll: float,
+                     go_on: Callable[[dict], bool] = lambda pod: True):
+    """Yield what a container's log gains after ``seen`` (text), looking every
+    ``poll`` seconds, until the server stops, the pod goes, ``go_on(pod)`` is
+    False, or the log is replaced (a new run of the container)."""
+    while not api.stopping.is_set():
+        await asyncio.sleep(poll)
+        pod = api.store.find("Pod", target.namespace, target.name)
+        if pod is None or not go_on(pod):
+            return
+        try:
+            now = api.logs.logs(target.namespace, target.name, container, False, None)
+        except StatusError:
+            return
+        if not now.startswith(seen):
+            return
+        if len(now) > len(seen):
+            yield now[len(seen):]
+            seen = now

@@ -15,7 +15,6 @@ api-concepts ("Subresources"), kube-apiserver ``pkg/registry/core/pod/rest/log.g
 """
 from __future__ import annotations
 
-import asyncio
 import copy
 
 from aiohttp import web
@@ -23,8 +22,17 @@ from aiohttp import web
 import k8snet.apiserver.http.patch as patching
 import k8snet.apiserver.http.status as st
 from k8snet.api.printers_base import selector_string
-from k8snet.apiserver.http.common import Api, Target, answer, body_of, dry_run, failure, flag
-from k8snet.errors import BadRequest, Conflict, StatusError
+from k8snet.apiserver.http.common import (
+    Api,
+    Target,
+    answer,
+    body_of,
+    dry_run,
+    failure,
+    flag,
+    log_growth,
+)
+from k8snet.errors import BadRequest, Conflict
 
 FOLLOW_POLL = 0.2   # seconds between looks at a followed log
 
@@ -110,21 +118,9 @@ async def _follow(api: Api, request: web.Request, target: Target, container: str
     response.enable_chunked_encoding()
     await response.prepare(request)
     await response.write(text.encode())
-    sent = full                # the log as read: lines written meanwhile follow
-    while not api.stopping.is_set():
-        await asyncio.sleep(FOLLOW_POLL)
-        if request.transport is None or request.transport.is_closing():
-            break
-        if api.store.find("Pod", target.namespace, target.name) is None:
-            break
-        try:
-            now = api.logs.logs(target.namespace, target.name, container, False, None)
-        except StatusError:
-            break
-        if not now.startswith(sent):
-            break                          # a new run of the container: its own log
-        if len(now) > len(sent):
-            await response.write(now[len(sent):].encode())
-            sent = now
+    async for more in log_growth(api, target, container, full, FOLLOW_POLL,
+                                 lambda pod: not (request.transport is None
+                                                  or request.transport.is_closing())):
+        await response.write(more.encode())   # lines written meanwhile follow ``full``
     return response
 
