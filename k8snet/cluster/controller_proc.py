@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from controllers.fabric_state import FabricState
@@ -19,18 +20,31 @@ class ControllerProcess:
         self.ofp_port, self.api_port = ofp_port, api_port
         self.proc: subprocess.Popen | None = None
 
-    def start(self, state: FabricState) -> int:
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, state: FabricState, on_pid: Callable[[int], None] = lambda pid: None
+              ) -> int:
+        """Start the controller with ``state``; ``on_pid`` learns its PID before
+        it is waited for, so a start that fails is still cleaned up.
+
+        Raises K8snetError if one is already running (there is one OpenFlow port)
+        or if it does not answer within 15 s.
+        """
+        if self.running():
+            raise K8snetError(f"controller already running (pid {self.proc.pid})")
         self.state_file.write_text(state.to_json())
         with open(self.log_file, "ab") as log:
-            self.proc = subprocess.Popen(
+            self.proc = proc = subprocess.Popen(
                 [sys.executable, "-m", "controllers.run",
                  "--state", str(self.state_file),
                  "--api-port", str(self.api_port),
                  "--ofp-port", str(self.ofp_port)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
+        on_pid(proc.pid)
         self.wait_ready()
-        return self.proc.pid
+        return proc.pid
 
     def wait_ready(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout

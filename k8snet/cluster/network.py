@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import sys
+import threading
 
 from mininet.log import info
 from mininet.net import Mininet
@@ -49,6 +50,9 @@ class Network:
         self.nodes: dict[str, Node] = {n.name: n for n in spec.nodes}
         self.vips: tuple[Vip, ...] = ()
         self.ext_specs: list[tuple[str, list[str], dict]] = []
+        # The supervisor's thread and the CLI both start and stop processes:
+        # one at a time, so a restart never leaves a second, unrecorded copy.
+        self._procs = threading.RLock()
 
     # --- bring-up --------------------------------------------------------------
 
@@ -65,7 +69,7 @@ class Network:
         info("*** Starting controller\n")
         self.controller = ControllerProcess(self.rundir.fabric_state,
                                             self.rundir.controller_log, OFP_PORT, API_PORT)
-        self.rundir.record_pid(self.controller.start(self.fabric_state()))
+        self.controller.start(self.fabric_state(), on_pid=self.rundir.record_pid)
         self.net.addController(LabController("c0", ip="127.0.0.1", port=OFP_PORT))
         self.net.start()
         self._fast_reconnect()
@@ -115,12 +119,15 @@ class Network:
         return proc is not None and proc.poll() is None
 
     def restart_ext(self, i: int) -> None:
-        """(Re)start ext's server number ``i`` (see ``ext_specs``)."""
-        _, argv, kwargs = self.ext_specs[i]
-        self._run_dir_kept()
-        proc = self.net["ext"].popen(argv, **kwargs)
-        self.aux_procs[i] = proc
-        self.rundir.record_pid(proc.pid)
+        """Start ext's server number ``i`` (see ``ext_specs``) unless it runs."""
+        with self._procs:
+            if self.ext_alive(i):
+                return
+            _, argv, kwargs = self.ext_specs[i]
+            self._run_dir_kept()
+            proc = self.net["ext"].popen(argv, **kwargs)
+            self.aux_procs[i] = proc
+            self.rundir.record_pid(proc.pid)
 
     # --- the controller's picture ----------------------------------------------
 
@@ -158,9 +165,10 @@ class Network:
 
     def stop_controller(self, kill: bool = True) -> None:
         """SIGKILL (a crash) or SIGTERM the controller; switches stay fail-secure."""
-        proc = self.controller.proc
-        proc.kill() if kill else proc.terminate()
-        proc.wait(timeout=10)
+        with self._procs:
+            proc = self.controller.proc
+            proc.kill() if kill else proc.terminate()
+            proc.wait(timeout=10)
 
     def _run_dir_kept(self) -> None:
         """A process is started only if it can be written down: once ``make
@@ -169,13 +177,14 @@ class Network:
             raise K8snetError(f"{self.rundir.path} is gone (make clean ran): not starting")
 
     def start_controller(self) -> None:
-        self._run_dir_kept()
-        self.rundir.record_pid(self.controller.start(self.fabric_state()))
-        self.controller.wait_switches(self.dpids())
-
-    def restart_controller(self, kill: bool = True) -> None:
-        self.stop_controller(kill)
-        self.start_controller()
+        """Start the controller with the fabric as it is now, unless it runs
+        (the supervisor may have restarted it already): never two copies."""
+        with self._procs:
+            if self.controller.running():
+                return
+            self._run_dir_kept()
+            self.controller.start(self.fabric_state(), on_pid=self.rundir.record_pid)
+            self.controller.wait_switches(self.dpids())
 
     # --- nodes at runtime -------------------------------------------------------
 
@@ -205,14 +214,16 @@ class Network:
     # --- teardown ----------------------------------------------------------------
 
     def stop(self) -> None:
-        for proc in self.aux_procs:
-            if proc is not None:
-                proc.terminate()
-                proc.wait()
-        self.aux_procs = []
+        with self._procs:
+            for proc in self.aux_procs:
+                if proc is not None:
+                    proc.terminate()
+                    proc.wait()
+            self.aux_procs = []
         if self.net is not None:
             self.net.stop()
             self.net = None
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
+        with self._procs:
+            if self.controller is not None:
+                self.controller.stop()
+                self.controller = None

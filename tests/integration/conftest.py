@@ -23,8 +23,10 @@ from mininet.log import setLogLevel
 
 from k8snet.apiserver import apply
 from k8snet.apiserver.store import key_of
+from k8snet.cluster import preflight
 from k8snet.cluster.cleanup import clean, our_bridges, our_etc_netns, our_netns
 from k8snet.cluster.cluster import Cluster
+from k8snet.cluster.network import OFP_PORT
 from k8snet.load import documents, topofile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -238,6 +240,7 @@ def _check_clean() -> None:
     assert not our_netns(), "cluster teardown left namespaces behind"
     assert not our_bridges(), "cluster teardown left OVS bridges behind"
     assert not our_etc_netns(), "cluster teardown left /etc/netns files behind"
+    preflight.require_port_free(OFP_PORT, "OpenFlow")   # no controller left running
 
 
 @pytest.fixture(scope="module")

@@ -97,6 +97,20 @@ def test_node_added_at_runtime_is_routed(cluster):
     assert out.returncode == 0
 
 
+def _controller_pids(cluster) -> list[int]:
+    """Every live process running this cluster's controller (its state file)."""
+    state = str(cluster.rundir.fabric_state).encode()
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            argv = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if b"controllers.run" in argv and state in argv:
+            pids.append(int(entry))
+    return pids
+
+
 def test_controller_crash_keeps_traffic_and_restart_reconciles(cluster):
     before = _flow_set("tor1")
     assert before
@@ -106,8 +120,12 @@ def test_controller_crash_keeps_traffic_and_restart_reconciles(cluster):
     assert proc.returncode == -9
     out = in_pod(cluster, "web-1", f"ping -c3 -i0.2 -W1 {web2}")
     assert " 0% packet loss" in out.stdout, "fail-secure switch lost its flows"
+    # The supervisor restarts it; starting it by hand then adds no copy.
+    wait_for(lambda: cluster.supervisor.items["fabric-controller"].restarts >= 1, 10,
+             "the supervisor's restart")
     cluster.network.start_controller()
     assert cluster.network.controller.proc.pid != proc.pid
+    assert _controller_pids(cluster) == [cluster.network.controller.proc.pid]
     wait_for(lambda: _flow_set("tor1") == before, 10, "the restarted controller's flows")
     after = _flow_set("tor1")
     assert len(after) == len(set(after)), "duplicate flows after restart"
