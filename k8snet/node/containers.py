@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from k8snet.api.model import Container, Pod
 from k8snet.node import sandbox
+from k8snet.node.discovery import ETC_NETNS
+from k8snet.node.netns import path as netns_path
 
 
 @dataclass
@@ -95,8 +97,10 @@ def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
     ident = None
     if sandboxed:
         ident = sandbox.identity(sandboxed[0], sandboxed[1], builtin)
-        wrapper += sandbox.prefix(ident, pod.name, mounts,
-                                  str(sandboxed[1].get("workingDir") or "/"))
+        wrapper = [*sandbox.enter(netns_path(netns)),
+                   *sandbox.prefix(ident, pod.name, mounts,
+                                   str(sandboxed[1].get("workingDir") or "/"),
+                                   etc_dir=ETC_NETNS / netns)]
     log_path = log_path or os.path.join(
         log_dir, f"{pod.namespace}_{pod.name}_{container.name}.log")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)

@@ -1,9 +1,13 @@
 """The container sandbox: bubblewrap and setpriv around every process a
 manifest runs (its command, exec probes, ``kubectl exec``).
 
-Inside: the pod's network namespace (``ip netns exec`` enters it first), the
-host filesystem read-only (each top-level directory bound read-only over
-the sandbox's own root), the pod's emptyDir volumes writable where its
+Inside: the pod's network namespace (``nsenter --net`` enters it first: a
+setns, not ``ip netns exec``'s private copy of the host's mount table, which
+every running container would keep and which grows with every pod's pinned
+namespace), the pod's /etc/netns files over /etc (resolv.conf, hosts, as
+``ip netns exec`` binds them), the host filesystem read-only (each top-level
+directory bound read-only over the sandbox's own root), the pod's emptyDir
+volumes writable where its
 volumeMounts say (k8snet.node.volumes), a private /tmp, /run hidden
 (the lab's run directory and the namespaces' bind mounts), a /proc of its own
 PID namespace, IPC and UTS namespaces of its own; then ``setpriv`` drops to
@@ -108,14 +112,30 @@ def _root_binds() -> list[str]:
     return out
 
 
+def enter(netns_path: str) -> list[str]:
+    """The argv prefix that enters the network namespace pinned at
+    ``netns_path`` (a setns, nothing else), before ``prefix``'s sandbox."""
+    return ["nsenter", f"--net={netns_path}"]
+
+
+def _etc_files(etc_dir: Path) -> list[str]:
+    out: list[str] = []
+    for entry in sorted(etc_dir.iterdir()):
+        if entry.is_file() and not entry.name.startswith("."):
+            out += ["--ro-bind", str(entry), f"/etc/{entry.name}"]
+    return out
+
+
 def prefix(ident: Identity, hostname: str = "", mounts: Sequence = (),
-           workdir: str = "/") -> list[str]:
+           workdir: str = "/", etc_dir: Path | None = None) -> list[str]:
     """The argv that runs a command in the sandbox as ``ident`` (append the
     command); ``mounts`` (k8snet.node.volumes.Mount) bind the pod's volumes;
+    the files of ``etc_dir`` (the pod's /etc/netns/NAME) are bound over /etc;
     it starts in ``workdir`` (the container's ``workingDir``; "/" as an image
     without WORKDIR), never in the lab's own directory."""
     caps = "".join(f",+{c.lower()}" for c in ident.caps)
-    argv = ["bwrap", *_root_binds(), "--dev", "/dev", "--proc", "/proc",
+    etc = _etc_files(etc_dir) if etc_dir is not None and etc_dir.is_dir() else []
+    argv = ["bwrap", *_root_binds(), *etc, "--dev", "/dev", "--proc", "/proc",
             "--tmpfs", "/tmp", "--tmpfs", "/run",
             *[arg for m in mounts for arg in m.bwrap_args()],
             *_code_binds(),      # last: a volume at /tmp must not hide the lab's code

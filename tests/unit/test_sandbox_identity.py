@@ -31,3 +31,22 @@ def test_security_context_user_and_capabilities_container_over_pod():
 def test_the_builtin_server_runs_as_root_with_no_capabilities():
     ident = sandbox.identity({}, {}, builtin=True)
     assert (ident.uid, ident.caps) == (0, ())
+
+
+def test_the_pods_etc_files_are_bound_over_the_hosts_etc(tmp_path):
+    (tmp_path / "resolv.conf").write_text("nameserver 10.96.0.10\n")
+    (tmp_path / "hosts").write_text("127.0.0.1 localhost\n")
+    (tmp_path / ".hosts.tmp").write_text("half-written\n")
+    argv = sandbox.prefix(sandbox.identity({}, {}), etc_dir=tmp_path)
+    host_etc = argv.index("/etc") - 1                     # --ro-bind /etc /etc
+    binds = [argv[i:i + 3] for i, a in enumerate(argv) if a == "--ro-bind"
+             and argv[i + 1].startswith(str(tmp_path))]
+    assert binds == [["--ro-bind", str(tmp_path / "hosts"), "/etc/hosts"],
+                     ["--ro-bind", str(tmp_path / "resolv.conf"), "/etc/resolv.conf"]]
+    assert all(argv.index(b[1]) > host_etc for b in binds)   # over the host's, not under
+    assert sandbox.enter("/var/run/netns/p1") == ["nsenter", "--net=/var/run/netns/p1"]
+
+
+def test_no_etc_dir_binds_nothing_extra(tmp_path):
+    argv = sandbox.prefix(sandbox.identity({}, {}), etc_dir=tmp_path / "absent")
+    assert not any(a.startswith("/etc/") for a in argv)
