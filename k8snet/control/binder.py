@@ -37,7 +37,7 @@ from collections.abc import Hashable, Iterable
 from k8snet.api.selectors import matches_map
 from k8snet.apiserver.controller import Controller
 from k8snet.apiserver.events import NORMAL, WARNING, record
-from k8snet.apiserver.store import Event, key_of, now_rfc3339
+from k8snet.apiserver.store import Event, Store, key_of, now_rfc3339
 from k8snet.control import names
 from k8snet.errors import NotFound
 
@@ -193,7 +193,33 @@ class Binder(Controller):
     name = SCHEDULER
     watches = ("Pod", "Node")
 
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        # Pods per node, kept from the watch (and from each bind, before its
+        # event arrives: the scheduler cache's "assumed" pods), so a bind
+        # costs the same with 10 or 10,000 pods.
+        self._node_of: dict[Hashable, str] = {}
+        self.load: Counter[str] = Counter()
+
+    def _place(self, key: Hashable, node_name: str | None) -> None:
+        old = self._node_of.pop(key, None)
+        if old is not None:
+            self.load[old] -= 1
+        if node_name:
+            self._node_of[key] = node_name
+            self.load[node_name] += 1
+
+    def _note(self, pod: dict, gone: bool = False) -> None:
+        """Count ``pod`` on its node unless it is gone or terminating."""
+        node = None if gone or names.is_terminating(pod) \
+            else names.as_dict(pod.get("spec")).get("nodeName")
+        self._place(key_of(pod), node if isinstance(node, str) else None)
+
     def initial_keys(self) -> Iterable[Hashable]:
+        self._node_of.clear()
+        self.load.clear()
+        for pod in self.store.list("Pod"):
+            self._note(pod)
         return [EVERY_PENDING_POD]
 
     def keys_for(self, event: Event) -> Iterable[Hashable]:
@@ -202,6 +228,7 @@ class Binder(Controller):
         obj = event.object
         if event.kind == "Node":
             return [EVERY_PENDING_POD]
+        self._note(obj, gone=event.type == "DELETED")
         if event.type != "DELETED" and is_pending(obj):
             return [key_of(obj)]
         if event.type == "DELETED" or names.is_terminating(obj):
@@ -218,8 +245,7 @@ class Binder(Controller):
         if pod is None or not is_pending(pod):
             return None
         nodes = self.store.list("Node", where=lambda n: names.conforms(n, names.NODE_SHAPE))
-        load = Counter(names.as_dict(p.get("spec")).get("nodeName")
-                       for p in self.store.list("Pod") if not names.is_terminating(p))
+        load = self.load
         reasons, fits = [], []
         for node in nodes:
             node_name = (node.get("metadata") or {}).get("name", "")
@@ -248,6 +274,7 @@ class Binder(Controller):
             bound = self.store.mutate(*key_of(pod), change)
         except NotFound:
             return
+        self._note(bound)
         if bound["spec"].get("nodeName") == node_name:
             meta = pod["metadata"]
             record(self.store, bound, NORMAL, "Scheduled",

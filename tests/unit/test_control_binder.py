@@ -1,4 +1,6 @@
 """The binder (scheduler): filters, choice of node, the scheduler's messages."""
+from collections import Counter
+
 import pytest
 from control_helpers import cluster, events, node
 
@@ -166,3 +168,27 @@ def test_no_nodes():
     binder.settle()
     assert scheduled(store, "p")[1]["message"] == "no nodes available to schedule pods"
     assert binder.errors == 0
+
+
+def test_a_burst_is_spread_and_the_load_follows_deletions(store):
+    """Pods bound in one pass count at once (before their events arrive);
+    deleted (or terminating) pods free their node; pods bound before the
+    binder started count too."""
+    store.create({**pod("early"), "spec": {**pod("early")["spec"], "nodeName": "node3"}})
+    binder = Binder(store)
+    for i in range(8):
+        store.create(pod(f"p{i}"))
+    binder.run_once()          # one pass over all eight pending pods
+    binder.settle()
+    placed = [scheduled(store, f"p{i}")[0] for i in range(8)]
+    assert sorted(placed).count("node3") == 2 and sorted(placed).count("node1") == 3
+    assert dict(binder.load) == {"node1": 3, "node2": 3, "node3": 3}
+    for name in ("p0", "p3", "p6"):
+        store.delete("Pod", "default", name)
+    binder.settle()
+    left = Counter(node for i, node in enumerate(placed) if i not in (0, 3, 6))
+    assert +binder.load == left + Counter(["node3"])
+    emptiest = min(("node1", "node2", "node3"), key=lambda n: (binder.load[n], n))
+    store.create(pod("late"))
+    binder.settle()
+    assert scheduled(store, "late")[0] == emptiest
