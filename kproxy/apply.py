@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from k8snet.errors import K8snetError
+from k8snet.node.netns import exec_argv as netns_exec_argv
 from kproxy import iptables, iptables_sync, ipvs_netlink, nft, nft_sync
 from kproxy.state import NodeProxyState
 
@@ -24,7 +25,7 @@ def _ns(netns: str, argv: list[str]) -> list[str]:
     if not netns:
         raise K8snetError(f"kproxy: no node namespace for {argv[0]}: refusing to touch "
                           "the machine's own rules")
-    return ["ip", "netns", "exec", netns, *argv]
+    return netns_exec_argv(netns, argv)
 
 
 def require_mode(mode: str) -> None:

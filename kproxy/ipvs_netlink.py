@@ -28,6 +28,7 @@ from collections.abc import Callable
 from socket import AF_INET, IPPROTO_TCP, IPPROTO_UDP
 
 from k8snet.errors import K8snetError, MissingKernelFeature
+from k8snet.node.netns import exec_argv as netns_exec_argv
 from kproxy import ipvs
 from kproxy.ipvs import IpvsState, RealServer, Step, VirtualServer
 from kproxy.state import NodeProxyState
@@ -305,7 +306,7 @@ class IpvsProxier:
         self.last_steps: list[Step] = []
 
     def _run(self, argv: list[str], text: str) -> None:
-        res = subprocess.run(["ip", "netns", "exec", self.netns, *argv], input=text,
+        res = subprocess.run(netns_exec_argv(self.netns, argv), input=text,
                              capture_output=True, text=True)
         if res.returncode != 0:
             first = (res.stderr.strip().splitlines() or ["failed"])[0]
@@ -383,6 +384,6 @@ def show(netns: str) -> str:
             for rs in sorted(kernel.destinations(vs)):
                 lines.append(f"  -> {rs.address + ':' + str(rs.port):<28} "
                              f"{rs.forward.capitalize():<7} {rs.weight}")
-    nft = subprocess.run(["ip", "netns", "exec", netns, "nft", "list", "table",
-                          ipvs.FAMILY, ipvs.TABLE], capture_output=True, text=True)
+    nft = subprocess.run(netns_exec_argv(netns, ["nft", "list", "table", ipvs.FAMILY,
+                                                 ipvs.TABLE]), capture_output=True, text=True)
     return "\n".join(lines) + "\n" + nft.stdout

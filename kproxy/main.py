@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 from k8snet.naming import PREFIX
+from k8snet.node.netns import exec_argv as netns_exec_argv
 from kproxy import ipvs, ipvs_netlink
 
 NETNS_DIR = "/var/run/netns"
@@ -29,16 +30,16 @@ def find_node_netns(node: str, cluster: str | None) -> str:
 
 
 def show(netns: str) -> str:
-    nft = subprocess.run(["ip", "netns", "exec", netns, "nft", "list", "table", "ip",
-                          "kproxy"], capture_output=True, text=True)
+    nft = subprocess.run(netns_exec_argv(netns, ["nft", "list", "table", "ip", "kproxy"]),
+                         capture_output=True, text=True)
     if nft.returncode == 0:
         return "# mode: nftables\n" + nft.stdout
-    if subprocess.run(["ip", "netns", "exec", netns, "nft", "list", "table", "ip",
-                       ipvs.TABLE], capture_output=True).returncode == 0:
+    if subprocess.run(netns_exec_argv(netns, ["nft", "list", "table", "ip", ipvs.TABLE]),
+                      capture_output=True).returncode == 0:
         return ipvs_netlink.show(netns)
     out = ["# mode: iptables"]
     for table in ("nat", "filter"):
-        saved = subprocess.run(["ip", "netns", "exec", netns, "iptables-save", "-t", table],
+        saved = subprocess.run(netns_exec_argv(netns, ["iptables-save", "-t", table]),
                                capture_output=True, text=True).stdout
         lines = [line for line in saved.splitlines()
                  if "KPROXY" in line or line.startswith("*")]

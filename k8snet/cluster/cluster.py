@@ -49,6 +49,7 @@ from k8snet.errors import K8snetError
 from k8snet.node.heartbeat import NodeHeartbeat, ready_condition
 from k8snet.node.ipam import NodeIpam
 from k8snet.node.kubelet import Kubelet, KubeletConfig, NodeFacts
+from k8snet.node.mountns import SandboxMounts
 from k8snet.node.netpol_agent import NetpolAgent
 from k8snet.node.proxy_agent import ProxyAgent
 from kproxy.apply import Proxier, require_mode
@@ -117,6 +118,7 @@ class Cluster:
         self.kubeconfig = None
         self.keep_logs = keep_logs if keep_logs is not None else KEEP_LOGS
         self.supervisor: Supervisor | None = None
+        self.sandbox_mounts: SandboxMounts | None = None
         self.trusted_owners: set[str] = set()     # the lab's own Deployments (uids)
         self.kept_logs: Path | None = None
 
@@ -132,7 +134,7 @@ class Cluster:
             ("starting add-ons", self._start_addons),
             ("creating system objects", self._create_system_objects),
             ("serving the Kubernetes API", self._serve_api),
-            ("supervising the controller and ext", self._supervise),
+            ("supervising the lab's own processes", self._supervise),
             ("waiting for system pods", self._wait_system_pods),
         ]
         try:
@@ -182,8 +184,14 @@ class Cluster:
         self.controllers.append(NodeLifecycleController(self.store, self.node_grace).start())
 
     def _start_nodes(self) -> None:
+        self.sandbox_mounts = SandboxMounts(self.rundir.path / "sandbox-mnt")
+        self._start_sandbox_mounts()
         for node in self.spec.nodes:
             self._start_node(node)
+
+    def _start_sandbox_mounts(self) -> None:
+        """The mount namespace containers start from (k8snet.node.mountns)."""
+        self.rundir.record_pid(self.sandbox_mounts.start())
 
     def _start_node(self, node: Node) -> None:
         """Register the Node and start its kubelet, kproxy and netpol agent."""
@@ -192,7 +200,8 @@ class Cluster:
         self.store.create(node_object(node, capacity))
         node_ns = naming.node_netns(self.spec.name, node.name)
         config = KubeletConfig(self.spec.name, system.dns_ip(net), net.cluster_domain,
-                               net.ext_dns_ip, str(self.rundir.logs), self.trusted_owners)
+                               net.ext_dns_ip, str(self.rundir.logs), self.trusted_owners,
+                               str(self.sandbox_mounts.link))
         # The kubelet reaches the API server while any of the node's fabric links is up.
         reachable = uplink_check([port for _, port in node_uplinks(self.network, node.name)])
         self.kubelets[node.name] = Kubelet(
@@ -219,11 +228,14 @@ class Cluster:
                 self.trusted_owners.add(stored["metadata"]["uid"])
 
     def _supervise(self) -> None:
-        """Restart the OpenFlow controller and ext's servers when they die."""
+        """Restart the OpenFlow controller, ext's servers and the sandboxes' mount
+        namespace holder when they die."""
         net = self.network
         self.supervisor = Supervisor(self.store, time.monotonic)
         self.supervisor.watch(Supervised("fabric-controller", lambda: controller_running(net),
                                          net.start_controller))
+        self.supervisor.watch(Supervised("sandbox-mounts", self.sandbox_mounts.alive,
+                                         self._start_sandbox_mounts))
         for i, (name, _, _) in enumerate(net.ext_specs):
             self.supervisor.watch(Supervised(name, lambda i=i: net.ext_alive(i),
                                              lambda i=i: net.restart_ext(i)))
@@ -356,6 +368,9 @@ class Cluster:
         for kubelet in self.kubelets.values():
             kubelet.stop()
         self.kubelets.clear()
+        if self.sandbox_mounts is not None:
+            self.sandbox_mounts.stop()
+            self.sandbox_mounts = None
         for proxy in self.proxies.values():
             try:
                 proxy.stop()

@@ -84,12 +84,13 @@ def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
                     env: dict[str, str], log_path: str = "",
                     grpc_ports: tuple[int, ...] = (),
                     sandboxed: tuple[dict, dict] | None = None,
-                    mounts: tuple = ()) -> ContainerProcess:
+                    mounts: tuple = (), mount_ns: str = "") -> ContainerProcess:
     """Start ``container`` in the network namespace ``netns``; its output goes
     to ``log_path`` (default: ``log_dir/<ns>_<pod>_<container>.log``).
     ``sandboxed`` (the pod's and the container's API spec) runs it in the
     sandbox (k8snet.node.sandbox) as the identity they ask for, with
-    ``mounts`` (k8snet.node.volumes.Mount: its volumes) bound in."""
+    ``mounts`` (k8snet.node.volumes.Mount: its volumes) bound in, starting
+    from the mount namespace ``mount_ns`` (k8snet.node.mountns) if given."""
     argv = container_argv(pod, container, grpc_ports,
                           path=sandbox.SANDBOX_PATH if sandboxed else None)
     builtin = "k8snet.node.netexec" in argv
@@ -97,7 +98,7 @@ def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
     ident = None
     if sandboxed:
         ident = sandbox.identity(sandboxed[0], sandboxed[1], builtin)
-        wrapper = [*sandbox.enter(netns_path(netns)),
+        wrapper = [*sandbox.enter(netns_path(netns), mount_ns),
                    *sandbox.prefix(ident, pod.name, mounts,
                                    str(sandboxed[1].get("workingDir") or "/"),
                                    etc_dir=ETC_NETNS / netns)]

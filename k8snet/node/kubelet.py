@@ -62,6 +62,8 @@ class KubeletConfig:
     # uids of the lab's own Deployments (cluster DNS, ingress-nginx): their pods
     # run the lab's programs unsandboxed; filled once the system objects exist.
     trusted_owners: set = field(default_factory=set)
+    # the mount namespace sandboxes start from (k8snet.node.mountns); "" = the host's
+    sandbox_mounts: str = ""
 
 
 @dataclass(frozen=True)
@@ -294,7 +296,8 @@ class Kubelet(Controller):
         self._volume_problems(pod, rt, problems)
         proc = containers.start_container(typed_pod, typed, rt.netns, rt.log_dir, env,
                                           log_path=log_path, grpc_ports=grpc_ports,
-                                          sandboxed=sandboxed, mounts=tuple(mounts))
+                                          sandboxed=sandboxed, mounts=tuple(mounts),
+                                          mount_ns=self.config.sandbox_mounts)
         if proc.identity is not None and proc.identity.refused:
             events.record(self.store, pod, events.WARNING, "CapabilityRefused",
                           f"container {c.name}: {', '.join(proc.identity.refused)} not "

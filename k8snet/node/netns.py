@@ -52,6 +52,14 @@ def path(name: str) -> str:
     return os.path.join(NETNS_DIR, name)
 
 
+def exec_argv(name: str, argv: list[str]) -> list[str]:
+    """``argv`` run in namespace ``name``: ``nsenter --net``, a setns and
+    nothing else.  ``ip netns exec`` also makes a private copy of the host's
+    mount table (one mount per pinned namespace: a thousand pods make it a
+    thousand) and remounts /sys, which costs more with every pod."""
+    return ["nsenter", f"--net={path(name)}", *argv]
+
+
 def exists(name: str) -> bool:
     return os.path.exists(path(name))
 

@@ -17,6 +17,7 @@ from k8snet.errors import K8snetError
 from k8snet.netpol import nft
 from k8snet.netpol.compile import Compiler
 from k8snet.netpol.snapshot import from_store
+from k8snet.node.netns import exec_argv as netns_exec_argv
 from k8snet.node.nftables import NftSession
 
 
@@ -86,8 +87,8 @@ class NetpolAgent(SyncController):
             old, new = previous.pods[direction], current.pods[direction]
             for ip in sorted(ip for ip in new if old.get(ip) != new[ip]):
                 flag = "--orig-dst" if direction == "ingress" else "--orig-src"
-                subprocess.run(["ip", "netns", "exec", self.netns, "conntrack", "-D", "-p",
-                                "udp", flag, ip], capture_output=True)
+                subprocess.run(netns_exec_argv(self.netns, ["conntrack", "-D", "-p", "udp",
+                                                            flag, ip]), capture_output=True)
 
     def stop(self) -> None:
         super().stop()

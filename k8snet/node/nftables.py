@@ -20,6 +20,7 @@ import threading
 from concurrent.futures import Future
 
 from k8snet.errors import K8snetError
+from k8snet.node.netns import exec_argv as netns_exec_argv
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = "/var/run/netns"
@@ -98,7 +99,7 @@ class NftSession:
         if self._thread is None:
             argv = ["nft", "-f", "-"]
             if self.netns:
-                argv = ["ip", "netns", "exec", self.netns, *argv]
+                argv = netns_exec_argv(self.netns, argv)
             res = subprocess.run(argv, input=text, capture_output=True, text=True)
             rc, err = res.returncode, res.stderr
         else:

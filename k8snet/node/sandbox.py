@@ -112,10 +112,11 @@ def _root_binds() -> list[str]:
     return out
 
 
-def enter(netns_path: str) -> list[str]:
+def enter(netns_path: str, mount_ns: str = "") -> list[str]:
     """The argv prefix that enters the network namespace pinned at
-    ``netns_path`` (a setns, nothing else), before ``prefix``'s sandbox."""
-    return ["nsenter", f"--net={netns_path}"]
+    ``netns_path`` and, if given, the mount namespace ``mount_ns`` (the one
+    sandboxes start from: k8snet.node.mountns), before ``prefix``'s sandbox."""
+    return ["nsenter", f"--net={netns_path}", *([f"--mount={mount_ns}"] if mount_ns else [])]
 
 
 def _etc_files(etc_dir: Path) -> list[str]:

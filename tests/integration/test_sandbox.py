@@ -118,3 +118,44 @@ def test_an_empty_dir_is_shared_writable_and_read_only_where_asked(empty_cluster
     volume_dir = rt.volume_dir
     c.store.delete("Pod", "default", "shared", grace_seconds=0)
     wait_for(lambda: not os.path.exists(volume_dir), 20, "the emptyDir removed with the pod")
+
+
+def _pinned(pid: int) -> list[str]:
+    """Network namespace pins (/run/netns) in the mount table of ``pid``."""
+    with open(f"/proc/{pid}/mountinfo") as f:
+        return [line for line in f if " /run/netns" in line]
+
+
+def test_sandboxes_start_from_a_mount_namespace_without_the_pins(empty_cluster):
+    """bwrap copies the table of the namespace it starts in: the lab's copy
+    has no pod namespace pins however many pods run, the pod's resolv.conf
+    is still bound over /etc, and the holder comes back when killed."""
+    import os
+    import signal
+    c = empty_cluster
+    holder = c.sandbox_mounts.proc.pid
+    assert os.readlink(c.sandbox_mounts.link) == f"/proc/{holder}/ns/mnt"
+    apply_yaml(c, """
+apiVersion: v1
+kind: Pod
+metadata: {name: resolver, namespace: default}
+spec:
+  containers:
+  - {name: main, image: busybox, command: [sh, -c, "cat /etc/resolv.conf; sleep 300"]}
+""")
+    def resolv() -> str:
+        try:
+            text = c.pods.logs("resolver", "default", None)
+        except Exception:                     # noqa: BLE001 - not started yet
+            return ""
+        return text if "nameserver" in text else ""
+    log = wait_for(resolv, 20, "the container's resolv.conf")
+    assert "nameserver 10.96.0.10" in log and "svc.cluster.local" in log, log
+    assert _pinned(os.getpid()), "the host pins every pod's namespace"
+    assert _pinned(holder) == []
+    os.kill(holder, signal.SIGKILL)
+    wait_for(lambda: c.sandbox_mounts.alive() and c.sandbox_mounts.proc.pid != holder, 10,
+             "the supervisor's new holder")
+    assert os.readlink(c.sandbox_mounts.link) == f"/proc/{c.sandbox_mounts.proc.pid}/ns/mnt"
+    apply_yaml(c, _pod("after-restart"))
+    assert "etc-refused" in _log(c, "after-restart")
