@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from k8snet.errors import K8snetError
 from k8snet.node.netns import exec_argv as netns_exec_argv
+from k8snet.node.nftables import NftSession
 from kproxy import iptables, iptables_sync, ipvs_netlink, nft, nft_sync
 from kproxy.state import NodeProxyState
 
@@ -64,6 +65,8 @@ class Proxier:
         self.previous = None
         self.last_text = ""      # the last non-empty transaction applied
         self.jumps_done = False
+        # libnftables inside the node's namespace for the canary: no process a look
+        self._session: NftSession | None = None
         # IPVS: virtual servers through netlink (raises without IP_VS or dummy links).
         self.ipvs = ipvs_netlink.IpvsProxier(netns) if mode == "ipvs" else None
 
@@ -71,14 +74,16 @@ class Proxier:
         """kproxy's rules are still in the kernel as applied: kube-proxy's
         canary.  Someone flushing the table (``nft flush ruleset``,
         ``iptables -t nat -F``) makes this False; the agent then resyncs
-        everything.  Cheap: one small listing."""
+        everything.  Cheap: one small listing, through libnftables in the
+        node's namespace (no process) in nftables mode."""
         if self.previous is None or self.ipvs is not None:
             return True
         if self.mode == "nftables":
-            out = subprocess.run(_ns(self.netns, ["nft", "list", "chain", nft.FAMILY,
-                                                  nft.TABLE, "services"]),
-                                 capture_output=True, text=True)
-            return out.returncode == 0 and "@service-ips" in out.stdout
+            try:
+                listing = self._nft().run(f"list chain {nft.FAMILY} {nft.TABLE} services")
+            except K8snetError:
+                return False
+            return "@service-ips" in listing
         table, builtin, *rest = iptables.jump_rules()[0][1:]
         jump = subprocess.run(_ns(self.netns, ["iptables", "-w", "-t", table, "-C", builtin,
                                                *rest]), capture_output=True)
@@ -86,6 +91,12 @@ class Proxier:
                                                 iptables.JUMPS[0][2]]),
                                capture_output=True, text=True)
         return jump.returncode == 0 and len(chain.stdout.splitlines()) > 1
+
+    def _nft(self) -> NftSession:
+        if self._session is None:
+            _ns(self.netns, ["nft"])        # never the machine's own namespace
+            self._session = NftSession(self.netns)
+        return self._session
 
     def reset(self) -> None:
         """Forget what was applied: the next sync writes everything again."""
@@ -156,6 +167,9 @@ class Proxier:
         if self.ipvs is not None:
             self.ipvs.cleanup()
             return
+        if self._session is not None:
+            self._session.close()
+            self._session = None
         if self.mode == "nftables":
             subprocess.run(_ns(self.netns, ["nft", "-f", "-"]), input=nft.cleanup(),
                            capture_output=True, text=True)

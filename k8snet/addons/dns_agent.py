@@ -6,11 +6,12 @@ this agent only gathers what the zone needs from the store.
 """
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable
 from pathlib import Path
 
 from k8snet.api.convert import endpoint_rows, slices_of
 from k8snet.apiserver.controller import SyncController
-from k8snet.apiserver.store import Store
+from k8snet.apiserver.store import Event, Store
 from k8snet.node.discovery import write_snapshot
 
 
@@ -59,6 +60,24 @@ class DnsAgent(SyncController):
         self.path = path
         self.domain = domain
         self.writes = 0
+        self._pod_ips: dict[tuple[str, str], str] = {}   # the zone's only use of a Pod
+
+    def keys_for(self, event: Event) -> Iterable[Hashable]:
+        """Services and EndpointSlices always; a Pod only when its IP comes,
+        goes or changes (its many status updates leave the zone as it is)."""
+        if event.kind != "Pod":
+            return [self.SYNC]
+        meta = event.object.get("metadata") or {}
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        ip = "" if event.type == "DELETED" else \
+            (event.object.get("status") or {}).get("podIP") or ""
+        if self._pod_ips.get(key, "") == ip:
+            return []
+        if ip:
+            self._pod_ips[key] = ip
+        else:
+            self._pod_ips.pop(key, None)
+        return [self.SYNC]
 
     def sync(self) -> float | None:
         snap = snapshot(self.store.list("Service"), self.store.list("EndpointSlice"),

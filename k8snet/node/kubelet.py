@@ -393,10 +393,10 @@ class Kubelet(Controller):
                 continue
             changed = False
             for c in list(rt.containers.values()):
-                if c.proc is not None and c.finished is None and not c.proc.running:
-                    changed = True
+                if c.proc is None or c.finished is not None:
                     continue
-                if not c.running:
+                if not c.proc.running:           # one waitpid a container a pass
+                    changed = True
                     continue
                 changed |= self._probe(key, rt, c)
             if changed:
@@ -404,13 +404,14 @@ class Kubelet(Controller):
 
     def _probe(self, key: tuple[str, str], rt: PodRuntime, c: ContainerRuntime) -> bool:
         now = time.monotonic()
-        typed = container_from(c.spec)
         changed = False
         order = [("startup", c.startup)] if c.startup and not c.startup.ready else \
             [("readiness", c.readiness), ("liveness", c.liveness)]
-        for kind, tracker in order:
-            if tracker is None or not tracker.due(now):
-                continue
+        due = [(kind, t) for kind, t in order if t is not None and t.due(now)]
+        if not due:
+            return False
+        typed = container_from(c.spec)
+        for kind, tracker in due:
             probe = tracker.probe
             if probe.handler == "exec" and (not probe.command
                                             or not shutil.which(probe.command[0])):

@@ -40,6 +40,8 @@ def _libnftables():
     lib.nft_ctx_buffer_output.argtypes = [ctypes.c_void_p]
     lib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
     lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
+    lib.nft_ctx_get_output_buffer.restype = ctypes.c_char_p
+    lib.nft_ctx_get_output_buffer.argtypes = [ctypes.c_void_p]
     lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
     return lib
 
@@ -91,24 +93,28 @@ class NftSession:
             text, done = job
             rc = _LIB.nft_run_cmd_from_buffer(ctx, text.encode())
             err = (_LIB.nft_ctx_get_error_buffer(ctx) or b"").decode(errors="replace")
-            done.set_result((rc, err))
+            out = (_LIB.nft_ctx_get_output_buffer(ctx) or b"").decode(errors="replace")
+            done.set_result((rc, err, out))
         _LIB.nft_ctx_free(ctx)
 
-    def run(self, text: str) -> None:
-        """Apply ``text`` as one transaction; K8snetError with nft's first error line."""
+    def run(self, text: str) -> str:
+        """Run ``text`` (one transaction, or a listing such as ``list chain
+        ip kproxy services``); returns nft's output.  K8snetError with nft's
+        first error line."""
         if self._thread is None:
             argv = ["nft", "-f", "-"]
             if self.netns:
                 argv = netns_exec_argv(self.netns, argv)
             res = subprocess.run(argv, input=text, capture_output=True, text=True)
-            rc, err = res.returncode, res.stderr
+            rc, err, out = res.returncode, res.stderr, res.stdout
         else:
             done: Future = Future()
             self._jobs.put((text, done))
-            rc, err = done.result()
+            rc, err, out = done.result()
         if rc != 0:
             first = (err.strip().splitlines() or ["failed"])[0]
             raise K8snetError(f"nft in {self.netns or 'the root namespace'}: {first}")
+        return out
 
     def close(self) -> None:
         if self._thread is not None:

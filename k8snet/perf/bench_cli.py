@@ -23,7 +23,8 @@ from k8snet.perf import interrupts
 
 CLUSTER_BENCHMARKS = ("bringup", "pods", "kproxy", "dns")
 CONTROL_BENCHMARKS = ("watch", "store-list", "endpointslices", "api", "netpol")
-BENCHMARKS = CLUSTER_BENCHMARKS + CONTROL_BENCHMARKS
+# carried from the latest make perf run (k8snet.perf.bench_fabric)
+BENCHMARKS = CLUSTER_BENCHMARKS + CONTROL_BENCHMARKS + ("fabric",)
 SCHEMA = "k8snet-bench/1"
 
 
@@ -109,6 +110,7 @@ def run_bench(argv: list[str]) -> int:
         bench_api,
         bench_cluster,
         bench_control,
+        bench_fabric,
         bench_kproxy,
         bench_netpol,
         bench_report,
@@ -151,6 +153,9 @@ def run_bench(argv: list[str]) -> int:
         plan.append(("api", lambda: bench_api.run(say=say)))
     if "netpol" in args.only:
         plan.append(("netpol", lambda: bench_netpol.run(say)))
+    if "fabric" in args.only:
+        perf_results = Path(args.out).parent / "perf" / "results.json"
+        plan.append(("fabric", lambda: bench_fabric.from_perf(perf_results)))
     t0 = time.monotonic()
     code = 0
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from k8snet.perf import kproxy_goals, pod_goals, schema
+from k8snet.perf import bench_fabric, kproxy_goals, pod_goals, schema
 from k8snet.perf.report import markdown_table, text_table, write_outputs
 
 HEAD = ["benchmark", "measurement", "result", "target"]
@@ -193,6 +193,8 @@ def bench_rows(doc: dict) -> list[list[str]]:
             body += _api(b)
         elif name == "netpol":
             body += _netpol(b)
+        elif name == "fabric":
+            body += bench_fabric.rows(b)
     return body
 
 

@@ -86,8 +86,16 @@ spec:
     finally:
         faults.controller_command(cluster, ["start"], say(lines))
     ext = f"ip netns exec k8snet-{cluster.spec.name}-ext"
-    wait_for(lambda: sh(f"{ext} curl -s --max-time 1 http://{lb}/hostname").stdout
-             .startswith("web-"), 15, "the LB IP routed once the controller is back")
+    try:
+        # The switches reconnect within OVS's back-off (at most 8 s), then get
+        # the restarted controller's flows.
+        wait_for(lambda: sh(f"{ext} curl -s --max-time 1 http://{lb}/hostname").stdout
+                 .startswith("web-"), 30, "the LB IP routed once the controller is back")
+    except AssertionError as exc:
+        state = cluster.network.controller.request({"op": "ping"})
+        log = cluster.rundir.controller_log.read_text()[-3000:]
+        raise AssertionError(f"{exc}\nvips sent: {cluster.network.vips}\n"
+                             f"controller: {state}\ncontroller.log tail:\n{log}") from None
     cluster.store.delete("Service", "default", "while-away")
 
 

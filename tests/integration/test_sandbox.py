@@ -154,8 +154,9 @@ spec:
     assert _pinned(os.getpid()), "the host pins every pod's namespace"
     assert _pinned(holder) == []
     os.kill(holder, signal.SIGKILL)
-    wait_for(lambda: c.sandbox_mounts.alive() and c.sandbox_mounts.proc.pid != holder, 10,
-             "the supervisor's new holder")
-    assert os.readlink(c.sandbox_mounts.link) == f"/proc/{c.sandbox_mounts.proc.pid}/ns/mnt"
+    wait_for(lambda: c.sandbox_mounts.alive() and c.sandbox_mounts.proc.pid != holder
+             and os.readlink(c.sandbox_mounts.link) == f"/proc/{c.sandbox_mounts.proc.pid}/ns/mnt",
+             10, "the supervisor's new holder, linked")
+    assert _pinned(c.sandbox_mounts.proc.pid) == []
     apply_yaml(c, _pod("after-restart"))
     assert "etc-refused" in _log(c, "after-restart")
