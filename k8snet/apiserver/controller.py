@@ -65,6 +65,14 @@ class Controller:
         which to look again, or None."""
         raise NotImplementedError
 
+    def wants(self, event: Event) -> bool:
+        """Whether the store should deliver ``event`` at all (a watch's field
+        selector, as the kubelet's ``spec.nodeName=NODE``): it runs in the
+        writer's thread under the store's lock, so it must be cheap, must
+        not block and may only read what is safe to read from any thread.
+        An event left out wakes nothing."""
+        return True
+
     # --- the queue ---------------------------------------------------------------
 
     def enqueue(self, key: Hashable, after: float = 0.0) -> None:
@@ -132,7 +140,7 @@ class Controller:
 
     def _begin(self) -> None:
         with self.store.lock:
-            self._watch = self.store.watch(self.watches)
+            self._watch = self.store.watch(self.watches, where=self.wants)
             keys = list(self.initial_keys())
         with self._lock:
             for key in keys:

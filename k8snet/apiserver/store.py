@@ -85,10 +85,12 @@ def key_of(obj: dict) -> tuple[str, str, str]:
 class Watch:
     """A stream of ``Event``s; iterate, or ``get(timeout)``; ``stop()`` ends it."""
 
-    def __init__(self, store: Store, kinds: frozenset[str] | None, namespace: str) -> None:
+    def __init__(self, store: Store, kinds: frozenset[str] | None, namespace: str,
+                 where: Callable[[Event], bool] | None = None) -> None:
         self.store = store
         self.kinds = kinds
         self.namespace = namespace
+        self.where = where
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.stopped = False
 
@@ -96,7 +98,9 @@ class Watch:
         if self.kinds is not None and event.kind not in self.kinds:
             return False
         ns = (event.object.get("metadata") or {}).get("namespace", "")
-        return not self.namespace or ns == self.namespace
+        if self.namespace and ns != self.namespace:
+            return False
+        return self.where is None or self.where(event)
 
     def get(self, timeout: float | None = None) -> Event | None:
         """The next event, or None after ``timeout`` seconds or once stopped."""
@@ -295,12 +299,15 @@ class Store:
     # --- watch -------------------------------------------------------------
 
     def watch(self, kinds: Iterable[str] | None = None, namespace: str = "",
-              since: str | int | None = None) -> Watch:
+              since: str | int | None = None,
+              where: Callable[[Event], bool] | None = None) -> Watch:
         """Events of ``kinds`` (None: all) in ``namespace`` ("": all), from
         ``since`` (a resourceVersion: events after it are replayed first;
-        None: only new ones).  Raises ``Gone`` when ``since`` is older than the
-        history kept."""
-        w = Watch(self, frozenset(kinds) if kinds is not None else None, namespace)
+        None: only new ones), and only those ``where`` accepts (a watch's
+        field selector: it runs in the writer's thread under the store's
+        lock, so it must be cheap and must not block).  Raises ``Gone`` when
+        ``since`` is older than the history kept."""
+        w = Watch(self, frozenset(kinds) if kinds is not None else None, namespace, where)
         with self.lock:
             if since not in (None, "", "0", 0):
                 since = int(since)

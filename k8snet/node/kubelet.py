@@ -101,6 +101,12 @@ class Kubelet(Controller):
 
     # --- which pods are mine ------------------------------------------------------
 
+    def wants(self, event: Event) -> bool:
+        """Only the pods bound to this node, as the kubelet's watch with the
+        field selector ``spec.nodeName=NODE``: a thousand pods elsewhere wake
+        nothing here.  (A bound pod's nodeName never changes.)"""
+        return (event.object.get("spec") or {}).get("nodeName") == self.node.name
+
     def keys_for(self, event: Event):
         spec = event.object.get("spec") or {}
         _, ns, name = key_of(event.object)

@@ -12,7 +12,7 @@ import subprocess
 import time
 
 from k8snet.apiserver.controller import SyncController
-from k8snet.apiserver.store import Store
+from k8snet.apiserver.store import Event, Store
 from k8snet.errors import K8snetError
 from k8snet.netpol import nft
 from k8snet.netpol.compile import Compiler
@@ -37,6 +37,12 @@ class NetpolAgent(SyncController):
         self.syncs = 0
         self.synced_rv = -1        # the store's resourceVersion the last good sync read
         self.without_policies = False  # the applied state came from no policy at all
+
+    def wants(self, event: Event) -> bool:
+        """While no policy was stored at the last sync, Pod and Namespace
+        events are not delivered: a NetworkPolicy event comes first and its
+        sync reads every pod from the store."""
+        return event.kind == "NetworkPolicy" or not self.without_policies
 
     def _unchanged_without_policies(self) -> bool:
         """Pods and namespaces only matter to policies: with none stored, and

@@ -159,3 +159,17 @@ def test_controller_thread_sees_event_quickly(store):
         assert ("ConfigMap", "default", "fast") in c.seen
     finally:
         c.stop()
+
+
+def test_a_watch_with_a_field_selector_gets_only_what_it_accepts(store):
+    mine = store.watch(["Pod"], where=lambda ev: (ev.object.get("spec") or {})
+                       .get("nodeName") == "node1")
+    for name, node in (("a", "node1"), ("b", "node2"), ("c", "")):
+        spec = {"containers": [{"name": "c", "image": "x"}], **({"nodeName": node} if node else {})}
+        store.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec})
+    store.delete("Pod", "default", "a", grace_seconds=0)
+    store.delete("Pod", "default", "b", grace_seconds=0)
+    got = []
+    while (ev := mine.get(timeout=0.05)) is not None:
+        got.append((ev.type, ev.object["metadata"]["name"]))
+    assert got == [("ADDED", "a"), ("DELETED", "a")]
