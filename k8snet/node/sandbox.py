@@ -4,11 +4,11 @@ manifest runs (its command, exec probes, ``kubectl exec``).
 Inside: the pod's network namespace (``nsenter --net`` enters it first: a
 setns, not ``ip netns exec``'s private copy of the host's mount table, which
 every running container would keep and which grows with every pod's pinned
-namespace), the pod's /etc/netns files over /etc (resolv.conf, hosts, as
-``ip netns exec`` binds them), the host filesystem read-only (each top-level
-directory bound read-only over the sandbox's own root), the pod's emptyDir
-volumes writable where its
-volumeMounts say (k8snet.node.volumes), a private /tmp, /run hidden
+namespace), the mount namespace sandboxes start from (k8snet.node.mountns),
+the pod's /etc/netns files over /etc (resolv.conf, hosts, as ``ip netns
+exec`` binds them), the host filesystem read-only (``_root_binds``), the
+pod's emptyDir volumes writable where its volumeMounts say
+(k8snet.node.volumes), a private /tmp, /run hidden
 (the lab's run directory and the namespaces' bind mounts), a /proc of its own
 PID namespace, IPC and UTS namespaces of its own; then ``setpriv`` drops to
 the pod's user (``securityContext.runAsUser``/``runAsGroup``, container over
@@ -95,11 +95,22 @@ def _code_binds() -> list[str]:
     return out
 
 
-def _root_binds() -> list[str]:
-    """The host's top-level entries, read-only, over the sandbox's own tmpfs
-    root (not ``--ro-bind / /``), so that a volume can be mounted at a new
-    top-level path such as /cache; the root itself is not writable by the
-    pod's user."""
+def _new_top_level(target: str) -> bool:
+    """``target`` lies under a top-level directory the host does not have
+    (a volume at /cache): the sandbox's root must then be its own."""
+    top = "/" + next((p for p in target.split("/") if p), "")
+    return top != "/" and top[1:] not in OWN_MOUNTS and not os.path.isdir(top)
+
+
+def _root_binds(mounts: Sequence = ()) -> list[str]:
+    """The host's filesystem, read-only.  One recursive bind of / when every
+    volume lands under an existing directory (the common case, and 2 ms a
+    container cheaper: measured 4.97 against 6.92 ms a start); else each
+    top-level entry over the sandbox's own tmpfs root, so that a volume can
+    be mounted at a new top-level path such as /cache.  Either way the root
+    is not writable by the pod's user."""
+    if not any(_new_top_level(m.target) for m in mounts):
+        return ["--ro-bind", "/", "/"]
     out: list[str] = []
     for name in sorted(os.listdir("/")):
         path = "/" + name
@@ -136,7 +147,7 @@ def prefix(ident: Identity, hostname: str = "", mounts: Sequence = (),
     without WORKDIR), never in the lab's own directory."""
     caps = "".join(f",+{c.lower()}" for c in ident.caps)
     etc = _etc_files(etc_dir) if etc_dir is not None and etc_dir.is_dir() else []
-    argv = ["bwrap", *_root_binds(), *etc, "--dev", "/dev", "--proc", "/proc",
+    argv = ["bwrap", *_root_binds(mounts), *etc, "--dev", "/dev", "--proc", "/proc",
             "--tmpfs", "/tmp", "--tmpfs", "/run",
             *[arg for m in mounts for arg in m.bwrap_args()],
             *_code_binds(),      # last: a volume at /tmp must not hide the lab's code

@@ -8,8 +8,7 @@ def test_default_is_nobody_without_capabilities():
     ident = sandbox.identity({}, {"name": "c"})
     assert (ident.uid, ident.gid, ident.caps) == (65534, 65534, ())
     argv = sandbox.prefix(ident, "web-1")
-    assert argv[0] == "bwrap" and ["--ro-bind", "/etc", "/etc"] == \
-        argv[argv.index("/etc") - 1:argv.index("/etc") + 2]       # the host, read-only
+    assert argv[:4] == ["bwrap", "--ro-bind", "/", "/"]          # the host, read-only
     assert "--unshare-pid" in argv and argv[argv.index("/proc") + 1:][:2] == ["--tmpfs", "/tmp"]
     assert "--bounding-set=-all" in argv and argv[-1] == "--"
     assert argv[argv.index("--hostname") + 1] == "web-1"
@@ -38,7 +37,7 @@ def test_the_pods_etc_files_are_bound_over_the_hosts_etc(tmp_path):
     (tmp_path / "hosts").write_text("127.0.0.1 localhost\n")
     (tmp_path / ".hosts.tmp").write_text("half-written\n")
     argv = sandbox.prefix(sandbox.identity({}, {}), etc_dir=tmp_path)
-    host_etc = argv.index("/etc") - 1                     # --ro-bind /etc /etc
+    host_etc = argv.index("/")                            # --ro-bind / /
     binds = [argv[i:i + 3] for i, a in enumerate(argv) if a == "--ro-bind"
              and argv[i + 1].startswith(str(tmp_path))]
     assert binds == [["--ro-bind", str(tmp_path / "hosts"), "/etc/hosts"],
@@ -50,3 +49,20 @@ def test_the_pods_etc_files_are_bound_over_the_hosts_etc(tmp_path):
 def test_no_etc_dir_binds_nothing_extra(tmp_path):
     argv = sandbox.prefix(sandbox.identity({}, {}), etc_dir=tmp_path / "absent")
     assert not any(a.startswith("/etc/") for a in argv)
+
+
+def test_a_volume_at_a_new_top_level_path_gets_a_root_of_its_own(tmp_path):
+    """The host has no /k8snet-cache: the sandbox's root is its own tmpfs with
+    the host's top-level entries bound read-only, so bwrap can make the
+    mount point; a volume under /tmp or an existing directory keeps the one
+    recursive bind of /."""
+    from k8snet.node.volumes import Mount
+    ident = sandbox.identity({}, {})
+    new_top = sandbox.prefix(ident, mounts=(Mount(str(tmp_path), "/k8snet-cache/data"),))
+    assert ["--ro-bind", "/", "/"] != new_top[1:4]
+    assert ["--ro-bind", "/etc", "/etc"] == \
+        new_top[new_top.index("/etc") - 1:new_top.index("/etc") + 2]
+    assert new_top[new_top.index("/k8snet-cache/data") - 2] == "--bind"
+    for target in ("/tmp/cache", "/run/x", "/var/cache/app"):
+        argv = sandbox.prefix(ident, mounts=(Mount(str(tmp_path), target),))
+        assert argv[1:4] == ["--ro-bind", "/", "/"], target
