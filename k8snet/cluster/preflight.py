@@ -24,7 +24,7 @@ def require_root() -> None:
 
 
 def require_tools() -> None:
-    missing = [t for t in ("ip", "ovs-vsctl", "ovs-ofctl", "tc", "mnexec")
+    missing = [t for t in ("ip", "ovs-vsctl", "ovs-ofctl", "tc", "mnexec", "nsenter", "unshare")
                if not shutil.which(t)]
     if missing:
         raise K8snetError("missing programs: " + ", ".join(missing)
