@@ -38,6 +38,7 @@ from k8snet.node.runtime import (
     ContainerRuntime,
     PodRuntime,
     backoff,
+    listed_ready,
     next_wakeup,
     pod_status,
     should_restart,
@@ -45,6 +46,8 @@ from k8snet.node.runtime import (
 )
 
 TERMINATION_DRAIN = 0.5   # seconds a deleted pod stays out of its endpoints before SIGTERM
+ENDPOINTS_WAIT_MAX = 5.0  # at most this long for the EndpointSlices to drop it first
+ENDPOINTS_POLL = 0.05
 MONITOR_TICK = 0.05       # seconds between checks of processes and due probes
 COMPONENT = "kubelet"
 
@@ -217,7 +220,7 @@ class Kubelet(Controller):
                         events.record(self.store, pod, events.NORMAL, "Killing",
                                       f"Stopping container {c.name}", COMPONENT,
                                       self.node.name)
-            left = rt.terminating_since + TERMINATION_DRAIN - time.monotonic()
+            left = self._drain_left(rt)
             if left > 0:
                 return left
             self._teardown(key, rt)
@@ -226,6 +229,19 @@ class Kubelet(Controller):
         except K8snetError:
             pass
         return None
+
+    def _drain_left(self, rt: PodRuntime) -> float:
+        """Seconds until SIGTERM: ``TERMINATION_DRAIN`` counted from when no
+        EndpointSlice lists the pod as ready any more (the proxies then have
+        that long to follow), so a slow EndpointSlice controller does not eat
+        the proxies' time; at most ``ENDPOINTS_WAIT_MAX`` waiting for that."""
+        now = time.monotonic()
+        if rt.out_of_endpoints_since is None:
+            if now - rt.terminating_since < ENDPOINTS_WAIT_MAX and \
+                    listed_ready(self.store.list("EndpointSlice"), rt.ip):
+                return ENDPOINTS_POLL
+            rt.out_of_endpoints_since = now
+        return rt.out_of_endpoints_since + TERMINATION_DRAIN - now
 
     # --- containers --------------------------------------------------------------
 

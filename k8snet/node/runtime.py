@@ -69,6 +69,7 @@ class PodRuntime:
     start_time: str = field(default_factory=now_rfc3339)
     containers: dict[str, ContainerRuntime] = field(default_factory=dict)
     terminating_since: float | None = None
+    out_of_endpoints_since: float | None = None   # monotonic; the drain counts from here
     warned: set[str] = field(default_factory=set)
     volume_dir: str = ""                 # its emptyDirs (k8snet.node.volumes), if any
     volumes: dict[str, str] = field(default_factory=dict)
@@ -184,3 +185,12 @@ def next_wakeup(rt: PodRuntime) -> float | None:
     waits = [c.backoff_until - now for c in rt.containers.values()
              if c.backoff_until > now]
     return min(waits) if waits else None
+
+
+def listed_ready(slices: list[dict], ip: str) -> bool:
+    """Some EndpointSlice of ``slices`` (API JSON) lists ``ip`` as a ready
+    endpoint (``conditions.ready`` not false: unset counts as ready,
+    discovery.k8s.io/v1)."""
+    return any(ip in (ep.get("addresses") or [])
+               and (ep.get("conditions") or {}).get("ready") is not False
+               for sl in slices for ep in sl.get("endpoints") or [])
