@@ -21,11 +21,16 @@ from kproxy.state import NodeProxyState
 MODES = ("nftables", "iptables", "ipvs")
 
 
-def _ns(netns: str, argv: list[str]) -> list[str]:
-    """``argv`` inside the node's namespace; never in the machine's own."""
+def _require_netns(netns: str, what: str) -> None:
+    """kproxy works in a node's namespace, never in the machine's own."""
     if not netns:
-        raise K8snetError(f"kproxy: no node namespace for {argv[0]}: refusing to touch "
+        raise K8snetError(f"kproxy: no node namespace for {what}: refusing to touch "
                           "the machine's own rules")
+
+
+def _ns(netns: str, argv: list[str]) -> list[str]:
+    """``argv`` inside the node's namespace."""
+    _require_netns(netns, argv[0])
     return netns_exec_argv(netns, argv)
 
 
@@ -94,7 +99,7 @@ class Proxier:
 
     def _nft(self) -> NftSession:
         if self._session is None:
-            _ns(self.netns, ["nft"])        # never the machine's own namespace
+            _require_netns(self.netns, "nft")
             self._session = NftSession(self.netns)
         return self._session
 

@@ -29,7 +29,7 @@ from kproxy.iptables_plan import (
     nodeports_rule,
     static_rules,
 )
-from kproxy.port_diff import PortChanges, PortKey, Seen, commit_ports, diff
+from kproxy.port_diff import PortChanges, PortKey, Seen, commit_ports, diff, merge_counts
 from kproxy.state import NodeProxyState, ServicePortState
 
 
@@ -81,11 +81,7 @@ class Delta:
         rs = self.base
         commit_ports(rs.ports, rs.seen, self.ports, self.found)
         for target, updates in ((rs.chains, self.chains), (rs.lists, self.lists)):
-            for k, v in updates.items():
-                if v:
-                    target[k] = v
-                else:
-                    target.pop(k, None)
+            merge_counts(target, updates)
         return rs
 
 

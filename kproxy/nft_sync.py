@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from kproxy.nft_names import BASE_CHAINS, FAMILY, MAPS, SETS, TABLE
 from kproxy.nft_plan import Context, Fragment, SharedSpec, fragment, shared_chain, static_chains
-from kproxy.port_diff import PortChanges, PortKey, Seen, commit_ports, diff
+from kproxy.port_diff import PortChanges, PortKey, Seen, commit_ports, diff, merge_counts
 from kproxy.state import NodeProxyState, ServicePortState
 
 T = f"{FAMILY} {TABLE}"
@@ -110,11 +110,7 @@ class Delta:
         commit_ports(rs.ports, rs.seen, self.ports, self.found)
         for target, updates in ((rs.values, self.values), (rs.shared, self.shared),
                                 (rs.own_chains, self.chains), (rs.own_sets, self.sets)):
-            for k, v in updates.items():
-                if v:
-                    target[k] = v
-                else:
-                    target.pop(k, None)
+            merge_counts(target, updates)
         return rs
 
 

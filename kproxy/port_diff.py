@@ -83,3 +83,13 @@ def commit_ports(ports: dict[PortKey, tuple], seen: Seen,
     for key, sp in found.swaps.items():
         ports[key] = (sp, ports[key][1])
     apply_seen(seen, found)
+
+
+def merge_counts(target: dict, updates: dict) -> None:
+    """Apply a transaction's bookkeeping to ``target``: a falsy value (0,
+    None, empty) removes the key, anything else replaces it."""
+    for k, v in updates.items():
+        if v:
+            target[k] = v
+        else:
+            target.pop(k, None)
