@@ -2,8 +2,11 @@
 
 Each baseline is two namespaces (``k8snet-bench-*``, so ``make clean`` finds
 them) joined by a raw veth pair, a plain Linux bridge, or a bare OVS netdev
-bridge (NORMAL action, same datapath and userspace TSO as the fabric); plus a
-bare namespace's loopback for the containers-sharing-localhost path.  MTU
+bridge (NORMAL action, same datapath and userspace TSO as the fabric), or
+bare OVS with a topology's switch layout (``perf.fabric_layout``: the same
+bridges and patch links, as many polled ports, the rest idle in
+``k8snet-bench-idle``); plus a bare namespace's loopback for the
+containers-sharing-localhost path.  MTU
 1500 and the kernel's default veth offloads, as the pods get.
 """
 from __future__ import annotations
@@ -12,10 +15,15 @@ import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from functools import partial
+
+from k8snet.perf import fabric_layout
 
 NS_A, NS_B, NS_BR = "k8snet-bench-a", "k8snet-bench-b", "k8snet-bench-br"
+NS_IDLE = "k8snet-bench-idle"
 OVS_BR = "k8sbench0"
 OVS_PORTS = ("k8sbench-a", "k8sbench-b")
+FABRIC_BR, FABRIC_PORT = "k8sbf-", "k8sbfp"  # layout baselines' bridges, root port ends
 IP_A, IP_B = "10.250.0.1", "10.250.0.2"
 MTU = 1500
 
@@ -42,24 +50,34 @@ def _quiet(cmd: str) -> None:
 def leftovers() -> list[str]:
     """What a baseline may have left: namespaces, the OVS bridge, root links."""
     found = []
-    for ns in (NS_A, NS_B, NS_BR):
+    for ns in (NS_A, NS_B, NS_BR, NS_IDLE):
         if subprocess.run(["ip", "netns", "pids", ns], capture_output=True).returncode == 0:
             found.append(f"netns {ns}")
-    if subprocess.run(["ovs-vsctl", "--timeout=5", "br-exists", OVS_BR],
-                      capture_output=True).returncode == 0:
-        found.append(f"ovs bridge {OVS_BR}")
-    for port in OVS_PORTS:
-        if subprocess.run(["ip", "link", "show", port], capture_output=True).returncode == 0:
-            found.append(f"link {port}")
+    found += [f"ovs bridge {br}" for br in _our_bridges()]
+    found += [f"link {port}" for port in _our_links()]
     return found
+
+
+def _our_bridges() -> list[str]:
+    out = subprocess.run(["ovs-vsctl", "--timeout=5", "list-br"], capture_output=True,
+                         text=True).stdout.split()
+    return [br for br in out if br == OVS_BR or br.startswith(FABRIC_BR)]
+
+
+def _our_links() -> list[str]:
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True,
+                         text=True).stdout.splitlines()
+    names = [line.split(": ")[1].split("@")[0] for line in out if ": " in line]
+    return [n for n in names if n in OVS_PORTS or n.startswith(FABRIC_PORT)]
 
 
 def teardown() -> None:
     """Remove every baseline object; safe to run when nothing exists."""
-    for ns in (NS_A, NS_B, NS_BR):
+    for ns in (NS_A, NS_B, NS_BR, NS_IDLE):
         _quiet(f"ip netns delete {ns}")
-    _quiet(f"ovs-vsctl --timeout=5 --if-exists del-br {OVS_BR}")
-    for port in OVS_PORTS:
+    for br in _our_bridges():
+        _quiet(f"ovs-vsctl --timeout=5 --if-exists del-br {br}")
+    for port in _our_links():
         _quiet(f"ip link delete {port}")
 
 
@@ -120,6 +138,47 @@ def ovs_bridge() -> Iterator[Pair]:
 
 
 @contextmanager
+def ovs_fabric(topo: str) -> Iterator[Pair]:
+    """Bare OVS in the layout of built-in topology ``topo`` (``single``,
+    ``leafspine``): one netdev bridge per switch, standalone (NORMAL), the
+    loop-free patch links, a veth per host port; the client's and server's at
+    the first and last node's switch, the others idle.  Measures what the
+    switch process costs for the fabric's shape, with nothing of k8snet in it."""
+    from k8snet.perf import cluster_spec
+    shape = fabric_layout.layout(cluster_spec.load(topo))
+    teardown()
+    try:
+        _endpoints()
+        sh(f"ip netns add {NS_IDLE}")
+        bridge = {s: f"{FABRIC_BR}{s}"[:15] for s in shape.switches}
+        for br in bridge.values():
+            sh(f"ovs-vsctl --timeout=10 add-br {br} -- set bridge {br} datapath_type=netdev "
+               f"fail_mode=standalone external-ids:k8snet-cluster=bench")
+        for i, (a, b) in enumerate(shape.patches):
+            pa, pb = f"{FABRIC_PORT}{i}x", f"{FABRIC_PORT}{i}y"
+            sh(f"ovs-vsctl --timeout=10 add-port {bridge[a]} {pa} -- set interface {pa} "
+               f"type=patch options:peer={pb} -- add-port {bridge[b]} {pb} -- "
+               f"set interface {pb} type=patch options:peer={pa}")
+        ends = iter(((shape.client, NS_A), (shape.server, NS_B)))
+        want = next(ends)
+        for i, (_host, switch) in enumerate(shape.ports):
+            port = f"{FABRIC_PORT}{i}"
+            if want and switch == want[0]:
+                peer_ns, want = want[1], next(ends, None)
+                sh(f"ip link add {port} type veth peer name eth0 netns {peer_ns}")
+            else:
+                sh(f"ip link add {port} type veth peer name p{i} netns {NS_IDLE}; "
+                   f"ip -n {NS_IDLE} link set p{i} up")
+            sh(f"ip link set {port} up; ovs-vsctl --timeout=10 add-port {bridge[switch]} {port}")
+        if want is not None:
+            raise RuntimeError(f"topology {topo}: no port for the baseline's {want[1]}")
+        _address()
+        yield Pair(NS_A, NS_B, IP_B)
+    finally:
+        teardown()
+
+
+@contextmanager
 def loopback() -> Iterator[Pair]:
     teardown()
     try:
@@ -134,11 +193,16 @@ class Baseline:
     id: str
     title: str
     build: Callable[[], AbstractContextManager[Pair]]
+    kinds: tuple[str, ...] | None = None  # None: every kind; else only these
 
 
 BASELINES = {b.id: b for b in (
     Baseline("veth", "raw veth pair", veth_pair),
     Baseline("linux-bridge", "2 netns on a Linux bridge", linux_bridge),
     Baseline("ovs-netdev", "2 netns on a bare OVS netdev bridge", ovs_bridge),
+    Baseline("ovs-fabric-single", "bare OVS in the single fabric's layout (1 bridge, "
+             "4 ports)", partial(ovs_fabric, "single"), ("tcp1",)),
+    Baseline("ovs-fabric-leafspine", "bare OVS in the leafspine fabric's layout "
+             "(4 bridges, 5 ports)", partial(ovs_fabric, "leafspine"), ("tcp1",)),
     Baseline("loopback", "loopback in a bare netns", loopback),
 )}

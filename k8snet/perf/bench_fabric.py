@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-FABRIC_TARGETS = ("cross-node-vs-ovs", "cross-leaf-vs-ovs")
+FABRIC_TARGETS = ("cross-node-vs-ovs", "cross-leaf-vs-ovs", "cross-node-vs-ovs-layout",
+                  "cross-leaf-vs-ovs-layout")
 PERF_RESULTS = Path("results/perf/results.json")
 
 

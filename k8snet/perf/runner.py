@@ -94,8 +94,9 @@ def plan(cfg: Config, usable_modes: list[str]) -> list[Phase]:
 
     needed = paths.baselines_needed(chosen, full_run=not cfg.only)
     if needed:
-        phases.append(Phase("baselines", jobs=tuple(job(measure.KINDS, f"baseline:{b}",
-                                                        baseline=b) for b in needed)))
+        phases.append(Phase("baselines", jobs=tuple(
+            job(baselines.BASELINES[b].kinds or measure.KINDS, f"baseline:{b}", baseline=b)
+            for b in needed)))
     for i, mode in enumerate(usable_modes):
         primary = i == 0
         for topo in (paths.SINGLE, paths.LEAFSPINE, paths.SHAPED):

@@ -65,9 +65,18 @@ def test_the_first_mode_measures_everything_the_second_only_kproxy_paths() -> No
 
 def test_only_pulls_in_references_and_their_baselines() -> None:
     phases = plan(Config(only=("pod-clusterip",)), ["nftables"])
-    assert [j.baseline for j in phases[0].jobs] == ["ovs-netdev"]
+    # The cross-node reference carries two targets: bare OVS, and OVS in its layout.
+    assert [j.baseline for j in phases[0].jobs] == ["ovs-netdev", "ovs-fabric-single"]
     assert set(_jobs(phases, "nftables")) == {"pod-clusterip", "pod-pod-cross-node"}
     assert len(phases) == 2
+
+
+def test_layout_baselines_measure_only_what_their_targets_compare() -> None:
+    phases = plan(Config(only=("pod-pod-cross-leaf",), target_repeat=3), ["nftables"])
+    jobs = {j.baseline: j for j in phases[0].jobs}
+    assert list(jobs) == ["ovs-netdev", "ovs-fabric-leafspine"]
+    assert jobs["ovs-fabric-leafspine"].counts() == {"tcp1": 3}
+    assert jobs["ovs-netdev"].counts()["ping"] == 1
 
 
 def test_topology_and_shaping_switches() -> None:
@@ -92,7 +101,7 @@ def test_target_paths_and_anchors_get_more_tcp1_runs() -> None:
     jobs = {j.path.id: j.counts() for j in phases[1].jobs}
     assert jobs["pod-clusterip"] == {"tcp1": 3, "tcp4": 1, "udp": 1, "connect": 1}
     assert jobs["pod-pod-cross-node"]["tcp1"] == 3
-    assert phases[0].steps + phases[1].steps == 7 + 7 + 6
+    assert phases[0].steps + phases[1].steps == 7 + 3 + 7 + 6
     # --repeat above --target-repeat wins; node -> pod has no target: no extra runs.
     phases = plan(Config(repeat=4, target_repeat=3, only=("node-pod",)), ["nftables"])
     assert phases[1].jobs[0].counts() == {k: 4 for k in paths.FULL}
