@@ -103,13 +103,15 @@ TARGETS: tuple[Target, ...] = (
     Target("cross-node-vs-ovs-layout",
            "pod → pod across nodes ≥ 0.9× bare OVS in the fabric's layout",
            "pod-pod-cross-node", "baseline:ovs-fabric-single", 0.9,
-           why="both nodes route, conntrack and run kproxy's and the netpol agent's hooks "
-               "on each packet, and the receiving node's share runs on ovs-vswitchd's core"),
+           why="not explained yet: without the netpol table, br_netfilter or conntrack on "
+               "the nodes it was no faster; these OVS-bound paths vary 10-26% between "
+               "runs here"),
     Target("cross-leaf-vs-ovs-layout",
            "pod → pod across leaves ≥ 0.8× bare OVS in the fabric's layout",
            "pod-pod-cross-leaf", "baseline:ovs-fabric-leafspine", 0.8,
-           why="both nodes route, conntrack and run kproxy's and the netpol agent's hooks "
-               "on each packet, and the receiving node's share runs on ovs-vswitchd's core"),
+           why="not explained yet: without the netpol table, br_netfilter or conntrack on "
+               "the nodes it was no faster; these OVS-bound paths vary 10-26% between "
+               "runs here"),
     Target("clusterip-vs-pod-ip", "ClusterIP ≥ 0.95× direct pod IP", "pod-clusterip",
            "path:pod-pod-cross-node", 0.95,
            why="the DNAT costs a conntrack lookup per packet on the client's node, but "
