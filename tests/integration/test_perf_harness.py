@@ -228,3 +228,26 @@ def test_short_bench_run_on_the_api_store(tmp_path: Path) -> None:
     assert (tmp_path / "pod_setup.png").read_bytes()[:8] == PNG
     assert doc["leftovers"] == []
     assert_nothing_left()
+
+
+def test_layout_baseline_copies_the_leafspine_shape_and_leaves_nothing() -> None:
+    """Bare OVS in the leafspine layout: 4 bridges, the spanning tree's patch
+    links, 5 polled veth ports (2 with the namespaces), and it forwards."""
+    with baselines.ovs_fabric("leafspine") as pair:
+        bridges = [b for b in subprocess.run(["ovs-vsctl", "list-br"], capture_output=True,
+                                             text=True, check=True).stdout.split()
+                   if b.startswith(baselines.FABRIC_BR)]
+        assert sorted(bridges) == ["k8sbf-leaf1", "k8sbf-leaf2", "k8sbf-spine1",
+                                   "k8sbf-spine2"]
+        ports = {b: subprocess.run(["ovs-vsctl", "list-ports", b], capture_output=True,
+                                   text=True, check=True).stdout.split() for b in bridges}
+        veths = sorted(p for ps in ports.values() for p in ps if p[-1].isdigit())
+        assert len(veths) == 5, ports
+        patches = [p for ps in ports.values() for p in ps if not p[-1].isdigit()]
+        assert len(patches) == 2 * 3, ports      # 3 links of the 4 close no loop
+        ping = subprocess.run(["ip", "netns", "exec", pair.client_ns, "ping", "-c", "2",
+                               "-W", "2", "-i", "0.2", pair.server_ip],
+                              capture_output=True, text=True, timeout=20)
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+        assert baselines.leftovers()             # it is there while in use ...
+    assert_nothing_left()                        # ... and gone after
