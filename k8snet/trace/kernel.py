@@ -73,6 +73,15 @@ def parse_conntrack(node: str, text: str) -> list[ConntrackEntry]:
     return out
 
 
+def probe_entries(entries: list[ConntrackEntry], source_ip: str) -> list[ConntrackEntry]:
+    """The entries of the probe sent from ``source_ip``, among those with its
+    source port: another connection may hold the same port at the same time
+    (a kubelet probe from the node, say).  A source whose packets leave with
+    another address (a node choosing its bridge's) keeps every entry."""
+    ours = [e for e in entries if e.original.src == source_ip]
+    return ours or entries
+
+
 def conntrack_entries(node: str, netns: str, protocol: str, sport: int) -> list[ConntrackEntry]:
     res = subprocess.run(["ip", "netns", "exec", netns, "conntrack", "-L", "-p",
                           protocol.lower(), "--orig-port-src", str(sport)],

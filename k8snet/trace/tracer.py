@@ -34,8 +34,9 @@ def trace(lab: Lab, source: Endpoint, target: Target, protocol: str = "TCP",
                "protocol": protocol, "sport": sport, "http": http, "timeout": timeout}
     with Tracing(lab.node_netns, protocol, sport) as tracing:
         outcome = run_probe(source.netns, request)
-    entries = [e for node, ns in lab.node_netns.items()
-               for e in kernel.conntrack_entries(node, ns, protocol, sport)]
+    entries = kernel.probe_entries(
+        [e for node, ns in lab.node_netns.items()
+         for e in kernel.conntrack_entries(node, ns, protocol, sport)], source.ip)
     result = TraceResult(source, target, protocol, hops, bool(outcome.get("connected")),
                          outcome.get("error", ""), outcome.get("reply", ""),
                          events=tracing.events, conntrack=entries)

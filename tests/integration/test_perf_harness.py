@@ -75,10 +75,11 @@ def test_short_run_writes_a_consistent_report(tmp_path: Path) -> None:
                           "--out", str(out)], capture_output=True, text=True, timeout=150)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     # A live progress line for each measurement.
-    # 7 + 7 + 6 runs: ovs baseline, cross-node, ClusterIP; TCP x1 three times each.
-    assert re.search(r"\[\s*\d+/20\] pod → ClusterIP \[nftables\]\s+TCP x1\s+\.\.\. "
+    # 7 + 3 + 7 + 6 runs: ovs baseline, OVS in the single fabric's layout (TCP x1
+    # only), cross-node, ClusterIP; TCP x1 three times each.
+    assert re.search(r"\[\s*\d+/23\] pod → ClusterIP \[nftables\]\s+TCP x1\s+\.\.\. "
                      r"[\d.]+ Gbit/s", res.stdout), res.stdout
-    assert "[20/20]" in res.stdout
+    assert "[23/23]" in res.stdout
     doc = json.loads((out / "results.json").read_text())
     assert schema.validate_perf(doc) == []
     assert doc["machine"]["cpu_model"] != "unknown"
@@ -86,7 +87,7 @@ def test_short_run_writes_a_consistent_report(tmp_path: Path) -> None:
     assert doc["proxy_modes"]["ipvs"]["status"] in ("measured", "not available")
     assert set(doc["paths"]) == {"nftables/single/pod-clusterip",
                                  "nftables/single/pod-pod-cross-node"}
-    assert set(doc["baselines"]) == {"ovs-netdev"}
+    assert set(doc["baselines"]) == {"ovs-netdev", "ovs-fabric-single"}
     checked = 0
     for entry in [*doc["paths"].values(), *doc["baselines"].values()]:
         for rec in entry["metrics"].values():
@@ -106,7 +107,8 @@ def test_short_run_writes_a_consistent_report(tmp_path: Path) -> None:
                     checked += 1
     assert checked >= 4
     targets = {t["id"]: t for t in doc["targets"]}
-    assert set(targets) == {"cross-node-vs-ovs", "clusterip-vs-pod-ip"}
+    assert set(targets) == {"cross-node-vs-ovs", "cross-node-vs-ovs-layout",
+                            "clusterip-vs-pod-ip"}
     for t in targets.values():
         assert t["status"] in ("met", "not met")
         assert t["ratio"] == pytest.approx(t["value"] / t["against_value"])

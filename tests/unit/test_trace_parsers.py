@@ -784,3 +784,18 @@ def test_render_ten_hops_and_no_hops():
     empty = TraceResult(source, target, "UDP", [], delivered=False, verdict="stopped")
     assert story.render(empty) == ("trace ext -> http://a.example/ (198.51.100.1:80/UDP)\n"
                                    "=> stopped\n")
+
+
+def test_probe_entries_drop_another_connection_on_the_same_source_port():
+    # CI saw a kubelet probe (node2's bridge address -> the pod) holding the
+    # trace's random source port in TIME_WAIT; the story then told that one.
+    text = ("tcp      6 119 TIME_WAIT src=10.244.2.1 dst=10.244.2.2 sport=47180 dport=80 "
+            "src=10.244.2.2 dst=10.244.2.1 sport=80 dport=47180 [ASSURED] mark=0 use=1\n"
+            "tcp      6 119 TIME_WAIT src=10.244.2.4 dst=10.96.0.17 sport=47180 dport=80 "
+            "src=10.244.2.3 dst=10.244.2.4 sport=8080 dport=47180 [ASSURED] mark=0 use=1\n")
+    entries = kernel.parse_conntrack("node2", text)
+    ours = kernel.probe_entries(entries, "10.244.2.4")
+    assert [e.original.src for e in ours] == ["10.244.2.4"]
+    assert ours[0].dnat == ("10.244.2.3", 8080)
+    # A source seen under another address (a node) keeps them all.
+    assert kernel.probe_entries(entries, "172.18.0.12") == entries
