@@ -20,8 +20,9 @@ caller passes exactly those; services created later never appear.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from k8snet.api.convert import service_from
 from k8snet.api.service import Service
 
 MASTER_NAMESPACE = "default"
@@ -88,6 +89,18 @@ def service_env(services: Iterable[Service], namespace: str, *,
         elif svc.namespace == namespace and enable_service_links:
             chosen[svc.name] = svc
     return from_services(chosen[name] for name in sorted(chosen))
+
+
+def pod_service_env(list_services: Callable[[str], list[dict]], pod: dict) -> dict[str, str]:
+    """``service_env`` for ``pod`` from the API objects: its namespace's
+    Services and the master Services; ``list_services(namespace)`` lists them."""
+    ns = pod["metadata"].get("namespace", "default")
+    services = [service_from(s) for s in list_services(ns)]
+    if ns != MASTER_NAMESPACE:
+        services += [service_from(s) for s in list_services(MASTER_NAMESPACE)
+                     if s["metadata"]["name"] in MASTER_SERVICES]
+    links = (pod.get("spec") or {}).get("enableServiceLinks", True) is not False
+    return service_env(services, ns, enable_service_links=links)
 
 
 def expand(value: str, *lookups: Mapping[str, str]) -> str:

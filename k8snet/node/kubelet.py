@@ -25,12 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from k8snet import naming
-from k8snet.api.convert import container_from, pod_from, probe_from, service_from
+from k8snet.api.convert import container_from, pod_from, probe_from
 from k8snet.apiserver import events
 from k8snet.apiserver.controller import Controller
 from k8snet.apiserver.store import Event, Store, key_of
 from k8snet.errors import K8snetError
-from k8snet.node import cni, containers, discovery, envvars, sandbox, volumes
+from k8snet.node import cni, containers, discovery, envvars, exits, sandbox, volumes
 from k8snet.node.env import EnvError, container_env
 from k8snet.node.ipam import NodeIpam
 from k8snet.node.probes import Tracker, implicit_probe, run_probe
@@ -98,6 +98,7 @@ class Kubelet(Controller):
         self.cni = cni.PodNetwork(node.netns)
         self.pods: dict[tuple[str, str], PodRuntime] = {}
         self.lock = threading.RLock()
+        self._exits = exits.ExitWatch()     # container exits as events, not a waitpid a pass
         self._monitor: threading.Thread | None = None
         self._stopping = threading.Event()
         self._warned_sandbox = False
@@ -281,24 +282,14 @@ class Kubelet(Controller):
         else:
             c.waiting_reason = ""
 
-    def _service_vars(self, pod: dict) -> dict[str, str]:
-        ns = pod["metadata"].get("namespace", "default")
-        services = [service_from(s) for s in self.store.list("Service", ns)]
-        if ns != envvars.MASTER_NAMESPACE:
-            services += [service_from(s) for s in
-                         self.store.list("Service", envvars.MASTER_NAMESPACE)
-                         if s["metadata"]["name"] in envvars.MASTER_SERVICES]
-        links = (pod.get("spec") or {}).get("enableServiceLinks", True) is not False
-        return envvars.service_env(services, ns, enable_service_links=links)
-
     def _start(self, pod: dict, rt: PodRuntime, c: ContainerRuntime) -> None:
         typed_pod = pod_from(pod)
         typed = container_from(c.spec)
         with_status = dict(pod, status=dict(pod.get("status") or {}, podIP=rt.ip,
                                             hostIP=self.node.ip))
         try:
-            env = container_env(with_status, c.spec, self._service_vars(pod),
-                                self.store.find)
+            services = envvars.pod_service_env(lambda ns: self.store.list("Service", ns), pod)
+            env = container_env(with_status, c.spec, services, self.store.find)
         except EnvError as exc:
             c.waiting_reason, c.waiting_message = "CreateContainerConfigError", str(exc)
             events.record(self.store, pod, events.WARNING, "Failed", f"Error: {exc}",
@@ -326,6 +317,7 @@ class Kubelet(Controller):
                           "granted in this lab (it could reach beyond the pod)",
                           COMPONENT, self.node.name)
         c.proc, c.finished, c.started_at = proc, None, time.time()
+        self._exits.watch(proc.proc.pid)
         c.waiting_reason = c.waiting_message = ""
         c.builtin = proc.builtin
         self._arm_probes(c)
@@ -391,16 +383,20 @@ class Kubelet(Controller):
         return self
 
     def _watch_processes(self) -> None:
-        while not self._stopping.wait(MONITOR_TICK):
+        while not self._stopping.is_set():
+            exited = self._exits.wait(MONITOR_TICK)
             try:
-                self.check_once()
+                if not self._stopping.is_set():
+                    self.check_once(exited)
             except Exception:  # noqa: BLE001 - the monitor must outlive one bad pass
                 self.log.exception("probe pass failed")
 
-    def check_once(self) -> None:
+    def check_once(self, exited: set[int] | None = None) -> None:
         """Enqueue pods whose containers exited; run due probes; enqueue pods
         whose readiness changed; kill containers whose liveness or startup
-        probe failed; every pod again when the node is back online."""
+        probe failed; every pod again when the node is back online.
+        ``exited``: PIDs the exit watch reported; a process it watches and did
+        not report is running (no waitpid); None: ask every process."""
         online = self.reachable()
         if online and not self._online:
             with self.lock:
@@ -417,7 +413,9 @@ class Kubelet(Controller):
             for c in list(rt.containers.values()):
                 if c.proc is None or c.finished is not None:
                     continue
-                if not c.proc.running:           # one waitpid a container a pass
+                pid = c.proc.proc.pid
+                unknown = exited is None or pid in exited or not self._exits.watching(pid)
+                if unknown and not c.proc.running:
                     changed = True
                     continue
                 changed |= self._probe(key, rt, c)
@@ -488,6 +486,7 @@ class Kubelet(Controller):
         super().stop()
         if self._monitor is not None:
             self._monitor.join(timeout=10)
+        self._exits.close()
         with self.lock:
             items = list(self.pods.items())
         for key, rt in items:

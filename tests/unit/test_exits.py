@@ -1,0 +1,67 @@
+"""The exit watch: a pidfd per process, reported once when it exits."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from k8snet.node import exits
+
+pytestmark = pytest.mark.skipif(not exits.ExitWatch().supported,
+                                reason="this Python or kernel has no pidfd_open")
+
+
+def _proc(seconds: float) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({seconds})"])
+
+
+def test_reports_only_the_process_that_exited_and_closes_its_pidfd() -> None:
+    watch = exits.ExitWatch()
+    short, long = _proc(0), _proc(30)
+    try:
+        assert watch.watch(short.pid) and watch.watch(long.pid)
+        seen: set[int] = set()
+        for _ in range(100):
+            seen |= watch.wait(0.05)
+            if seen:
+                break
+        assert seen == {short.pid}
+        assert not watch.watching(short.pid) and watch.watching(long.pid)
+        assert short.poll() == 0                  # the caller reaps it, as told
+        assert watch.wait(0.05) == set()          # reported once
+        long.kill()
+        seen = set()
+        for _ in range(100):
+            seen |= watch.wait(0.05)
+            if seen:
+                break
+        assert seen == {long.pid}
+        assert watch._fds == {}                   # every pidfd closed
+    finally:
+        long.kill()
+        long.wait()
+        short.wait()
+        watch.close()
+
+
+def test_a_reaped_process_is_left_to_polling() -> None:
+    watch = exits.ExitWatch()
+    gone = _proc(0)
+    gone.wait()
+    assert watch.watch(gone.pid) is False
+    assert not watch.watching(gone.pid)
+    watch.close()
+
+
+def test_without_pidfd_the_caller_polls(monkeypatch) -> None:
+    watch = exits.ExitWatch()
+    watch.supported = False
+    proc = _proc(5)
+    try:
+        assert watch.watch(proc.pid) is False
+        assert watch.wait(0.01) == set()
+    finally:
+        proc.kill()
+        proc.wait()
+        watch.close()
