@@ -418,7 +418,8 @@ class Kubelet(Controller):
                 if unknown and not c.proc.running:
                     changed = True
                     continue
-                changed |= self._probe(key, rt, c)
+                if c.startup or c.readiness or c.liveness:
+                    changed |= self._probe(key, rt, c)
             if changed:
                 self.enqueue(key)
 
