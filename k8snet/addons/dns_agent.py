@@ -6,6 +6,7 @@ this agent only gathers what the zone needs from the store.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Hashable, Iterable
 from pathlib import Path
 
@@ -13,6 +14,11 @@ from k8snet.api.convert import endpoint_rows, slices_of
 from k8snet.apiserver.controller import SyncController
 from k8snet.apiserver.store import Event, Store
 from k8snet.node.discovery import write_snapshot
+
+# Seconds between two zone writes, as kube-proxy's minSyncPeriod: a burst of
+# pods (1,000 created at once) is a few writes, not one per pod.  The DNS pods
+# look at the file every 0.2 s (addons.dns.POLL_INTERVAL), so nothing is lost.
+MIN_SYNC_PERIOD = 0.1
 
 
 def snapshot(services: list[dict], slices: list[dict], pods: list[dict], domain: str) -> dict:
@@ -55,11 +61,14 @@ class DnsAgent(SyncController):
     name = "cluster-dns"
     watches = ("Service", "EndpointSlice", "Pod")
 
-    def __init__(self, store: Store, path: Path, domain: str) -> None:
+    def __init__(self, store: Store, path: Path, domain: str,
+                 min_sync_period: float = MIN_SYNC_PERIOD) -> None:
         super().__init__(store)
         self.path = path
         self.domain = domain
+        self.min_sync_period = min_sync_period
         self.writes = 0
+        self._last_sync = float("-inf")
         self._pod_ips: dict[tuple[str, str], str] = {}   # the zone's only use of a Pod
 
     def keys_for(self, event: Event) -> Iterable[Hashable]:
@@ -80,6 +89,12 @@ class DnsAgent(SyncController):
         return [self.SYNC]
 
     def sync(self) -> float | None:
+        """Write the zone; seconds to wait instead while the last write is
+        younger than ``min_sync_period``."""
+        wait = self._last_sync + self.min_sync_period - time.monotonic()
+        if wait > 0:
+            return wait
+        self._last_sync = time.monotonic()
         snap = snapshot(self.store.list("Service"), self.store.list("EndpointSlice"),
                         self.store.list("Pod"), self.domain)
         if write_snapshot(self.path, snap):

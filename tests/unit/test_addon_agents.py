@@ -3,6 +3,7 @@ bad Ingress is reported on the Ingress (a Warning Event), never dropped silently
 from __future__ import annotations
 
 import json
+import time
 
 from k8snet.addons.dns_agent import DnsAgent
 from k8snet.addons.ingress_agent import IngressAgent
@@ -53,7 +54,7 @@ def test_ingress_agent_writes_a_checked_config_and_reports_bad_backends(tmp_path
 def test_dns_agent_snapshot_follows_services(tmp_path):
     store = new_store()
     path = tmp_path / "snapshot.json"
-    agent = DnsAgent(store, path, "cluster.local")
+    agent = DnsAgent(store, path, "cluster.local", min_sync_period=0)
     agent.settle()
     names = [s["name"] for s in json.loads(path.read_text())["services"]]
     assert names == ["web"]
@@ -67,3 +68,20 @@ def test_dns_agent_snapshot_follows_services(tmp_path):
     agent.enqueue(agent.SYNC)
     agent.settle()
     assert agent.writes == writes
+
+
+def test_dns_agent_writes_a_burst_once_per_min_sync_period(tmp_path):
+    store = new_store()
+    path = tmp_path / "snapshot.json"
+    agent = DnsAgent(store, path, "cluster.local", min_sync_period=0.3)
+    assert agent.sync() is None and agent.writes == 1
+    for i in range(5):                       # a burst of new Services
+        store.create({"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"s{i}"},
+                      "spec": {"selector": {"app": "x"}, "ports": [{"port": 80}]}})
+        wait = agent.sync()
+        assert wait is not None and 0 < wait <= 0.3
+    assert agent.writes == 1                 # none written inside the period
+    time.sleep(wait)
+    assert agent.sync() is None and agent.writes == 2
+    names = {s["name"] for s in json.loads(path.read_text())["services"]}
+    assert {f"s{i}" for i in range(5)} <= names   # the whole burst in one write
