@@ -7,9 +7,11 @@ pods that is 20,000 calls a second and as many turns of the GIL.  A pidfd
 one ``epoll_wait`` tells which did.  Where the kernel or Python has no
 pidfd, ``watch`` says so and the caller polls as before.
 
-A pidfd names one process, not a PID number: a reused PID cannot be
-mistaken for the old process (the PID stays taken until the exit is reaped,
-which the caller does after it is told).
+A pidfd names one process, not a PID number, and stays readable after the
+exit is reaped: watch a process before anything else can reap it (right
+after it is started), and a reused PID cannot be mistaken for it.  Whatever
+cannot be watched (no pidfd, no file descriptor left: EMFILE) is left to
+the caller's polling, never lost.
 """
 from __future__ import annotations
 
@@ -29,27 +31,33 @@ class ExitWatch:
         self._fds: dict[int, int] = {}          # pid -> pidfd
         self._lock = threading.Lock()
         self.supported = hasattr(os, "pidfd_open")
+        self.closed = False
 
     def watch(self, pid: int) -> bool:
-        """Watch ``pid``; False when it cannot be (no pidfd here, or the process
-        is already reaped): the caller then polls it."""
-        if not self.supported:
+        """Watch ``pid``; False when it cannot be (no pidfd here, the process
+        already reaped, no descriptor left, the watch closed): the caller then
+        polls it."""
+        if not self.supported or self.closed:
             return False
         try:
             fd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            return False
         except OSError as exc:
             if exc.errno in (errno.ENOSYS, errno.EINVAL, errno.EPERM):
                 self.supported = False           # this kernel has no pidfd
-                return False
-            raise
+            return False
         with self._lock:
+            if self.closed:
+                os.close(fd)
+                return False
             old = self._fds.pop(pid, None)
             if old is not None:
                 self._forget(old)
+            try:
+                self._selector.register(fd, selectors.EVENT_READ, pid)
+            except (OSError, ValueError):
+                os.close(fd)
+                return False
             self._fds[pid] = fd
-            self._selector.register(fd, selectors.EVENT_READ, pid)
         return True
 
     def watching(self, pid: int) -> bool:
@@ -86,7 +94,8 @@ class ExitWatch:
     def close(self) -> None:
         """Stop watching everything (the kubelet stops)."""
         with self._lock:
+            self.closed = True
             for fd in self._fds.values():
                 self._forget(fd)
             self._fds.clear()
-        self._selector.close()
+            self._selector.close()

@@ -311,13 +311,13 @@ class Kubelet(Controller):
                                           log_path=log_path, grpc_ports=grpc_ports,
                                           sandboxed=sandboxed, mounts=tuple(mounts),
                                           mount_ns=self.config.sandbox_mounts)
+        self._exits.watch(proc.proc.pid)     # before anyone can reap it; False: polled
         if proc.identity is not None and proc.identity.refused:
             events.record(self.store, pod, events.WARNING, "CapabilityRefused",
                           f"container {c.name}: {', '.join(proc.identity.refused)} not "
                           "granted in this lab (it could reach beyond the pod)",
                           COMPONENT, self.node.name)
         c.proc, c.finished, c.started_at = proc, None, time.time()
-        self._exits.watch(proc.proc.pid)
         c.waiting_reason = c.waiting_message = ""
         c.builtin = proc.builtin
         self._arm_probes(c)
@@ -384,8 +384,10 @@ class Kubelet(Controller):
 
     def _watch_processes(self) -> None:
         while not self._stopping.is_set():
-            exited = self._exits.wait(MONITOR_TICK)
             try:
+                exited, due = set(), time.monotonic() + MONITOR_TICK
+                while (left := due - time.monotonic()) > 0:  # one pass a tick at most
+                    exited |= self._exits.wait(left)
                 if not self._stopping.is_set():
                     self.check_once(exited)
             except Exception:  # noqa: BLE001 - the monitor must outlive one bad pass

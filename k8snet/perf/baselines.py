@@ -59,8 +59,11 @@ def leftovers() -> list[str]:
 
 
 def _our_bridges() -> list[str]:
-    out = subprocess.run(["ovs-vsctl", "--timeout=5", "list-br"], capture_output=True,
-                         text=True).stdout.split()
+    try:
+        out = subprocess.run(["ovs-vsctl", "--timeout=5", "list-br"], capture_output=True,
+                             text=True, timeout=30).stdout.split()
+    except (OSError, subprocess.TimeoutExpired):  # no OVS here: none of ours either
+        return []
     return [br for br in out if br == OVS_BR or br.startswith(FABRIC_BR)]
 
 
@@ -151,6 +154,9 @@ def ovs_fabric(topo: str) -> Iterator[Pair]:
         _endpoints()
         sh(f"ip netns add {NS_IDLE}")
         bridge = {s: f"{FABRIC_BR}{s}"[:15] for s in shape.switches}
+        if len(set(bridge.values())) != len(bridge):
+            raise RuntimeError(f"topology {topo}: switch names clash when cut to 15 "
+                               f"characters: {', '.join(shape.switches)}")
         for br in bridge.values():
             sh(f"ovs-vsctl --timeout=10 add-br {br} -- set bridge {br} datapath_type=netdev "
                f"fail_mode=standalone external-ids:k8snet-cluster=bench")

@@ -65,3 +65,21 @@ def test_without_pidfd_the_caller_polls(monkeypatch) -> None:
         proc.kill()
         proc.wait()
         watch.close()
+
+
+def test_no_descriptor_left_or_a_closed_watch_leaves_the_process_to_polling(monkeypatch) -> None:
+    watch = exits.ExitWatch()
+    proc = _proc(5)
+    try:
+        def no_fd(pid):
+            raise OSError(24, "Too many open files")
+        with monkeypatch.context() as m:
+            m.setattr(exits.os, "pidfd_open", no_fd)
+            assert watch.watch(proc.pid) is False
+        assert watch.supported                    # EMFILE says nothing about the kernel
+        watch.close()
+        assert watch.watch(proc.pid) is False     # a worker still starting after stop()
+        assert watch._fds == {}
+    finally:
+        proc.kill()
+        proc.wait()
