@@ -156,6 +156,7 @@ class Cluster:
         preflight.require_tools()
         preflight.require_ovs()
         preflight.require_br_netfilter()
+        preflight.raise_open_files()
         if self.spec.link.delay or self.spec.link.loss:
             preflight.require_netem(f"link delay/loss in {self.spec.source or 'the topology'}")
         preflight.require_port_free(OFP_PORT, "OpenFlow")

@@ -6,6 +6,7 @@ never assumed and never faked.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -69,6 +70,26 @@ def require_br_netfilter() -> None:
         raise MissingKernelFeature(
             "br_netfilter is not loaded (/proc/sys/net/bridge is missing); "
             "pod-to-service traffic on one node would bypass the proxy")
+
+
+OPEN_FILES_WANTED = 65536
+
+
+def raise_open_files(wanted: int = OPEN_FILES_WANTED) -> int:
+    """Raise this process's soft RLIMIT_NOFILE toward ``wanted`` (never above
+    the hard limit), as Mininet's ``fixLimits`` does; returns the soft limit
+    now in force.  The lab holds a descriptor per container process (its
+    pidfd, k8snet.node.exits) besides its sockets: a login shell's 1,024 is
+    too few for 1,000 pods."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
 
 
 def require_port_free(port: int, what: str) -> None:

@@ -17,14 +17,26 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 import selectors
 import threading
 import time
 
 
+def _budget() -> int:
+    """Pidfds the whole process may hold: half its open-file limit, so that
+    sockets and files always have the other half."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 1 << 20 if soft == resource.RLIM_INFINITY else soft // 2
+
+
 class ExitWatch:
     """PIDs watched for their exit.  Thread-safe: ``watch`` may be called while
-    another thread is in ``wait``."""
+    another thread is in ``wait``.  All watches of a process share one budget
+    of descriptors (``_budget``); past it, processes are left to polling."""
+
+    _held = 0                                   # pidfds open in this process
+    _held_lock = threading.Lock()
 
     def __init__(self) -> None:
         self._selector = selectors.DefaultSelector()
@@ -37,17 +49,18 @@ class ExitWatch:
         """Watch ``pid``; False when it cannot be (no pidfd here, the process
         already reaped, no descriptor left, the watch closed): the caller then
         polls it."""
-        if not self.supported or self.closed:
+        if not self.supported or self.closed or not self._take():
             return False
         try:
             fd = os.pidfd_open(pid)
         except OSError as exc:
+            self._give()
             if exc.errno in (errno.ENOSYS, errno.EINVAL, errno.EPERM):
                 self.supported = False           # this kernel has no pidfd
             return False
         with self._lock:
             if self.closed:
-                os.close(fd)
+                self._close(fd)
                 return False
             old = self._fds.pop(pid, None)
             if old is not None:
@@ -55,7 +68,7 @@ class ExitWatch:
             try:
                 self._selector.register(fd, selectors.EVENT_READ, pid)
             except (OSError, ValueError):
-                os.close(fd)
+                self._close(fd)
                 return False
             self._fds[pid] = fd
         return True
@@ -89,7 +102,24 @@ class ExitWatch:
             self._selector.unregister(fd)
         except (KeyError, ValueError):
             pass
+        self._close(fd)
+
+    @classmethod
+    def _take(cls) -> bool:
+        with cls._held_lock:
+            if cls._held >= _budget():
+                return False
+            cls._held += 1
+            return True
+
+    @classmethod
+    def _give(cls) -> None:
+        with cls._held_lock:
+            cls._held -= 1
+
+    def _close(self, fd: int) -> None:
         os.close(fd)
+        self._give()
 
     def close(self) -> None:
         """Stop watching everything (the kubelet stops)."""

@@ -83,3 +83,43 @@ def test_no_descriptor_left_or_a_closed_watch_leaves_the_process_to_polling(monk
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_watches_share_a_descriptor_budget_and_give_it_back(monkeypatch) -> None:
+    held = exits.ExitWatch._held
+    monkeypatch.setattr(exits, "_budget", lambda: held + 1)
+    one, two = exits.ExitWatch(), exits.ExitWatch()
+    a, b = _proc(30), _proc(30)
+    try:
+        assert one.watch(a.pid) is True
+        assert two.watch(b.pid) is False          # the other kubelet is over budget
+        assert exits.ExitWatch._held == held + 1
+        a.kill()
+        seen: set[int] = set()
+        for _ in range(100):
+            seen |= one.wait(0.05)
+            if seen:
+                break
+        assert seen == {a.pid} and exits.ExitWatch._held == held
+        assert two.watch(b.pid) is True           # room again
+        two.close()
+        assert exits.ExitWatch._held == held      # close gives every descriptor back
+    finally:
+        for p in (a, b):
+            p.kill()
+            p.wait()
+        one.close()
+
+
+def test_the_lab_raises_its_open_file_limit_within_the_hard_limit() -> None:
+    import resource
+
+    from k8snet.cluster import preflight
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, soft), hard))
+        now = preflight.raise_open_files(4096)
+        expected = 4096 if hard == resource.RLIM_INFINITY else min(4096, hard)
+        assert now == expected == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
