@@ -81,7 +81,7 @@ class ExitWatch:
         """Block up to ``timeout`` seconds; the watched PIDs that exited since
         the last call, no longer watched."""
         if not self._fds:
-            self._idle(timeout)
+            time.sleep(timeout)
             return set()
         ready = self._selector.select(timeout)
         out = set()
@@ -93,9 +93,6 @@ class ExitWatch:
                     self._forget(key.fd)
                     out.add(pid)
         return out
-
-    def _idle(self, timeout: float) -> None:
-        time.sleep(timeout)
 
     def _forget(self, fd: int) -> None:
         try:

@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import partial
 
+from k8snet.cluster.cleanup import our_bridges
 from k8snet.perf import fabric_layout
 
 NS_A, NS_B, NS_BR = "k8snet-bench-a", "k8snet-bench-b", "k8snet-bench-br"
@@ -24,6 +25,7 @@ NS_IDLE = "k8snet-bench-idle"
 OVS_BR = "k8sbench0"
 OVS_PORTS = ("k8sbench-a", "k8sbench-b")
 FABRIC_BR, FABRIC_PORT = "k8sbf-", "k8sbfp"  # layout baselines' bridges, root port ends
+BENCH_TAG = "bench"   # external-ids:k8snet-cluster of every baseline bridge
 IP_A, IP_B = "10.250.0.1", "10.250.0.2"
 MTU = 1500
 
@@ -53,18 +55,9 @@ def leftovers() -> list[str]:
     for ns in (NS_A, NS_B, NS_BR, NS_IDLE):
         if subprocess.run(["ip", "netns", "pids", ns], capture_output=True).returncode == 0:
             found.append(f"netns {ns}")
-    found += [f"ovs bridge {br}" for br in _our_bridges()]
+    found += [f"ovs bridge {br}" for br in our_bridges(BENCH_TAG)]
     found += [f"link {port}" for port in _our_links()]
     return found
-
-
-def _our_bridges() -> list[str]:
-    try:
-        out = subprocess.run(["ovs-vsctl", "--timeout=5", "list-br"], capture_output=True,
-                             text=True, timeout=30).stdout.split()
-    except (OSError, subprocess.TimeoutExpired):  # no OVS here: none of ours either
-        return []
-    return [br for br in out if br == OVS_BR or br.startswith(FABRIC_BR)]
 
 
 def _our_links() -> list[str]:
@@ -78,7 +71,7 @@ def teardown() -> None:
     """Remove every baseline object; safe to run when nothing exists."""
     for ns in (NS_A, NS_B, NS_BR, NS_IDLE):
         _quiet(f"ip netns delete {ns}")
-    for br in _our_bridges():
+    for br in our_bridges(BENCH_TAG):
         _quiet(f"ovs-vsctl --timeout=5 --if-exists del-br {br}")
     for port in _our_links():
         _quiet(f"ip link delete {port}")
@@ -130,7 +123,7 @@ def ovs_bridge() -> Iterator[Pair]:
     try:
         _endpoints()
         sh(f"ovs-vsctl --timeout=10 add-br {OVS_BR} -- set bridge {OVS_BR} "
-           f"datapath_type=netdev fail_mode=standalone external-ids:k8snet-cluster=bench")
+           f"datapath_type=netdev fail_mode=standalone external-ids:k8snet-cluster={BENCH_TAG}")
         for ns, port in zip((NS_A, NS_B), OVS_PORTS, strict=True):
             sh(f"ip link add {port} type veth peer name eth0 netns {ns}; "
                f"ip link set {port} up; ovs-vsctl --timeout=10 add-port {OVS_BR} {port}")
@@ -159,7 +152,7 @@ def ovs_fabric(topo: str) -> Iterator[Pair]:
                                f"characters: {', '.join(shape.switches)}")
         for br in bridge.values():
             sh(f"ovs-vsctl --timeout=10 add-br {br} -- set bridge {br} datapath_type=netdev "
-               f"fail_mode=standalone external-ids:k8snet-cluster=bench")
+               f"fail_mode=standalone external-ids:k8snet-cluster={BENCH_TAG}")
         for i, (a, b) in enumerate(shape.patches):
             pa, pb = f"{FABRIC_PORT}{i}x", f"{FABRIC_PORT}{i}y"
             sh(f"ovs-vsctl --timeout=10 add-port {bridge[a]} {pa} -- set interface {pa} "
