@@ -3,7 +3,8 @@
 A thin apply layer over rtnetlink (k8snet.node.rtnl), shaped by what a pod
 costs.  ADD is two batched netlink round trips, no subprocess, no thread:
 
-1. the calling thread makes the pod's namespace, pins it, writes its sysctl,
+1. the calling thread makes the pod's namespace, pins it, writes its sysctl
+   (through a procfs instance of its own: netns.write_sysctls),
    opens a netlink socket there and switches back (netns.create's ``inside``);
 2. on the node's socket, kept open for the node's life: the veth created
    with its node end on the bridge and up, its peer ``eth0`` made straight in
@@ -45,8 +46,7 @@ def netns_exists(name: str) -> bool:
 def _pod_side() -> tuple[rtnl.RtnlSocket, int]:
     """Run inside a new pod namespace: its sysctls, a netlink socket there and
     a file descriptor of the namespace (for IFLA_NET_NS_FD)."""
-    for key, value in POD_SYSCTLS:
-        syscalls.write_file(f"/proc/sys/{key}", value.encode())
+    netns.write_sysctls(POD_SYSCTLS)
     fd = syscalls.open_fd(netns.THREAD_NETNS)
     try:
         return rtnl.RtnlSocket.open(), fd

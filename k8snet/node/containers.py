@@ -7,6 +7,7 @@ like a pause container when it declares none.
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -16,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from k8snet.api.model import Container, Pod
-from k8snet.node import sandbox
+from k8snet.node import sandbox, syscalls
 from k8snet.node.discovery import ETC_NETNS
 from k8snet.node.netns import path as netns_path
 
@@ -80,6 +81,13 @@ def container_argv(pod: Pod, container: Container,
     return argv
 
 
+@functools.cache
+def _devnull() -> int:
+    """/dev/null, open once for every container's stdin (close-on-exec here;
+    Popen gives the child its own copy)."""
+    return syscalls.open_fd(os.devnull, syscalls.O_RDONLY)
+
+
 def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
                     env: dict[str, str], log_path: str = "",
                     grpc_ports: tuple[int, ...] = (),
@@ -104,7 +112,7 @@ def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
                                    etc_dir=ETC_NETNS / netns)]
     log_path = log_path or os.path.join(
         log_dir, f"{pod.namespace}_{pod.name}_{container.name}.log")
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    syscalls.make_dirs(os.path.dirname(log_path))
     full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                 "HOSTNAME": pod.name, "POD_NAME": pod.name,
                 "POD_NAMESPACE": pod.namespace,
@@ -113,11 +121,15 @@ def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
         full_env["PATH"] = sandbox.SANDBOX_PATH
     full_env.update(dict(container.env))
     full_env.update(env)
-    with open(log_path, "ab") as log:
+    log = syscalls.open_fd(log_path, syscalls.O_WRONLY | syscalls.O_CREAT | syscalls.O_APPEND,
+                           0o644)
+    try:
         proc = subprocess.Popen(
             [*wrapper, *argv], stdout=log,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env,
+            stderr=subprocess.STDOUT, stdin=_devnull(), env=full_env,
             start_new_session=True)
+    finally:
+        syscalls.close_fd(log)
     return ContainerProcess(container.name, argv, proc, log_path, time.time(), builtin,
                             full_env, tuple(wrapper), ident)
 

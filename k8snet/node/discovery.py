@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from k8snet.api.model import Pod
+from k8snet.node import syscalls
 
 DNS_NAMESPACE = "kube-system"
 DNS_SERVICE = "kube-dns"
@@ -60,9 +61,9 @@ def write_pod_files(netns_name: str, resolv: str, hosts: str) -> Path:
     """/etc/netns/NAME/{resolv.conf,hosts}: ``ip netns exec`` bind-mounts them
     over /etc for every process started in the pod."""
     directory = ETC_NETNS / netns_name
-    directory.mkdir(parents=True, exist_ok=True)
-    write_atomic(directory / "resolv.conf", resolv)
-    write_atomic(directory / "hosts", hosts)
+    syscalls.make_dirs(str(directory))
+    syscalls.replace_file(str(directory / "resolv.conf"), resolv.encode())
+    syscalls.replace_file(str(directory / "hosts"), hosts.encode())
     return directory
 
 

@@ -5,7 +5,8 @@ many threads busy (kubelets, controllers, the API server), each release lets
 another thread in for up to the switch interval (5 ms) before the caller gets
 it back: a set-up of twenty quick calls took four times its CPU time.  The
 calls here cannot block for long (namespace switches, bind mounts, writes to
-/proc/sys, netlink requests the kernel answers before ``send`` returns), so
+/proc/sys, netlink requests the kernel answers before ``send`` returns, a
+pod's small files and directories), so
 they go through ``ctypes.PyDLL``, which keeps the GIL.  Anything that may
 wait uses the ordinary, releasing, ``ctypes.CDLL`` (``recv_wait``).
 
@@ -14,6 +15,7 @@ Each raises OSError(errno, "WHAT NAME: reason").
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import socket
 
@@ -23,8 +25,13 @@ MNT_DETACH = 2
 O_RDONLY = os.O_RDONLY
 O_WRONLY = os.O_WRONLY
 O_CLOEXEC = os.O_CLOEXEC
+O_CREAT, O_EXCL, O_TRUNC, O_APPEND = os.O_CREAT, os.O_EXCL, os.O_TRUNC, os.O_APPEND
 MSG_DONTWAIT = 0x40
 EAGAIN = 11
+# The mount API (Linux 5.2); numbered alike on every architecture from 424 on.
+SYS_FSOPEN, SYS_FSCONFIG, SYS_FSMOUNT = 430, 431, 432
+FSOPEN_CLOEXEC = FSMOUNT_CLOEXEC = 1
+FSCONFIG_CMD_CREATE = 6
 
 _keep = ctypes.PyDLL("libc.so.6", use_errno=True)      # keeps the GIL
 _release = ctypes.CDLL("libc.so.6", use_errno=True)    # releases it (may block)
@@ -35,6 +42,7 @@ for _lib in (_keep, _release):
     _lib.recv.restype = ctypes.c_ssize_t
     _lib.write.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t]
     _lib.write.restype = ctypes.c_ssize_t
+_keep.syscall.restype = ctypes.c_long
 _keep.setsockopt.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p,
                              ctypes.c_uint]
 
@@ -50,8 +58,8 @@ def _check(ret: int, what: str, name: str) -> int:
     return ret
 
 
-def open_fd(path: str, flags: int = O_RDONLY) -> int:
-    return _check(_keep.open(path.encode(), flags | O_CLOEXEC, 0), "open", path)
+def open_fd(path: str, flags: int = O_RDONLY, mode: int = 0) -> int:
+    return _check(_keep.open(path.encode(), flags | O_CLOEXEC, mode), "open", path)
 
 
 def close_fd(fd: int) -> None:
@@ -86,6 +94,58 @@ def write_file(path: str, data: bytes) -> None:
             raise _fail("write", path)
     finally:
         _keep.close(fd)
+
+
+def make_dirs(path: str, mode: int = 0o755) -> None:
+    """``os.makedirs(path, exist_ok=True)``: each missing directory on the way."""
+    if _keep.mkdir(path.encode(), mode) == 0:
+        return
+    err = ctypes.get_errno()
+    if err == errno.EEXIST:
+        return
+    parent = os.path.dirname(path.rstrip("/"))
+    if err != errno.ENOENT or parent in ("", "/", path):
+        raise OSError(err, f"mkdir {path}: {os.strerror(err)}")
+    make_dirs(parent, mode)
+    if _keep.mkdir(path.encode(), mode) != 0 and ctypes.get_errno() != errno.EEXIST:
+        raise _fail("mkdir", path)
+
+
+def replace_file(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Write ``path`` whole (a temporary file renamed over it): readers see
+    the old file or the new one, never half of it."""
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    fd = _check(_keep.open(tmp.encode(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode),
+                "open", tmp)
+    try:
+        if _keep.write(fd, data, len(data)) != len(data):
+            raise _fail("write", tmp)
+    finally:
+        _keep.close(fd)
+    _check(_keep.rename(tmp.encode(), path.encode()), "rename to", path)
+
+
+def write_at(dirfd: int, path: str, data: bytes) -> None:
+    """``write_file`` for ``path`` relative to the directory open as ``dirfd``."""
+    fd = _check(_keep.openat(dirfd, path.encode(), O_WRONLY | O_CLOEXEC, 0), "open", path)
+    try:
+        if _keep.write(fd, data, len(data)) != len(data):
+            raise _fail("write", path)
+    finally:
+        _keep.close(fd)
+
+
+def detached_mount(fstype: str) -> int:
+    """A new instance of filesystem ``fstype`` mounted nowhere (fsopen(2),
+    fsmount(2)): the file descriptor of its root, for ``write_at``; closing
+    it frees the instance.  Raises OSError (ENOSYS before Linux 5.2)."""
+    fs = _check(_keep.syscall(SYS_FSOPEN, fstype.encode(), FSOPEN_CLOEXEC), "fsopen", fstype)
+    try:
+        _check(_keep.syscall(SYS_FSCONFIG, fs, FSCONFIG_CMD_CREATE, None, None, 0),
+               "fsconfig", fstype)
+        return _check(_keep.syscall(SYS_FSMOUNT, fs, FSMOUNT_CLOEXEC, 0), "fsmount", fstype)
+    finally:
+        _keep.close(fs)
 
 
 def socket_fd(family: int, kind: int, proto: int, what: str) -> int:

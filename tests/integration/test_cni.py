@@ -123,3 +123,35 @@ def test_a_missing_bridge_is_said():
     finally:
         net.close()
         netns.remove(net.node_ns)
+
+
+def _unprivileged_port_start(ns: str) -> str:
+    return subprocess.run(["ip", "netns", "exec", ns, "cat",
+                           "/proc/sys/net/ipv4/ip_unprivileged_port_start"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.parametrize("mount_api", [True, False], ids=["own-procfs", "no-mount-api"])
+def test_pod_sysctls_reach_the_pod_only_with_or_without_the_mount_api(monkeypatch, mount_api):
+    """The pod's sysctls are written through a procfs instance of its own, or
+    through /proc where the kernel has no fsopen: the pod sees them, the host
+    keeps its own value."""
+    if mount_api:
+        def no_proc_write(path: str, data: bytes) -> None:
+            raise AssertionError(f"{path} written through /proc")
+        monkeypatch.setattr(cni.syscalls, "write_file", no_proc_write)
+    else:
+        def no_fsopen(fstype: str) -> int:
+            raise OSError(38, f"fsopen {fstype}: Function not implemented")
+        monkeypatch.setattr(cni.syscalls, "detached_mount", no_fsopen)
+    host = open("/proc/sys/net/ipv4/ip_unprivileged_port_start").read().strip()
+    name = pod_ns(3)
+    if netns.exists(name):
+        netns.remove(name)
+    try:
+        netns.create(name, lambda: netns.write_sysctls(
+            [("net/ipv4/ip_unprivileged_port_start", "7")]))
+        assert _unprivileged_port_start(name) == "7"
+    finally:
+        netns.remove(name)
+    assert open("/proc/sys/net/ipv4/ip_unprivileged_port_start").read().strip() == host
