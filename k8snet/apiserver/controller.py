@@ -23,6 +23,7 @@ from k8snet.apiserver.store import Event, Store, key_of
 
 BACKOFF_MIN = 0.05     # seconds before a failed key is retried; doubles each time
 BACKOFF_MAX = 5.0
+IDLE_WAIT = 1.0        # seconds an idle controller sleeps at most between looks
 _WAKE = object()       # put on the controller's own watch queue to wake its loop
 
 
@@ -38,6 +39,7 @@ class Controller:
         self.log = logging.getLogger(f"k8snet.{self.name}")
         self._dirty: dict[Hashable, None] = {}
         self._delayed: list[tuple[float, int, Hashable]] = []
+        self._due_at: dict[Hashable, float] = {}      # key -> when its timer fires
         self._failures: dict[Hashable, int] = {}
         self._seq = 0
         self._lock = threading.Lock()
@@ -76,12 +78,21 @@ class Controller:
     # --- the queue ---------------------------------------------------------------
 
     def enqueue(self, key: Hashable, after: float = 0.0) -> None:
+        """Reconcile ``key`` now, or ``after`` seconds from now.  A key waits
+        at most once, for the earliest time asked (client-go's delaying
+        queue, AddAfter): a key that returns a delay from every reconcile
+        keeps one timer, however many events ran it meanwhile."""
         with self._lock:
             if after <= 0:
                 self._dirty[key] = None
             else:
+                due = time.monotonic() + after
+                waiting = self._due_at.get(key)
+                if waiting is not None and waiting <= due:
+                    return
+                self._due_at[key] = due
                 self._seq += 1
-                heapq.heappush(self._delayed, (time.monotonic() + after, self._seq, key))
+                heapq.heappush(self._delayed, (due, self._seq, key))
         if self._watch is not None:
             self._watch.queue.put(_WAKE)
 
@@ -89,7 +100,10 @@ class Controller:
         now = time.monotonic()
         with self._lock:
             while self._delayed and self._delayed[0][0] <= now:
-                self._dirty[heapq.heappop(self._delayed)[2]] = None
+                due, _, key = heapq.heappop(self._delayed)
+                if self._due_at.get(key) == due:    # else superseded by an earlier time
+                    del self._due_at[key]
+                    self._dirty[key] = None
             keys = list(self._dirty)
             self._dirty.clear()
         return keys
@@ -155,10 +169,11 @@ class Controller:
     def _loop(self) -> None:
         next_resync = time.monotonic() + (self.resync_seconds or 1e9)
         while not self._stop.is_set():
-            with self._lock:
-                wait = 0.0 if self._dirty else 0.2
+            with self._lock:      # events and enqueue() wake it; the bound is a backstop
+                wait = 0.0 if self._dirty else min(IDLE_WAIT, next_resync - time.monotonic())
                 if self._delayed:
-                    wait = min(wait, max(0.0, self._delayed[0][0] - time.monotonic()))
+                    wait = min(wait, self._delayed[0][0] - time.monotonic())
+                wait = max(0.0, wait)
             self._drain_events(wait)
             if time.monotonic() >= next_resync:
                 for key in list(self.initial_keys()):

@@ -11,11 +11,10 @@ client-go tools/record/events_cache.go (maxLruCacheEntries).
 """
 from __future__ import annotations
 
-import uuid
 import weakref
 from collections import OrderedDict
 
-from k8snet.apiserver.store import Store, now_rfc3339
+from k8snet.apiserver.store import Store, new_uid, now_rfc3339
 from k8snet.errors import StatusError
 
 NORMAL, WARNING = "Normal", "Warning"
@@ -50,7 +49,7 @@ def record(store: Store, obj: dict, type_: str, reason: str, message: str,
                                                        lastTimestamp=now))
             created = store.create({
                 "apiVersion": "v1", "kind": "Event",
-                "metadata": {"name": f"{involved['name']}.{uuid.uuid4().hex[:16]}",
+                "metadata": {"name": f"{involved['name']}.{new_uid().replace('-', '')[:16]}",
                              "namespace": namespace},
                 "involvedObject": involved, "reason": reason, "message": message,
                 "type": type_, "count": 1, "firstTimestamp": now, "lastTimestamp": now,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from k8snet.api.model import Container, Pod
 from k8snet.node import sandbox, syscalls
-from k8snet.node.discovery import ETC_NETNS
+from k8snet.node.discovery import ETC_NETNS, POD_FILES
 from k8snet.node.netns import path as netns_path
 
 
@@ -109,7 +109,7 @@ def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
         wrapper = [*sandbox.enter(netns_path(netns), mount_ns),
                    *sandbox.prefix(ident, pod.name, mounts,
                                    str(sandboxed[1].get("workingDir") or "/"),
-                                   etc_dir=ETC_NETNS / netns)]
+                                   etc_dir=ETC_NETNS / netns, etc_names=POD_FILES)]
     log_path = log_path or os.path.join(
         log_dir, f"{pod.namespace}_{pod.name}_{container.name}.log")
     syscalls.make_dirs(os.path.dirname(log_path))

@@ -18,6 +18,7 @@ DNS_NAMESPACE = "kube-system"
 DNS_SERVICE = "kube-dns"
 DNS_LABELS = (("k8s-app", "kube-dns"),)
 ETC_NETNS = Path("/etc/netns")
+POD_FILES = ("resolv.conf", "hosts")     # what write_pod_files writes there
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -69,7 +70,7 @@ def write_pod_files(netns_name: str, resolv: str, hosts: str) -> Path:
 
 def remove_pod_files(netns_name: str) -> None:
     directory = ETC_NETNS / netns_name
-    for name in ("resolv.conf", "hosts", ".resolv.conf.tmp", ".hosts.tmp"):
+    for name in (*POD_FILES, *(f".{n}.tmp" for n in POD_FILES)):
         try:
             (directory / name).unlink()
         except FileNotFoundError:

@@ -64,7 +64,6 @@ import sys
 from types import ModuleType
 from typing import Any, NamedTuple, NoReturn
 
-from k8snet.node.netexec_agnhost import AgnhostHttp, agnhost_udp_reply
 from k8snet.node.netexec_http import (
     BAD_REQUEST_BODY,
     NOT_FOUND_BODY,
@@ -283,10 +282,18 @@ def load_grpc_health() -> ModuleType:
 # Serving
 # ---------------------------------------------------------------------------
 
+def _agnhost() -> ModuleType:
+    """agnhost's personality, imported only with ``--agnhost``: its HTTP
+    client modules cost every stand-in container 10-16 ms of CPU to start,
+    a thousand of them at once."""
+    from k8snet.node import netexec_agnhost
+    return netexec_agnhost
+
+
 def _http_handler(config: Config, lifecycle: Lifecycle) -> HttpHandler:
     """The HTTP personality chosen by ``--agnhost``, as an async callable."""
     if config.agnhost:
-        return AgnhostHttp(config.pod, lifecycle.request_exit).reply
+        return _agnhost().AgnhostHttp(config.pod, lifecycle.request_exit).reply
 
     async def standin(request: HttpRequest, client: str) -> HttpReply:
         return standin_reply(request, config.pod, client)
@@ -302,7 +309,7 @@ async def _serve(config: Config, grpc_health: ModuleType | None = None) -> int:
         loop.add_signal_handler(signum, lifecycle.stop.set)
     tcp = TcpServer(config.pod, _http_handler(config, lifecycle))
     udp_handler = functools.partial(
-        agnhost_udp_reply if config.agnhost else udp_reply, config.pod)
+        _agnhost().agnhost_udp_reply if config.agnhost else udp_reply, config.pod)
     listeners: list[asyncio.AbstractServer | asyncio.BaseTransport] = []
     health = None
     try:

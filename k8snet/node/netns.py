@@ -123,7 +123,7 @@ def remove(name: str) -> None:
 def inode(name: str) -> int:
     """The namespace's identity (its nsfs inode): a namespace deleted and made
     again under the same name has another.  Raises FileNotFoundError."""
-    return os.stat(path(name)).st_ino
+    return syscalls.inode(path(name))
 
 
 def in_namespace(name: str, fn: Callable[[], T]) -> T:

@@ -134,23 +134,31 @@ def enter(netns_path: str, mount_ns: str = "") -> list[str]:
     return ["nsenter", f"--net={netns_path}", *([f"--mount={mount_ns}"] if mount_ns else [])]
 
 
-def _etc_files(etc_dir: Path) -> list[str]:
-    out: list[str] = []
-    for entry in sorted(etc_dir.iterdir()):
-        if entry.is_file() and not entry.name.startswith("."):
-            out += ["--ro-bind", str(entry), f"/etc/{entry.name}"]
-    return out
+def _etc_files(etc_dir: Path | None, names: Sequence[str] | None) -> list[str]:
+    """Binds of ``etc_dir``'s files over /etc: ``names`` if the caller knows
+    them (no look at the directory: each system call lets the lab's other
+    threads in), else every file there that is not hidden."""
+    if etc_dir is None:
+        return []
+    if names is None:
+        if not etc_dir.is_dir():
+            return []
+        names = [e.name for e in etc_dir.iterdir() if e.is_file() and not e.name.startswith(".")]
+    return [arg for name in sorted(names)
+            for arg in ("--ro-bind", str(etc_dir / name), f"/etc/{name}")]
 
 
 def prefix(ident: Identity, hostname: str = "", mounts: Sequence = (),
-           workdir: str = "/", etc_dir: Path | None = None) -> list[str]:
+           workdir: str = "/", etc_dir: Path | None = None,
+           etc_names: Sequence[str] | None = None) -> list[str]:
     """The argv that runs a command in the sandbox as ``ident`` (append the
     command); ``mounts`` (k8snet.node.volumes.Mount) bind the pod's volumes;
-    the files of ``etc_dir`` (the pod's /etc/netns/NAME) are bound over /etc;
+    the files of ``etc_dir`` (the pod's /etc/netns/NAME; ``etc_names`` of
+    them if given, else all) are bound over /etc;
     it starts in ``workdir`` (the container's ``workingDir``; "/" as an image
     without WORKDIR), never in the lab's own directory."""
     caps = "".join(f",+{c.lower()}" for c in ident.caps)
-    etc = _etc_files(etc_dir) if etc_dir is not None and etc_dir.is_dir() else []
+    etc = _etc_files(etc_dir, etc_names)
     argv = ["bwrap", *_root_binds(mounts), *etc, "--dev", "/dev", "--proc", "/proc",
             "--tmpfs", "/tmp", "--tmpfs", "/run",
             *[arg for m in mounts for arg in m.bwrap_args()],

@@ -18,6 +18,7 @@ import ctypes
 import errno
 import os
 import socket
+import sys
 
 CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
@@ -32,6 +33,8 @@ EAGAIN = 11
 SYS_FSOPEN, SYS_FSCONFIG, SYS_FSMOUNT = 430, 431, 432
 FSOPEN_CLOEXEC = FSMOUNT_CLOEXEC = 1
 FSCONFIG_CMD_CREATE = 6
+AT_FDCWD, STATX_INO = -100, 0x100
+STATX_SIZE, STATX_INO_AT = 256, 32     # struct statx: its size, stx_ino's offset
 
 _keep = ctypes.PyDLL("libc.so.6", use_errno=True)      # keeps the GIL
 _release = ctypes.CDLL("libc.so.6", use_errno=True)    # releases it (may block)
@@ -94,6 +97,13 @@ def write_file(path: str, data: bytes) -> None:
             raise _fail("write", path)
     finally:
         _keep.close(fd)
+
+
+def inode(path: str) -> int:
+    """``os.stat(path).st_ino``, by statx(2)."""
+    buf = ctypes.create_string_buffer(STATX_SIZE)
+    _check(_keep.statx(AT_FDCWD, path.encode(), 0, STATX_INO, buf), "stat", path)
+    return int.from_bytes(buf.raw[STATX_INO_AT:STATX_INO_AT + 8], sys.byteorder)
 
 
 def make_dirs(path: str, mode: int = 0o755) -> None:

@@ -66,3 +66,15 @@ def test_a_volume_at_a_new_top_level_path_gets_a_root_of_its_own(tmp_path):
     for target in ("/tmp/cache", "/run/x", "/var/cache/app"):
         argv = sandbox.prefix(ident, mounts=(Mount(str(tmp_path), target),))
         assert argv[1:4] == ["--ro-bind", "/", "/"], target
+
+
+def test_named_etc_files_are_bound_without_looking_at_the_directory(tmp_path):
+    """The kubelet names the files it wrote (resolv.conf, hosts): they are
+    bound as named, in order, whatever the directory holds."""
+    etc = tmp_path / "not-listed"
+    argv = sandbox.prefix(sandbox.identity({}, {}), etc_dir=etc,
+                          etc_names=("resolv.conf", "hosts"))
+    binds = [argv[i:i + 3] for i, a in enumerate(argv) if a == "--ro-bind"
+             and argv[i + 1].startswith(str(etc))]
+    assert binds == [["--ro-bind", str(etc / "hosts"), "/etc/hosts"],
+                     ["--ro-bind", str(etc / "resolv.conf"), "/etc/resolv.conf"]]

@@ -173,3 +173,12 @@ def test_a_watch_with_a_field_selector_gets_only_what_it_accepts(store):
     while (ev := mine.get(timeout=0.05)) is not None:
         got.append((ev.type, ev.object["metadata"]["name"]))
     assert got == [("ADDED", "a"), ("DELETED", "a")]
+
+
+def test_new_uids_are_distinct_version_4_uuids():
+    import uuid
+
+    from k8snet.apiserver.store import new_uid
+    uids = [new_uid() for _ in range(2000)]
+    assert len(set(uids)) == len(uids)
+    assert all(uuid.UUID(u).version == 4 and str(uuid.UUID(u)) == u for u in uids)
