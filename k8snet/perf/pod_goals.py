@@ -89,7 +89,10 @@ def rows(name: str, b: dict, earlier: str = "") -> list[list[str]]:
                     _goal(t["up_reachable"], ".0f")])
     if "one_setup_p50_ms" in b:
         n = b.get("one_at_a_time", len(b.get("one_setup_ms") or []))
-        out += [[name, f"per-pod set-up p50, {n} pods one at a time, {b['pods']} present",
+        settled = (f" (after {b['settled_s']:.1f} s for the burst to settle)"
+                   if b.get("settled_s") is not None else "")
+        out += [[name, f"per-pod set-up p50, {n} pods one at a time, {b['pods']} present"
+                 + settled,
                  _f(b["one_setup_p50_ms"], ".2f", " ms") + _cpu(b.get("one_setup_cpu_p50_ms")),
                  _goal(t.get("one_setup_p50"), ".0f")],
                 [name, f"per-pod teardown p50, {n} pods one at a time (kubelet: containers "

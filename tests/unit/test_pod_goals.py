@@ -81,3 +81,26 @@ def test_bench_document_with_pods_stays_valid_and_renders():
            "benchmarks": {"pods-10": {"status": "ok", "error": "", "seconds": 1.0, **res}}}
     assert schema.validate_bench(doc) == []
     assert any(r[0] == "pods-10" and "one at a time" in r[1] for r in bench_rows(doc))
+
+
+def test_the_one_at_a_time_row_says_how_long_the_burst_took_to_settle():
+    rows = pod_goals.rows("pods-200", _result(settled_s=2.5))
+    [row] = [r for r in rows if r[1].startswith("per-pod set-up p50, 16 pods one at a time")]
+    assert row[1].endswith("200 present (after 2.5 s for the burst to settle)")
+    [row] = [r for r in pod_goals.rows("pods-200", _result())
+             if r[1].startswith("per-pod set-up p50, 16")]
+    assert row[1].endswith("200 present")              # results from before the settle step
+
+
+def test_settle_waits_for_a_quiet_machine_and_gives_up_on_a_busy_one(monkeypatch):
+    from k8snet.perf import bench_cluster, cpu
+    busy = iter([90.0, 80.0, 10.0])
+    monkeypatch.setattr(bench_cluster.time, "sleep", lambda s: None)
+    monkeypatch.setattr(cpu, "usage", lambda a, b: {"cpu_busy_pct": next(busy)})
+    looks = []
+    monkeypatch.setattr(cpu, "snapshot", lambda: looks.append(1))
+    bench_cluster._settle()
+    assert len(looks) == 6                               # three windows: busy, busy, quiet
+    monkeypatch.setattr(cpu, "usage", lambda a, b: {"cpu_busy_pct": 95.0})
+    monkeypatch.setattr(bench_cluster, "SETTLE_MAX", 0.01)
+    assert bench_cluster._settle() >= 0.01               # bounded on a machine never quiet
