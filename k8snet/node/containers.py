@@ -7,12 +7,12 @@ like a pause container when it declares none.
 """
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -81,11 +81,17 @@ def container_argv(pod: Pod, container: Container,
     return argv
 
 
-@functools.cache
+_DEVNULL: list[int] = []
+_DEVNULL_LOCK = threading.Lock()
+
+
 def _devnull() -> int:
-    """/dev/null, open once for every container's stdin (close-on-exec here;
+    """/dev/null, opened once for every container's stdin (close-on-exec here;
     Popen gives the child its own copy)."""
-    return syscalls.open_fd(os.devnull, syscalls.O_RDONLY)
+    with _DEVNULL_LOCK:
+        if not _DEVNULL:
+            _DEVNULL.append(syscalls.open_fd(os.devnull, syscalls.O_RDONLY))
+        return _DEVNULL[0]
 
 
 def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
@@ -109,7 +115,8 @@ def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
         wrapper = [*sandbox.enter(netns_path(netns), mount_ns),
                    *sandbox.prefix(ident, pod.name, mounts,
                                    str(sandboxed[1].get("workingDir") or "/"),
-                                   etc_dir=ETC_NETNS / netns, etc_names=POD_FILES)]
+                                   etc_dir=ETC_NETNS / netns,   # the kubelet wrote
+                                   etc_names=POD_FILES)]           # them at sandbox set-up
     log_path = log_path or os.path.join(
         log_dir, f"{pod.namespace}_{pod.name}_{container.name}.log")
     syscalls.make_dirs(os.path.dirname(log_path))

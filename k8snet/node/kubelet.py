@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from k8snet import naming
-from k8snet.api.convert import container_from, pod_from, probe_from
+from k8snet.api.convert import container_from, pod_from
 from k8snet.apiserver import events
 from k8snet.apiserver.controller import Controller
 from k8snet.apiserver.store import Event, Store, key_of
@@ -33,7 +33,7 @@ from k8snet.errors import K8snetError
 from k8snet.node import cni, containers, discovery, envvars, exits, sandbox, volumes
 from k8snet.node.env import EnvError, container_env
 from k8snet.node.ipam import NodeIpam
-from k8snet.node.probes import Tracker, implicit_probe, run_probe
+from k8snet.node.probes import Tracker, container_probes, implicit_probe, run_probe
 from k8snet.node.runtime import (
     ContainerRuntime,
     PodRuntime,
@@ -142,7 +142,7 @@ class Kubelet(Controller):
         if rt is None:
             try:
                 rt = self._sandbox(key, pod)
-            except K8snetError as exc:
+            except (K8snetError, OSError) as exc:
                 events.record(self.store, pod, events.WARNING, "FailedCreatePodSandBox",
                               f"Failed to create pod sandbox: {exc}", COMPONENT,
                               self.node.name)
@@ -176,23 +176,25 @@ class Kubelet(Controller):
         except BaseException:
             self.ipam.release(ip)
             raise
-        spec = pod.get("spec") or {}
-        typed = pod_from(pod)
-        if spec.get("dnsPolicy") == "Default":
-            resolv = f"nameserver {self.config.upstream_dns}\n"
-        else:
-            resolv = discovery.resolv_conf(ns, self.config.cluster_domain,
-                                           self.config.cluster_dns)
-        discovery.write_pod_files(netns, resolv,
-                                  discovery.hosts_file(typed, ip, self.config.cluster_domain))
-        uid = pod["metadata"]["uid"]
-        log_dir = os.path.join(self.config.log_dir, f"{ns}_{name}_{uid[:8]}")
-        rt = PodRuntime(uid, ip, netns, veth, self.node.netns, log_dir)
-        if spec.get("volumes") and not self._trusted(pod):
-            rt.volume_dir = volumes.pod_volume_dir(
-                os.path.join(os.path.dirname(self.config.log_dir), "volumes"), ns, name, uid)
-            rt.volumes, problems = volumes.prepare(spec, rt.volume_dir)
-            self._volume_problems(pod, rt, problems)
+        spec, uid = pod.get("spec") or {}, pod["metadata"]["uid"]
+        rt = PodRuntime(uid, ip, netns, veth, self.node.netns,
+                        os.path.join(self.config.log_dir, f"{ns}_{name}_{uid[:8]}"))
+        try:                  # anything failing now undoes the sandbox: a retry starts clean
+            if spec.get("dnsPolicy") == "Default":
+                resolv = f"nameserver {self.config.upstream_dns}\n"
+            else:
+                resolv = discovery.resolv_conf(ns, self.config.cluster_domain,
+                                               self.config.cluster_dns)
+            discovery.write_pod_files(netns, resolv, discovery.hosts_file(
+                pod_from(pod), ip, self.config.cluster_domain))
+            if spec.get("volumes") and not self._trusted(pod):
+                rt.volume_dir = volumes.pod_volume_dir(
+                    os.path.join(os.path.dirname(self.config.log_dir), "volumes"), ns, name, uid)
+                rt.volumes, problems = volumes.prepare(spec, rt.volume_dir)
+                self._volume_problems(pod, rt, problems)
+        except BaseException:
+            self._teardown(key, rt)
+            raise
         with self.lock:
             self.pods[key] = rt
         return rt
@@ -296,7 +298,7 @@ class Kubelet(Controller):
                           COMPONENT, self.node.name)
             c.backoff_until = time.monotonic() + 2.0
             return
-        grpc_ports = tuple(sorted({p.port for p in self._probes(c.spec).values()
+        grpc_ports = tuple(sorted({p.port for p in container_probes(c.spec).values()
                                    if p is not None and p.handler == "grpc"
                                    and isinstance(p.port, int)}))
         typed = replace(typed, env=())
@@ -355,14 +357,9 @@ class Kubelet(Controller):
             return None
         return pod.get("spec") or {}, c.spec
 
-    @staticmethod
-    def _probes(spec: dict) -> dict:
-        return {kind: probe_from(spec.get(kind))
-                for kind in ("readinessProbe", "livenessProbe", "startupProbe")}
-
     def _arm_probes(self, c: ContainerRuntime) -> None:
         now = time.monotonic()
-        probes = self._probes(c.spec)
+        probes = container_probes(c.spec)
         readiness = probes["readinessProbe"]
         once = False
         if readiness is None and c.builtin:

@@ -24,6 +24,7 @@ from k8snet.node import syscalls
 NETNS_DIR = "/var/run/netns"
 NETLINK_ROUTE = 0
 THREAD_NETNS = "/proc/thread-self/ns/net"
+_mount_api = True      # fsopen/fsmount work here (write_sysctls); False once refused
 T = TypeVar("T")
 
 
@@ -164,16 +165,22 @@ def write_sysctls(items: Iterable[tuple[str, str]]) -> None:
     it up, all in one hash chain, and each new namespace's first look-up
     walks it (measured: 0.03 ms with none, 0.7 ms with 1,000, 2.0 ms with
     3,000; through its own instance 0.1 ms at any count).  Without the mount
-    API (Linux < 5.2) it writes through /proc.  Raises OSError."""
-    try:
-        proc = syscalls.detached_mount("proc")
-    except OSError:
+    API (Linux < 5.2, or refused by a seccomp filter) it writes through /proc
+    from then on.  Raises OSError."""
+    global _mount_api
+    proc = -1
+    if _mount_api:
+        try:
+            proc = syscalls.detached_mount("proc")
+        except OSError:
+            _mount_api = False      # not here (no fsopen, or refused): not asked again
+    if proc < 0:
         for key, value in items:
             syscalls.write_file(f"/proc/sys/{key}", value.encode())
         return
     try:
         for key, value in items:
-            syscalls.write_at(proc, f"sys/{key}", value.encode())
+            syscalls.write_at(proc, f"sys/{key}", value.encode(), shown=f"/proc/sys/{key}")
     finally:
         syscalls.close_fd(proc)
 

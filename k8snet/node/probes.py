@@ -19,6 +19,7 @@ import socket
 import subprocess
 from dataclasses import dataclass, field
 
+from k8snet.api.convert import probe_from
 from k8snet.api.model import Container, Probe
 from k8snet.node import grpc_probe, netns
 
@@ -56,6 +57,12 @@ class Tracker:
             if self.failures >= max(1, self.probe.failure_threshold):
                 self.ready = False
         return self.ready != before
+
+
+def container_probes(spec: dict) -> dict[str, Probe | None]:
+    """A container's (API JSON) readiness, liveness and startup probes, by field name."""
+    return {kind: probe_from(spec.get(kind))
+            for kind in ("readinessProbe", "livenessProbe", "startupProbe")}
 
 
 def implicit_probe(container: Container) -> Probe | None:

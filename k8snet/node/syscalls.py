@@ -18,6 +18,7 @@ import ctypes
 import errno
 import os
 import socket
+import stat
 import sys
 
 CLONE_NEWNET = 0x40000000
@@ -33,8 +34,8 @@ EAGAIN = 11
 SYS_FSOPEN, SYS_FSCONFIG, SYS_FSMOUNT = 430, 431, 432
 FSOPEN_CLOEXEC = FSMOUNT_CLOEXEC = 1
 FSCONFIG_CMD_CREATE = 6
-AT_FDCWD, STATX_INO = -100, 0x100
-STATX_SIZE, STATX_INO_AT = 256, 32     # struct statx: its size, stx_ino's offset
+AT_FDCWD, STATX_TYPE, STATX_INO = -100, 0x1, 0x100
+STATX_SIZE, STATX_MODE_AT, STATX_INO_AT = 256, 28, 32   # struct statx: size, offsets
 
 _keep = ctypes.PyDLL("libc.so.6", use_errno=True)      # keeps the GIL
 _release = ctypes.CDLL("libc.so.6", use_errno=True)    # releases it (may block)
@@ -89,12 +90,20 @@ def umount_detach(target: str) -> bool:
     return _keep.umount2(target.encode(), MNT_DETACH) == 0
 
 
+def _write_all(fd: int, data: bytes, path: str) -> None:
+    """One write of all of ``data``; OSError naming ``path`` otherwise."""
+    n = _keep.write(fd, data, len(data))
+    if n < 0:
+        raise _fail("write", path)
+    if n != len(data):
+        raise OSError(errno.EIO, f"write {path}: {n} of {len(data)} bytes written")
+
+
 def write_file(path: str, data: bytes) -> None:
     """Write ``data`` to an existing file (a /proc/sys knob) in one write."""
     fd = _check(_keep.open(path.encode(), O_WRONLY | O_CLOEXEC, 0), "open", path)
     try:
-        if _keep.write(fd, data, len(data)) != len(data):
-            raise _fail("write", path)
+        _write_all(fd, data, path)
     finally:
         _keep.close(fd)
 
@@ -106,12 +115,23 @@ def inode(path: str) -> int:
     return int.from_bytes(buf.raw[STATX_INO_AT:STATX_INO_AT + 8], sys.byteorder)
 
 
+def _is_dir(path: str) -> bool:
+    buf = ctypes.create_string_buffer(STATX_SIZE)
+    if _keep.statx(AT_FDCWD, path.encode(), 0, STATX_TYPE, buf) != 0:
+        return False
+    return stat.S_ISDIR(int.from_bytes(buf.raw[STATX_MODE_AT:STATX_MODE_AT + 2],
+                                       sys.byteorder))
+
+
 def make_dirs(path: str, mode: int = 0o755) -> None:
     """``os.makedirs(path, exist_ok=True)``: each missing directory on the way."""
     if _keep.mkdir(path.encode(), mode) == 0:
         return
     err = ctypes.get_errno()
     if err == errno.EEXIST:
+        if not _is_dir(path):
+            raise OSError(errno.EEXIST, f"mkdir {path}: a file that is not a directory "
+                          "is in the way")
         return
     parent = os.path.dirname(path.rstrip("/"))
     if err != errno.ENOENT or parent in ("", "/", path):
@@ -128,19 +148,23 @@ def replace_file(path: str, data: bytes, mode: int = 0o644) -> None:
     fd = _check(_keep.open(tmp.encode(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode),
                 "open", tmp)
     try:
-        if _keep.write(fd, data, len(data)) != len(data):
-            raise _fail("write", tmp)
-    finally:
-        _keep.close(fd)
-    _check(_keep.rename(tmp.encode(), path.encode()), "rename to", path)
+        try:
+            _write_all(fd, data, tmp)
+        finally:
+            _keep.close(fd)
+        _check(_keep.rename(tmp.encode(), path.encode()), "rename to", path)
+    except OSError:
+        _keep.unlink(tmp.encode())
+        raise
 
 
-def write_at(dirfd: int, path: str, data: bytes) -> None:
-    """``write_file`` for ``path`` relative to the directory open as ``dirfd``."""
-    fd = _check(_keep.openat(dirfd, path.encode(), O_WRONLY | O_CLOEXEC, 0), "open", path)
+def write_at(dirfd: int, path: str, data: bytes, shown: str = "") -> None:
+    """``write_file`` for ``path`` relative to the directory open as ``dirfd``;
+    errors name ``shown`` (the path as a user knows it) if given."""
+    shown = shown or path
+    fd = _check(_keep.openat(dirfd, path.encode(), O_WRONLY | O_CLOEXEC, 0), "open", shown)
     try:
-        if _keep.write(fd, data, len(data)) != len(data):
-            raise _fail("write", path)
+        _write_all(fd, data, shown)
     finally:
         _keep.close(fd)
 

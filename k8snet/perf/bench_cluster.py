@@ -176,7 +176,7 @@ def _reach(cluster, spec, pods: list[dict]) -> tuple[float, int, int, float]:
     return dropped, received, sent, time.perf_counter() - t0
 
 
-def _settle() -> float:
+def _settle(sleep: Callable[[float], None] = time.sleep) -> float:
     """Wait until the burst is over: the machine's CPU busy under 30% over
     half a second (the last containers started, the kernel's deferred work on
     a thousand new interfaces done), 15 s at most on a busy shared machine.
@@ -185,7 +185,7 @@ def _settle() -> float:
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < SETTLE_MAX:
         before = cpu.snapshot()
-        time.sleep(SETTLE_WINDOW)
+        sleep(SETTLE_WINDOW)
         if cpu.usage(before, cpu.snapshot()).get("cpu_busy_pct", 100.0) < SETTLE_BUSY_PCT:
             break
     return time.perf_counter() - t0

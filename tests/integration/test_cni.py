@@ -136,7 +136,13 @@ def test_pod_sysctls_reach_the_pod_only_with_or_without_the_mount_api(monkeypatc
     """The pod's sysctls are written through a procfs instance of its own, or
     through /proc where the kernel has no fsopen: the pod sees them, the host
     keeps its own value."""
+    monkeypatch.setattr(netns, "_mount_api", True)       # restored after: it is remembered
     if mount_api:
+        try:
+            cni.syscalls.close_fd(cni.syscalls.detached_mount("proc"))
+        except OSError as exc:
+            pytest.skip(f"this kernel refuses a detached procfs: {exc}")
+
         def no_proc_write(path: str, data: bytes) -> None:
             raise AssertionError(f"{path} written through /proc")
         monkeypatch.setattr(cni.syscalls, "write_file", no_proc_write)
@@ -155,3 +161,4 @@ def test_pod_sysctls_reach_the_pod_only_with_or_without_the_mount_api(monkeypatc
     finally:
         netns.remove(name)
     assert open("/proc/sys/net/ipv4/ip_unprivileged_port_start").read().strip() == host
+    assert netns._mount_api is mount_api               # a refusal is not asked again

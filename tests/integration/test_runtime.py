@@ -67,6 +67,34 @@ def test_pod_added_and_deleted_at_runtime(cluster):
     _gone(cluster, "late")
 
 
+def test_a_sandbox_that_fails_after_its_network_is_undone_and_made_again(cluster, monkeypatch):
+    """The resolver files cannot be written (disk full) after the CNI ADD: the
+    kubelet says FailedCreatePodSandBox, undoes the namespace and the IP, and
+    its retry makes the pod whole (no "namespace already exists" forever)."""
+    from k8snet.node import kubelet as kubelet_mod
+    real, calls = kubelet_mod.discovery.write_pod_files, []
+
+    def full_once(netns_name, resolv, hosts):
+        calls.append(netns_name)
+        if len(calls) == 1:
+            assert cni.netns_exists(netns_name)       # the network was made first
+            raise OSError(28, f"write {netns_name}/resolv.conf: No space left on device")
+        return real(netns_name, resolv, hosts)
+    monkeypatch.setattr(kubelet_mod.discovery, "write_pod_files", full_once)
+    apply_yaml(cluster, LATE)
+    wait_for(lambda: any(e.get("reason") == "FailedCreatePodSandBox"
+                         and "No space left" in e.get("message", "")
+                         for e in cluster.store.list("Event", "default")), 10,
+             "FailedCreatePodSandBox with the cause")
+    pod = _running(cluster, "late")
+    assert len(calls) >= 2 and calls[0] == calls[-1]
+    rt = cluster.pods.runtime(pod)
+    assert cni.netns_exists(rt.netns) and pod["status"]["podIP"] == rt.ip
+    assert cluster.kubelets["node2"].ipam.owner(rt.ip) is not None
+    cluster.store.delete("Pod", "default", "late")
+    _gone(cluster, "late")
+
+
 def test_duplicate_pod_is_refused_without_side_effects(cluster):
     before = sorted(os.listdir("/var/run/netns"))
     web1 = cluster.store.get("Pod", "default", "web-1")

@@ -95,3 +95,29 @@ def test_keys_wait_independently(clock):
     assert c._due() == ["a"]
     clock.t += 1.0
     assert c._due() == ["b"]
+
+
+def test_a_running_controller_is_woken_by_enqueue_not_by_its_idle_backstop(monkeypatch):
+    """The loop sleeps up to IDLE_WAIT when idle; enqueue() from another
+    thread (now or after a delay) wakes it.  With the backstop at 60 s, a
+    lost wake-up would time this test out."""
+    import threading
+    monkeypatch.setattr(controller_mod, "IDLE_WAIT", 60.0)
+    seen: dict[str, threading.Event] = {"now": threading.Event(), "later": threading.Event()}
+
+    class Wakes(Controller):
+        name = "wakes"
+        watches = ()
+
+        def reconcile(self, key):
+            if key in seen:
+                seen[key].set()
+            return None
+
+    c = Wakes(Store()).start()
+    try:
+        threading.Thread(target=c.enqueue, args=("later", 0.05)).start()
+        threading.Thread(target=c.enqueue, args=("now",)).start()
+        assert seen["now"].wait(20) and seen["later"].wait(20)
+    finally:
+        c.stop()

@@ -23,6 +23,8 @@ def test_make_dirs_names_what_is_in_the_way(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError, match=r"mkdir .*file/sub"):
         syscalls.make_dirs(str(tmp_path / "file" / "sub"))
+    with pytest.raises(FileExistsError, match=r"mkdir .*/file: a file that is not a directory"):
+        syscalls.make_dirs(str(tmp_path / "file"))        # as os.makedirs(exist_ok=True)
 
 
 def test_replace_file_writes_whole_files_and_leaves_no_temporary(tmp_path):
@@ -32,6 +34,25 @@ def test_replace_file_writes_whole_files_and_leaves_no_temporary(tmp_path):
     assert path.read_text() == "nameserver 10.96.0.11\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o644 & ~_umask()
     assert os.listdir(tmp_path) == ["resolv.conf"]
+
+
+def test_replace_file_that_cannot_land_leaves_no_temporary(tmp_path):
+    (tmp_path / "hosts").mkdir()                          # a directory where the file goes
+    with pytest.raises(IsADirectoryError, match=r"rename to .*/hosts"):
+        syscalls.replace_file(str(tmp_path / "hosts"), b"127.0.0.1 localhost\n")
+    assert os.listdir(tmp_path) == ["hosts"]
+
+
+def test_write_at_names_the_path_the_user_knows(tmp_path):
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        (tmp_path / "knob").write_text("1")
+        syscalls.write_at(fd, "knob", b"0", shown="/proc/sys/knob")
+        assert (tmp_path / "knob").read_text() == "0"
+        with pytest.raises(FileNotFoundError, match=r"^\[Errno 2\] open /proc/sys/missing:"):
+            syscalls.write_at(fd, "missing", b"0", shown="/proc/sys/missing")
+    finally:
+        os.close(fd)
 
 
 def test_replace_file_into_a_missing_directory_says_which(tmp_path):
