@@ -17,6 +17,7 @@ from mininet.node import RemoteController
 from controllers.fabric_state import FabricHost, FabricLink, FabricState, Vip
 from k8snet import naming
 from k8snet.api.model import ClusterSpec, Node
+from k8snet.cluster import ovs_rx
 from k8snet.cluster.controller_proc import ControllerProcess
 from k8snet.cluster.rundir import RunDir
 from k8snet.errors import K8snetError
@@ -49,6 +50,7 @@ class Network:
         self.aux_procs: list = []
         self.nodes: dict[str, Node] = {n.name: n for n in spec.nodes}
         self.vips: tuple[Vip, ...] = ()
+        self.rx_buffers = ovs_rx.Tuned(skipped="not started")
         self.ext_specs: list[tuple[str, list[str], dict]] = []
         # The supervisor's thread and the CLI both start and stop processes:
         # one at a time, so a restart never leaves a second, unrecorded copy.
@@ -72,15 +74,22 @@ class Network:
         self.controller.start(self.fabric_state(), on_pid=self.rundir.record_pid)
         self.net.addController(LabController("c0", ip="127.0.0.1", port=OFP_PORT))
         self.net.start()
+        self.rx_buffers = ovs_rx.tune(intf.name for sw in self.net.switches
+                                      for intf in sw.intfList() if self._veth_port(intf))
+        info(f"*** {self.rx_buffers.describe()}\n")
         self._fast_reconnect()
         self.controller.wait_switches(self.dpids())
         self._start_ext()
 
+    @staticmethod
+    def _veth_port(intf) -> bool:
+        """A switch's end of a link to a host: the root-namespace end of a veth
+        pair.  Switch-to-switch links are patch ports, inside their bridges."""
+        return intf.link is not None and not isinstance(intf, PatchIntf)
+
     def _record_link(self, intf) -> None:
-        """Tag a switch's end of a link: the root-namespace end of a node's
-        veth pair.  Switch-to-switch links are patch ports, inside their
-        bridges (no kernel link): they go with the bridge."""
-        if intf.link is not None and not isinstance(intf, PatchIntf):
+        """Tag a veth port for cleanup (patch ports go with their bridge)."""
+        if self._veth_port(intf):
             self.rundir.record_link(intf.name)
 
     def dpids(self) -> set[int]:
@@ -206,6 +215,7 @@ class Network:
         link = self.net.addLink(host, edge, intfName1="eth0")
         edge.attach(link.intf2)
         self._record_link(link.intf2)
+        ovs_rx.tune([link.intf2.name])
         host.configDefault()
         self.nodes[name] = node
         self.send(self.fabric_state())

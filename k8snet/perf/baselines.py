@@ -12,11 +12,13 @@ containers-sharing-localhost path.  MTU
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import partial
 
+from k8snet.cluster import ovs_rx
 from k8snet.cluster.cleanup import our_bridges
 from k8snet.perf import fabric_layout
 
@@ -117,6 +119,14 @@ def linux_bridge() -> Iterator[Pair]:
         teardown()
 
 
+def _rx_buffers(ports) -> None:
+    """The switch's receive buffers on the baseline's ports, as the cluster's
+    get them (k8snet.cluster.ovs_rx): both sides compared like for like."""
+    tuned = ovs_rx.tune(ports)
+    if tuned.skipped:
+        print(f"baseline: {tuned.describe()}", file=sys.stderr)
+
+
 @contextmanager
 def ovs_bridge() -> Iterator[Pair]:
     teardown()
@@ -127,6 +137,7 @@ def ovs_bridge() -> Iterator[Pair]:
         for ns, port in zip((NS_A, NS_B), OVS_PORTS, strict=True):
             sh(f"ip link add {port} type veth peer name eth0 netns {ns}; "
                f"ip link set {port} up; ovs-vsctl --timeout=10 add-port {OVS_BR} {port}")
+        _rx_buffers(OVS_PORTS)
         _address()
         yield Pair(NS_A, NS_B, IP_B)
     finally:
@@ -171,6 +182,7 @@ def ovs_fabric(topo: str) -> Iterator[Pair]:
             sh(f"ip link set {port} up; ovs-vsctl --timeout=10 add-port {bridge[switch]} {port}")
         if want is not None:
             raise RuntimeError(f"topology {topo}: no port for the baseline's {want[1]}")
+        _rx_buffers(f"{FABRIC_PORT}{i}" for i in range(len(shape.ports)))
         _address()
         yield Pair(NS_A, NS_B, IP_B)
     finally:

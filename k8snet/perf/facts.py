@@ -11,6 +11,8 @@ import re
 import subprocess
 from pathlib import Path
 
+from k8snet.cluster import ovs_rx
+
 REPO = Path(__file__).resolve().parents[2]
 OFFLOADS = ("tcp-segmentation-offload", "generic-segmentation-offload",
             "generic-receive-offload", "tx-checksumming", "rx-checksumming",
@@ -68,6 +70,9 @@ def machine() -> dict:
             "k8snet": git_rev(),
         },
         "ovs_userspace_tso": ovs_setting("userspace-tso-enable"),
+        # what k8snet.cluster.ovs_rx gives the switch's sockets on every veth port,
+        # the baselines' and the clusters' alike
+        "ovs_rx_buffer_bytes": ovs_rx.RX_BUFFER,
         "ip_vs": os.path.exists("/proc/net/ip_vs"),
     }
 

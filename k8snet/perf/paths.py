@@ -92,26 +92,26 @@ TARGETS: tuple[Target, ...] = (
                "netfilter (br_netfilter into kproxy's hooks, conntrack) on every packet"),
     Target("cross-node-vs-ovs", "pod → pod across nodes ≥ 0.9× bare OVS (issue 14)",
            "pod-pod-cross-node", "baseline:ovs-netdev", 0.9,
-           why="ovs-vswitchd's main thread forwards every port and pays per bridge and per "
-               "port on each pass of its loop; the fabric has 4 ports to the baseline's 2 "
-               "(see cross-node-vs-ovs-layout for the data path alone)"),
+           why="both are bound by ovs-vswitchd's one forwarding thread; the pods' packets "
+               "also cross each node's bridge, routing and a second veth, in softirq on "
+               "that thread's core (see cross-node-vs-ovs-layout for the fabric's shape)"),
     Target("cross-leaf-vs-ovs", "pod → pod across leaves ≥ 0.8× bare OVS (issue 14)",
            "pod-pod-cross-leaf", "baseline:ovs-netdev", 0.8,
-           why="ovs-vswitchd's main thread forwards every port and pays per bridge and per "
-               "port on each pass of its loop: 4 bridges and 5 ports against 1 and 2 (bare "
-               "OVS in that layout is 0.7× the 2-port bridge; see cross-leaf-vs-ovs-layout)"),
+           why="both are bound by ovs-vswitchd's one forwarding thread; the pods' packets "
+               "also cross three bridges (one datapath pass) and each node's bridge, "
+               "routing and a second veth (see cross-leaf-vs-ovs-layout)"),
     Target("cross-node-vs-ovs-layout",
            "pod → pod across nodes ≥ 0.9× bare OVS in the fabric's layout",
            "pod-pod-cross-node", "baseline:ovs-fabric-single", 0.9,
-           why="not explained yet: without the netpol table, br_netfilter or conntrack on "
-               "the nodes it was no faster; these OVS-bound paths vary 10-26% between "
-               "runs here"),
+           why="the nodes' kernel hops (cni0, routing, a second veth) run in softirq on "
+               "the switch thread's core; these OVS-bound paths vary 10-26% between runs "
+               "here"),
     Target("cross-leaf-vs-ovs-layout",
            "pod → pod across leaves ≥ 0.8× bare OVS in the fabric's layout",
            "pod-pod-cross-leaf", "baseline:ovs-fabric-leafspine", 0.8,
-           why="not explained yet: without the netpol table, br_netfilter or conntrack on "
-               "the nodes it was no faster; these OVS-bound paths vary 10-26% between "
-               "runs here"),
+           why="the nodes' kernel hops (cni0, routing, a second veth) run in softirq on "
+               "the switch thread's core; these OVS-bound paths vary 10-26% between runs "
+               "here"),
     Target("clusterip-vs-pod-ip", "ClusterIP ≥ 0.95× direct pod IP", "pod-clusterip",
            "path:pod-pod-cross-node", 0.95,
            why="the DNAT costs a conntrack lookup per packet on the client's node, but "

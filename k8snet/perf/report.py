@@ -254,13 +254,19 @@ def failures(doc: dict) -> list[str]:
     return out
 
 
+def _rx_buffer(m: dict) -> str:
+    size = m.get("ovs_rx_buffer_bytes")      # absent in results from before it was set
+    return f", {size // 2 ** 20} MiB receive buffer on each veth port" if size else ""
+
+
 def _machine(doc: dict) -> list[str]:
     m = doc["machine"]
     v = m["versions"]
     return [f"- CPU: {m['cpu_model']}, {m['nproc']} cores; kernel {m['kernel']}; {m['os']}",
             f"- load average at start: {m['loadavg_start']}",
             f"- {v['ovs-vswitchd']} (userspace datapath, userspace TSO "
-            f"{m['ovs_userspace_tso']}); {v['iperf3']}; {v['nft']}; {v['iptables']}; "
+            f"{m['ovs_userspace_tso']}{_rx_buffer(m)}); {v['iperf3']}; {v['nft']}; "
+            f"{v['iptables']}; "
             f"Python {v['python']}; Mininet {v['mininet']}; k8snet {v['k8snet']}"]
 
 

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from k8snet.cli.trace import trace_command
+from k8snet.cluster import ovs_rx
 from k8snet.cluster.cluster import Cluster
 from k8snet.load import topofile
 from tests.integration.conftest import (
@@ -57,6 +58,18 @@ def test_switch_links_are_patch_ports_with_no_kernel_link(fabric):
         options = sh(f"ovs-vsctl get Interface {intf.name} options").stdout
         assert f'peer="{peer.name}"' in options or f"peer={peer.name}" in options, options
         assert sh(f"ip link show {intf.name}").returncode != 0, f"{intf.name} is a kernel link"
+
+
+def test_the_switch_reads_every_node_port_with_a_4_mib_buffer(fabric):
+    """ovs-vswitchd's packet socket on each node's veth port has k8snet's
+    receive buffer (k8snet.cluster.ovs_rx), not the system's 208 KB."""
+    veths = sorted(i.name for sw in fabric.net.switches for i in sw.intfList()
+                   if i.link is not None and not isinstance(i, PatchIntf))
+    assert len(veths) == 5                         # 4 nodes and the gateway router
+    assert fabric.network.rx_buffers.ports == tuple(veths), fabric.network.rx_buffers
+    sizes = ovs_rx.buffers(veths)
+    assert sorted(sizes) == veths
+    assert all(size >= ovs_rx.RX_BUFFER for per in sizes.values() for size in per), sizes
 
 
 def test_one_trace_crosses_leaf_spine_leaf(fabric):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from k8snet.cluster import ovs_rx
 from k8snet.cluster.cleanup import our_bridges, our_netns
 from k8snet.perf import baselines, paths, report, results, schema
 from k8snet.perf.routes import Route
@@ -251,5 +252,9 @@ def test_layout_baseline_copies_the_leafspine_shape_and_leaves_nothing() -> None
                                "-W", "2", "-i", "0.2", pair.server_ip],
                               capture_output=True, text=True, timeout=20)
         assert ping.returncode == 0, ping.stdout + ping.stderr
+        # the switch reads each veth port with a 4 MiB buffer, as the cluster's ports
+        sizes = ovs_rx.buffers(veths)
+        assert sorted(sizes) == veths and all(
+            size >= ovs_rx.RX_BUFFER for per_port in sizes.values() for size in per_port), sizes
         assert baselines.leftovers()             # it is there while in use ...
     assert_nothing_left()                        # ... and gone after
