@@ -30,9 +30,6 @@ READY_TIMEOUT = 120.0
 PER_POD_TIMEOUT = 0.3     # seconds per pod, for the largest sizes
 ONE_AT_A_TIME = 16        # pods set up and torn down one by one, the workload present
 ONE_AT_A_TIME_GAP = 0.05  # seconds between them, for the cluster's reactions to settle
-SETTLE_BUSY_PCT = 30.0    # machine CPU busy (%, over SETTLE_WINDOW) under which a burst is over
-SETTLE_WINDOW = 0.5       # seconds
-SETTLE_MAX = 15.0         # seconds waited at most
 
 
 def _start(spec):
@@ -176,21 +173,6 @@ def _reach(cluster, spec, pods: list[dict]) -> tuple[float, int, int, float]:
     return dropped, received, sent, time.perf_counter() - t0
 
 
-def _settle(sleep: Callable[[float], None] = time.sleep) -> float:
-    """Wait until the burst is over: the machine's CPU busy under 30% over
-    half a second (the last containers started, the kernel's deferred work on
-    a thousand new interfaces done), 15 s at most on a busy shared machine.
-    "Set-up with N present" is then the cost of one more pod beside N, not
-    beside N still starting.  Returns the seconds waited."""
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < SETTLE_MAX:
-        before = cpu.snapshot()
-        sleep(SETTLE_WINDOW)
-        if cpu.usage(before, cpu.snapshot()).get("cpu_busy_pct", 100.0) < SETTLE_BUSY_PCT:
-            break
-    return time.perf_counter() - t0
-
-
 def _one_at_a_time(store, clock, setup: workload.SetupTimer, churn: ChurnTimer,
                    count: int) -> dict[str, list[float]]:
     """``count`` more pods, each created and waited for (Running), then each
@@ -225,7 +207,7 @@ def pod_setup(total: int, nodes: int, say: Say, one_at_a_time: int = ONE_AT_A_TI
     1. All created at once: from creation until all are Running with an IP,
        each pod's set-up in its kubelet (under load: every kubelet at once),
        then all reachable (from a pod on node1 and from each node).
-    2. Once the burst is over (``_settle``), with those present,
+    2. Once the burst is over (``cpu.settle``), with those present,
        ``one_at_a_time`` more pods created and deleted one by one: per-pod
        set-up and teardown in the kubelet (issue 14's goals: set-up p50
        ≤ 5 ms at any size, teardown ≤ set-up: k8snet.perf.pod_goals).
@@ -253,7 +235,7 @@ def pod_setup(total: int, nodes: int, say: Say, one_at_a_time: int = ONE_AT_A_TI
             to_running = [(clock.running[k] - clock.added[k]) * 1000 for k in keys]
             pods = [store.get("Pod", ns, n) for ns, n in sorted(keys)]
             dropped, received, sent, reach_s = _reach(cluster, spec, pods)
-            settled = _settle()
+            settled = cpu.settle()    # "with N present": beside N pods, not N still starting
             one = _one_at_a_time(store, clock, timer, churn, one_at_a_time)
             t1 = time.perf_counter()
             for ns, n in sorted(keys):

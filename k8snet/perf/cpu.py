@@ -8,6 +8,8 @@ the hypervisor taking time from this shared machine.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,3 +53,22 @@ def usage(before: Snapshot, after: Snapshot, ncpu: int | None = None) -> dict[st
     if before.ovs is not None and after.ovs is not None:
         out["ovs_cpu_pct"] = 100.0 * (after.ovs - before.ovs) / (total / ncpu)
     return out
+
+
+SETTLE_BUSY_PCT = 30.0    # machine CPU busy (%, over SETTLE_WINDOW) under which it counts as quiet
+SETTLE_WINDOW = 0.5       # seconds
+SETTLE_MAX = 15.0         # seconds waited at most
+
+
+def settle(sleep: Callable[[float], None] = time.sleep, max_s: float | None = None) -> float:
+    """Wait until the machine is quiet: CPU busy under 30% over half a second
+    (what was just started has finished starting), ``max_s`` (15 s) at most on
+    a busy shared machine.  Returns the seconds waited."""
+    limit = SETTLE_MAX if max_s is None else max_s
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit:
+        before = snapshot()
+        sleep(SETTLE_WINDOW)
+        if usage(before, snapshot()).get("cpu_busy_pct", 100.0) < SETTLE_BUSY_PCT:
+            break
+    return time.perf_counter() - t0

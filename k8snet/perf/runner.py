@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from k8snet.errors import K8snetError
-from k8snet.perf import baselines, facts, interrupts, measure, paths, results
+from k8snet.perf import baselines, cpu, facts, interrupts, measure, paths, results
 from k8snet.perf.measure import Result
 from k8snet.perf.routes import Route
 
@@ -317,6 +317,9 @@ class Runner:
                     self._skip(entry, job.kinds, info["error"], self._title(job, phase))
                 return
             info["up_s"] = time.monotonic() - t0
+            # measured on a quiet machine, as the baselines are: not beside the
+            # cluster's own start (its add-ons' programs, the controllers' first passes)
+            info["settled_s"] = cpu.settle()
             client = routes.perf_pod(cluster, cluster_spec.CLIENT)
             self.doc["links"][f"{phase.topo} pod eth0"] = facts.link_facts(client.netns, "eth0")
             for job, entry in entries:

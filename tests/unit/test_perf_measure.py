@@ -141,3 +141,16 @@ def test_cpu_usage_from_two_snapshots() -> None:
     assert use["steal_pct"] == pytest.approx(1.0)
     assert use["ovs_cpu_pct"] == pytest.approx(80.0)  # 80 ticks of the 100 one core had
     assert cpu.usage(after, after) == {}
+
+
+def test_settle_waits_for_a_quiet_machine_and_gives_up_on_a_busy_one(monkeypatch):
+    from k8snet.perf import cpu
+    busy = iter([90.0, 80.0, 10.0])
+    monkeypatch.setattr(cpu, "usage", lambda a, b: {"cpu_busy_pct": next(busy)})
+    looks, slept = [], []
+    monkeypatch.setattr(cpu, "snapshot", lambda: looks.append(1))
+    cpu.settle(sleep=slept.append)
+    assert len(looks) == 6                               # three windows: busy, busy, quiet
+    assert slept == [cpu.SETTLE_WINDOW] * 3
+    monkeypatch.setattr(cpu, "usage", lambda a, b: {"cpu_busy_pct": 95.0})
+    assert cpu.settle(sleep=lambda s: None, max_s=0.01) >= 0.01   # bounded: never quiet

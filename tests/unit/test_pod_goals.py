@@ -91,16 +91,3 @@ def test_the_one_at_a_time_row_says_how_long_the_burst_took_to_settle():
              if r[1].startswith("per-pod set-up p50, 16")]
     assert row[1].endswith("200 present")              # results from before the settle step
 
-
-def test_settle_waits_for_a_quiet_machine_and_gives_up_on_a_busy_one(monkeypatch):
-    from k8snet.perf import bench_cluster, cpu
-    busy = iter([90.0, 80.0, 10.0])
-    monkeypatch.setattr(cpu, "usage", lambda a, b: {"cpu_busy_pct": next(busy)})
-    looks, slept = [], []
-    monkeypatch.setattr(cpu, "snapshot", lambda: looks.append(1))
-    bench_cluster._settle(sleep=slept.append)
-    assert len(looks) == 6                               # three windows: busy, busy, quiet
-    assert slept == [bench_cluster.SETTLE_WINDOW] * 3
-    monkeypatch.setattr(cpu, "usage", lambda a, b: {"cpu_busy_pct": 95.0})
-    monkeypatch.setattr(bench_cluster, "SETTLE_MAX", 0.01)
-    assert bench_cluster._settle(sleep=lambda s: None) >= 0.01   # bounded: never quiet
