@@ -21,6 +21,7 @@ from functools import partial
 from k8snet.cluster import ovs_rx
 from k8snet.cluster.cleanup import our_bridges
 from k8snet.perf import fabric_layout
+from topologies.nodes import receive_in_thread
 
 NS_A, NS_B, NS_BR = "k8snet-bench-a", "k8snet-bench-b", "k8snet-bench-br"
 NS_IDLE = "k8snet-bench-idle"
@@ -121,10 +122,14 @@ def linux_bridge() -> Iterator[Pair]:
 
 def _rx_buffers(ports) -> None:
     """The switch's receive buffers on the baseline's ports, as the cluster's
-    get them (k8snet.cluster.ovs_rx): both sides compared like for like."""
+    get them (k8snet.cluster.ovs_rx), and the namespaces' eth0 receiving in a
+    NAPI thread, as the nodes' eth0 does (topologies.nodes): both sides
+    compared like for like."""
     tuned = ovs_rx.tune(ports)
     if tuned.skipped:
         print(f"baseline: {tuned.describe()}", file=sys.stderr)
+    for ns in (NS_A, NS_B):
+        receive_in_thread(ns, "eth0")
 
 
 @contextmanager
@@ -137,8 +142,8 @@ def ovs_bridge() -> Iterator[Pair]:
         for ns, port in zip((NS_A, NS_B), OVS_PORTS, strict=True):
             sh(f"ip link add {port} type veth peer name eth0 netns {ns}; "
                f"ip link set {port} up; ovs-vsctl --timeout=10 add-port {OVS_BR} {port}")
-        _rx_buffers(OVS_PORTS)
         _address()
+        _rx_buffers(OVS_PORTS)         # eth0 up first: a NAPI thread needs its device up
         yield Pair(NS_A, NS_B, IP_B)
     finally:
         teardown()
@@ -182,8 +187,8 @@ def ovs_fabric(topo: str) -> Iterator[Pair]:
             sh(f"ip link set {port} up; ovs-vsctl --timeout=10 add-port {bridge[switch]} {port}")
         if want is not None:
             raise RuntimeError(f"topology {topo}: no port for the baseline's {want[1]}")
-        _rx_buffers(f"{FABRIC_PORT}{i}" for i in range(len(shape.ports)))
         _address()
+        _rx_buffers(f"{FABRIC_PORT}{i}" for i in range(len(shape.ports)))
         yield Pair(NS_A, NS_B, IP_B)
     finally:
         teardown()
