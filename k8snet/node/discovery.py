@@ -8,7 +8,6 @@ kproxy gets, so DNS and the data path never disagree for long.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from k8snet.api.model import Pod
@@ -23,9 +22,7 @@ POD_FILES = ("resolv.conf", "hosts")     # what write_pod_files writes there
 
 def write_atomic(path: Path, text: str) -> None:
     """Readers see the old file or the new one, never half of it."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    syscalls.replace_file(str(path), text.encode())
 
 
 def write_snapshot(path: Path, snapshot: dict) -> bool:
@@ -63,8 +60,8 @@ def write_pod_files(netns_name: str, resolv: str, hosts: str) -> Path:
     over /etc for every process started in the pod."""
     directory = ETC_NETNS / netns_name
     syscalls.make_dirs(str(directory))
-    syscalls.replace_file(str(directory / "resolv.conf"), resolv.encode())
-    syscalls.replace_file(str(directory / "hosts"), hosts.encode())
+    write_atomic(directory / "resolv.conf", resolv)
+    write_atomic(directory / "hosts", hosts)
     return directory
 
 

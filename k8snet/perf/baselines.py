@@ -120,7 +120,7 @@ def linux_bridge() -> Iterator[Pair]:
         teardown()
 
 
-def _rx_buffers(ports) -> None:
+def _as_the_cluster(ports) -> None:
     """The switch's receive buffers on the baseline's ports, as the cluster's
     get them (k8snet.cluster.ovs_rx), and the namespaces' eth0 receiving in a
     NAPI thread, as the nodes' eth0 does (topologies.nodes): both sides
@@ -143,7 +143,7 @@ def ovs_bridge() -> Iterator[Pair]:
             sh(f"ip link add {port} type veth peer name eth0 netns {ns}; "
                f"ip link set {port} up; ovs-vsctl --timeout=10 add-port {OVS_BR} {port}")
         _address()
-        _rx_buffers(OVS_PORTS)         # eth0 up first: a NAPI thread needs its device up
+        _as_the_cluster(OVS_PORTS)         # eth0 up first: a NAPI thread needs its device up
         yield Pair(NS_A, NS_B, IP_B)
     finally:
         teardown()
@@ -188,7 +188,7 @@ def ovs_fabric(topo: str) -> Iterator[Pair]:
         if want is not None:
             raise RuntimeError(f"topology {topo}: no port for the baseline's {want[1]}")
         _address()
-        _rx_buffers(f"{FABRIC_PORT}{i}" for i in range(len(shape.ports)))
+        _as_the_cluster(f"{FABRIC_PORT}{i}" for i in range(len(shape.ports)))
         yield Pair(NS_A, NS_B, IP_B)
     finally:
         teardown()
