@@ -5,7 +5,6 @@ overrides ``config()``/``terminate()``; a topology picks it with ``cls=``.
 """
 from __future__ import annotations
 
-from mininet.log import warn
 from mininet.node import Host, OVSSwitch
 from mininet.util import quietRun
 
@@ -14,22 +13,6 @@ CNI_BRIDGE = "cni0"
 
 def _sysctl(host: Host, key: str, value: str) -> None:
     host.cmd(f"sysctl -qw {key}={value}")
-
-
-def receive_in_thread(netns: str, intf: str) -> None:
-    """Have ``intf`` (a veth end in ``netns``) receive through a NAPI thread of
-    its own: with GRO on, a veth queues what its peer sends and a NAPI poll
-    takes it; threaded NAPI (Linux 5.12) runs that poll in a kernel thread the
-    scheduler can place on the other core.  Otherwise what ovs-vswitchd sends
-    into a node is routed, bridged and delivered to the pod in softirq on the
-    switch's own core (measured: pod to pod across leaves 9.7-10.4 Gbit/s
-    with, 12.1-14.6 without; a bare bridge's namespaces 15.1 either way).
-    Through ``ip netns exec``, whose /sys is the namespace's own; a kernel
-    without it is said, not fatal."""
-    out = quietRun(["ip", "netns", "exec", netns, "sh", "-c",
-                    f"ethtool -K {intf} gro on && echo 1 > /sys/class/net/{intf}/threaded"])
-    if out.strip():
-        warn(f"*** {netns} {intf}: no threaded receive ({out.strip()})\n")
 
 
 class NamedHost(Host):
@@ -75,8 +58,6 @@ class K8sNode(NamedHost):
         # Pod-to-service traffic between pods on one bridge must traverse
         # the proxy's rules, as kubelet requires of every network plugin.
         _sysctl(self, "net.bridge.bridge-nf-call-iptables", "1")
-        if self.netns_name:
-            receive_in_thread(self.netns_name, self.defaultIntf().name)
         return result
 
 

@@ -21,7 +21,6 @@ from functools import partial
 from k8snet.cluster import ovs_rx
 from k8snet.cluster.cleanup import our_bridges
 from k8snet.perf import fabric_layout
-from topologies.nodes import receive_in_thread
 
 NS_A, NS_B, NS_BR = "k8snet-bench-a", "k8snet-bench-b", "k8snet-bench-br"
 NS_IDLE = "k8snet-bench-idle"
@@ -122,14 +121,10 @@ def linux_bridge() -> Iterator[Pair]:
 
 def _as_the_cluster(ports) -> None:
     """The switch's receive buffers on the baseline's ports, as the cluster's
-    get them (k8snet.cluster.ovs_rx), and the namespaces' eth0 receiving in a
-    NAPI thread, as the nodes' eth0 does (topologies.nodes): both sides
-    compared like for like."""
+    get them (k8snet.cluster.ovs_rx): both sides compared like for like."""
     tuned = ovs_rx.tune(ports)
     if tuned.skipped:
         print(f"baseline: {tuned.describe()}", file=sys.stderr)
-    for ns in (NS_A, NS_B):
-        receive_in_thread(ns, "eth0")
 
 
 @contextmanager
@@ -143,7 +138,7 @@ def ovs_bridge() -> Iterator[Pair]:
             sh(f"ip link add {port} type veth peer name eth0 netns {ns}; "
                f"ip link set {port} up; ovs-vsctl --timeout=10 add-port {OVS_BR} {port}")
         _address()
-        _as_the_cluster(OVS_PORTS)         # eth0 up first: a NAPI thread needs its device up
+        _as_the_cluster(OVS_PORTS)
         yield Pair(NS_A, NS_B, IP_B)
     finally:
         teardown()

@@ -8,7 +8,6 @@ import re
 
 import pytest
 
-from k8snet import naming
 from k8snet.cli.trace import trace_command
 from k8snet.cluster import ovs_rx
 from k8snet.cluster.cluster import Cluster
@@ -71,16 +70,6 @@ def test_the_switch_reads_every_node_port_with_a_4_mib_buffer(fabric):
     sizes = ovs_rx.buffers(veths)
     assert sorted(sizes) == veths
     assert all(size >= ovs_rx.RX_BUFFER for per in sizes.values() for size in per), sizes
-
-
-def test_each_node_receives_from_the_switch_in_a_napi_thread(fabric):
-    """The nodes' eth0 has GRO on (a veth then has NAPI) and threaded NAPI, so
-    what the switch sends into a node is not processed on the switch's core."""
-    for node in fabric.spec.nodes:
-        ns = naming.node_netns(fabric.spec.name, node.name)
-        threaded = sh(f"ip netns exec {ns} cat /sys/class/net/eth0/threaded").stdout.strip()
-        gro = sh(f"ip netns exec {ns} ethtool -k eth0").stdout
-        assert threaded == "1" and "generic-receive-offload: on" in gro, (node.name, threaded)
 
 
 def test_one_trace_crosses_leaf_spine_leaf(fabric):
