@@ -53,7 +53,9 @@ def perf_parser() -> argparse.ArgumentParser:
                         "(default: 1)")
     p.add_argument("--target-repeat", type=_positive(int), default=3,
                    help="TCP x1 runs of each path and anchor that a target compares, "
-                        "for a median that one bad run cannot sway (default: 3)")
+                        "for a median that one bad run cannot sway; a baseline anchor is "
+                        "also measured beside the cluster in this many pairs with the path "
+                        "(rounded up to even), which judge the target (default: 3)")
     p.add_argument("--out", default="results/perf", help="output directory "
                    "(default: results/perf)")
     p.add_argument("--only", type=_csv, default=(),

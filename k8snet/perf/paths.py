@@ -143,6 +143,14 @@ def target_anchors(chosen: list[PathDef]) -> set[str]:
     return out
 
 
+def paired_baselines(path_id: str) -> tuple[str, ...]:
+    """Baselines a target of ``path_id`` compares with, in target order: each is
+    measured again beside the cluster, its runs alternating with the path's."""
+    found = [t.against.partition(":")[2] for t in TARGETS
+             if t.path == path_id and t.against and t.against.startswith("baseline:")]
+    return tuple(dict.fromkeys(found))
+
+
 def selected(only: list[str] | None) -> list[PathDef]:
     """The paths to run: all, or those named, plus the references they need."""
     if not only:

@@ -126,6 +126,8 @@ def target_rows(doc: dict, with_reason: bool = True) -> list[list[str]]:
             measured = DASH if t["value"] is None else f"{t['value']:.2f} Gbit/s"
             against = DASH if t["against_value"] is None else f"{t['against_value']:.2f} Gbit/s"
             measured = f"{measured} vs {against}"
+            if t.get("pairs"):
+                measured += f" ({t['pairs']} pairs)"
             goal = f"≥ {t['threshold']:.2f}×"
             ratio = DASH if t["ratio"] is None else f"{t['ratio']:.2f}×"
         status = {stats.MET: "met", stats.NOT_MET: "NOT met",
@@ -293,7 +295,11 @@ def report_md(doc: dict, charts: list[Path]) -> str:
              *_machine(doc), *_links(doc), "",
              "## Targets", "",
              "Each ratio is TCP x1 throughput of the path over its anchor, both measured in "
-             "this run.", "",
+             "this run. Where the anchor is a baseline, the ratio is over runs taken in pairs: "
+             "the baseline built again beside the running cluster, its runs alternating with "
+             "the path's (anchor, path, path, anchor, ...), so a slow spell of the machine "
+             "lands on both sides. The ratio of the separate blocks is kept in results.json "
+             "(`targets[].unpaired`).", "",
              markdown_table(TARGET_HEAD, target_rows(doc)), "", noise_sentence(doc), "",
              disturbed_sentence(doc), "",
              "## Paths", "",

@@ -114,8 +114,22 @@ def _failure(entry: dict | None, kind: str, what: str) -> str:
     return f"{what} failed: {rec.get('error') or rec['status']}"
 
 
+def _pairs(entry: dict, against: str | None, kind: str,
+           value: str) -> tuple[float, float, int] | None:
+    """(path median, anchor median, pairs) from the runs that alternated with
+    ``against`` beside the cluster (``entry["paired"]``), if both sides have one."""
+    rec = (entry.get("paired") or {}).get(against or "")
+    if not rec or kind != "tcp1":
+        return None
+    summ = [((rec.get(side) or {}).get("summary") or {}).get(value) for side in ("path", "anchor")]
+    if not all(summ):
+        return None
+    return summ[0]["median"], summ[1]["median"], min(x["n"] for x in summ)
+
+
 def evaluate_target(doc: dict, target: Target, entry: dict) -> dict:
-    """One target for one measured path: ratio from the document's medians."""
+    """One target for one measured path: ratio from the document's medians, or,
+    where the anchor was also measured in pairs with the path, from those."""
     kind, value = RATIO_METRICS[target.metric]
     measured = median(entry, kind, value)
     out = {"id": target.id, "title": target.title, "path": entry["key"],
@@ -136,6 +150,13 @@ def evaluate_target(doc: dict, target: Target, entry: dict) -> dict:
             out["against"] = f"path:{key}"
         out["against_value"] = median(other, kind, value)
         out["ratio"] = stats.ratio(measured, out["against_value"])
+        pairs = _pairs(entry, target.against, kind, value)
+        if pairs:
+            out["unpaired"] = {"value": measured, "against_value": out["against_value"],
+                               "ratio": out["ratio"]}
+            measured, out["against_value"], out["pairs"] = pairs
+            out["value"] = measured
+            out["ratio"] = stats.ratio(measured, out["against_value"])
         out["status"] = stats.evaluate(out["ratio"], target.threshold)
         if out["against_value"] is None:
             out["reason"] = _failure(other, kind, name)

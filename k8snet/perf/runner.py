@@ -1,10 +1,14 @@
 """Run the path matrix: baselines, then one cluster per topology and proxy mode.
 
 ``plan()`` is pure: which phases, which paths, which kinds, so the progress
-counter knows its total up front.  ``Runner`` executes it: every failure is
-recorded against the measurement it broke (status "failed" with the text),
-and every cluster, baseline and server is torn down on the way out, Ctrl-C
-included.
+counter knows its total up front.  A target anchored on a baseline is also
+measured in pairs: with the cluster up, the baseline is built again and its
+TCP x1 runs alternate with the path's (anchor, path, path, anchor, ...), so a
+slow spell of the machine lands on both sides of the ratio.
+
+``Runner`` executes it: every failure is recorded against the measurement it
+broke (status "failed" with the text), and every cluster, baseline and server
+is torn down on the way out, Ctrl-C included.
 """
 from __future__ import annotations
 
@@ -48,10 +52,16 @@ class Job:
     baseline: str | None = None
     repeat: int = 1
     tcp1_repeat: int = 1
+    pairs: tuple[str, ...] = ()   # baselines whose TCP x1 alternates with this path's
+    pair_rounds: int = 0          # pairs of runs per baseline: even, for the ABBA order
 
     def counts(self) -> dict[str, int]:
         """Runs of each kind: ``repeat``, and more TCP x1 where a target needs it."""
         return {k: self.tcp1_repeat if k == "tcp1" else self.repeat for k in self.kinds}
+
+    @property
+    def steps(self) -> int:
+        return sum(self.counts().values()) + 2 * self.pair_rounds * len(self.pairs)
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,7 @@ class Phase:
 
     @property
     def steps(self) -> int:
-        return sum(sum(j.counts().values()) for j in self.jobs)
+        return sum(j.steps for j in self.jobs)
 
 
 def mode_status(mode: str) -> str:
@@ -107,8 +117,11 @@ def plan(cfg: Config, usable_modes: list[str]) -> list[Phase]:
             jobs = []
             for p in here:
                 kinds = paths.kinds_for(p, primary, p.id in refs)
-                if kinds:
-                    jobs.append(job(kinds, f"path:{p.id}", path=p))
+                if not kinds:
+                    continue
+                pairs = paths.paired_baselines(p.id) if set(kinds) == set(p.kinds) else ()
+                jobs.append(job(kinds, f"path:{p.id}", path=p, pairs=pairs,
+                                pair_rounds=more + more % 2 if pairs else 0))
             if jobs:
                 phases.append(Phase("cluster", topo, mode, tuple(jobs)))
     return phases
@@ -236,6 +249,37 @@ class Runner:
                 if taken:
                     entry["metrics"][kind] = results.kind_record(taken)
 
+    def measure_pairs(self, entry: dict, route: Route, bid: str, rounds: int,
+                      title: str) -> None:
+        """``rounds`` TCP x1 runs of baseline ``bid`` (built beside the cluster)
+        alternating with as many of ``route``, in the order ABBA ABBA ... so a
+        drift in between cancels; kept in ``entry["paired"]["baseline:ID"]``
+        as ``{"rounds", "anchor": record, "path": record, "error"}``."""
+        base = baselines.BASELINES[bid]
+        taken: dict[str, list[Result]] = {"anchor": [], "path": []}
+        rec = {"rounds": rounds, "error": ""}
+        entry.setdefault("paired", {})[f"baseline:{bid}"] = rec
+        try:
+            with base.build() as pair:
+                other = Route(pair.client_ns, pair.server_ns, pair.server_ip,
+                              ping_ip=pair.server_ip, describe=f"{pair.client_ns} → "
+                              f"{pair.server_ns} {pair.server_ip}")
+                sides = {"anchor": (f"paired: baseline {base.id}", other),
+                         "path": (f"paired: {title}", route)}
+                for rnd in range(rounds):
+                    for side in (("anchor", "path") if rnd % 2 == 0 else ("path", "anchor")):
+                        name, where = sides[side]
+                        taken[side].append(self._step(
+                            name, "tcp1", lambda w=where: run_kind("tcp1", w, self.cfg)))
+        except Exception as exc:  # the unpaired runs still judge the target
+            rec["error"] = f"baseline {bid} beside the cluster: {type(exc).__name__}: {exc}"
+        finally:
+            for side, samples in taken.items():
+                if samples:
+                    rec[side] = results.kind_record(samples)
+            for _ in range(2 * rounds - sum(map(len, taken.values()))):
+                self.done += 1         # steps a failure left untaken, for the counter
+
     # --- phases -------------------------------------------------------------
 
     def run(self, phases: list[Phase]) -> dict:
@@ -330,6 +374,8 @@ class Runner:
                     with route.context() as check:
                         entry["check"] = check
                         self.measure_entry(entry, route, job.counts(), title)
+                        for bid in job.pairs:
+                            self.measure_pairs(entry, route, bid, job.pair_rounds, title)
                 except Exception as exc:  # one path's failure, not the run's
                     self._skip(entry, job.kinds, f"{type(exc).__name__}: {exc}", title)
         finally:

@@ -115,6 +115,8 @@ class _Checker:
         for key in ("key", "proxy_mode", "topo", "route"):
             self.has(e, where, key, str)
         self.one_of(e, where, "role", ("path", "reference"))
+        if isinstance(e, dict) and "paired" in e and self.has(e, where, "paired", dict):
+            self.paired(e, where)
         if self.has(e, where, "ratios", dict):
             for which, ratios in e["ratios"].items():
                 w = f"{where}.ratios.{which}"
@@ -126,6 +128,18 @@ class _Checker:
                     if metric != "against" and value is not None and not _is_number(value):
                         self.fail(f"{w}.{metric}", "not a number or null")
 
+    def paired(self, e: dict, where: str) -> None:
+        """``paired``: {"baseline:ID": {rounds, error, path?, anchor?}} (runner.measure_pairs)."""
+        for against, rec in e.get("paired", {}).items():
+            w = f"{where}.paired.{against}"
+            if not against.startswith("baseline:"):
+                self.fail(w, "pairs are taken only with a baseline")
+            self.has(rec, w, "rounds", int)
+            self.has(rec, w, "error", str)
+            for side in ("path", "anchor"):
+                if isinstance(rec, dict) and side in rec:
+                    self.record(rec[side], f"{w}.{side}")
+
     def target(self, t, where: str) -> None:
         for key in ("id", "title", "path", "metric", "reason"):
             self.has(t, where, key, str)
@@ -134,6 +148,9 @@ class _Checker:
             self.has(t, where, key, "number", nullable=True)
         if t.get("status") in ("not met", "failed") and not t.get("reason"):
             self.fail(where, f"a target that is {t.get('status')} must give the reason")
+        if isinstance(t, dict) and "pairs" in t and self.has(t, where, "pairs", int) \
+                and t["pairs"] < 1:
+            self.fail(f"{where}.pairs", "a target judged on pairs has at least one")
         if t.get("status") == "failed" and t.get("ratio") is not None:
             self.fail(where, "a failed target has no ratio")
 

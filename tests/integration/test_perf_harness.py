@@ -77,10 +77,13 @@ def test_short_run_writes_a_consistent_report(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     # A live progress line for each measurement.
     # 7 + 3 + 7 + 6 runs: ovs baseline, OVS in the single fabric's layout (TCP x1
-    # only), cross-node, ClusterIP; TCP x1 three times each.
-    assert re.search(r"\[\s*\d+/23\] pod → ClusterIP \[nftables\]\s+TCP x1\s+\.\.\. "
+    # only), cross-node, ClusterIP; TCP x1 three times each; then 2 x 4 pairs of
+    # TCP x1 runs of cross-node with each of its two baselines, beside the cluster.
+    assert re.search(r"\[\s*\d+/39\] pod → ClusterIP \[nftables\]\s+TCP x1\s+\.\.\. "
                      r"[\d.]+ Gbit/s", res.stdout), res.stdout
-    assert "[23/23]" in res.stdout
+    assert re.search(r"\[\s*\d+/39\] paired: baseline ovs-fabric-single\s+TCP x1\s+\.\.\. "
+                     r"[\d.]+ Gbit/s", res.stdout), res.stdout
+    assert "[39/39]" in res.stdout
     doc = json.loads((out / "results.json").read_text())
     assert schema.validate_perf(doc) == []
     assert doc["machine"]["cpu_model"] != "unknown"
@@ -113,6 +116,19 @@ def test_short_run_writes_a_consistent_report(tmp_path: Path) -> None:
     for t in targets.values():
         assert t["status"] in ("met", "not met")
         assert t["ratio"] == pytest.approx(t["value"] / t["against_value"])
+    cross = doc["paths"]["nftables/single/pod-pod-cross-node"]
+    assert set(cross["paired"]) == {"baseline:ovs-netdev", "baseline:ovs-fabric-single"}
+    for tid, against in (("cross-node-vs-ovs", "baseline:ovs-netdev"),
+                         ("cross-node-vs-ovs-layout", "baseline:ovs-fabric-single")):
+        rec = cross["paired"][against]
+        assert rec["error"] == "" and rec["rounds"] == 4
+        assert [len(rec[side]["samples"]) for side in ("path", "anchor")] == [4, 4]
+        assert targets[tid]["pairs"] == 4
+        assert targets[tid]["value"] == pytest.approx(rec["path"]["summary"]["gbps"]["median"])
+        assert targets[tid]["against_value"] == pytest.approx(
+            rec["anchor"]["summary"]["gbps"]["median"])
+        assert targets[tid]["unpaired"]["value"] == pytest.approx(
+            median_from_samples(cross, "tcp1", "gbps"))
     cip = doc["paths"]["nftables/single/pod-clusterip"]
     assert targets["clusterip-vs-pod-ip"]["value"] == pytest.approx(
         median_from_samples(cip, "tcp1", "gbps"))

@@ -89,8 +89,25 @@ def test_topology_and_shaping_switches() -> None:
 def test_step_count_matches_the_jobs() -> None:
     phases = plan(Config(target_repeat=1), ["nftables", "iptables"])
     steps = sum(p.steps for p in phases)
-    assert steps == sum(len(j.kinds) for p in phases for j in p.jobs)
+    paired = sum(2 * j.pair_rounds * len(j.pairs) for p in phases for j in p.jobs)
+    assert steps == sum(len(j.kinds) for p in phases for j in p.jobs) + paired
     assert steps > 80  # the whole matrix, both modes
+
+
+def test_targets_on_a_baseline_are_measured_again_in_pairs_beside_the_cluster() -> None:
+    phases = plan(Config(target_repeat=3), ["nftables", "iptables"])
+    pairs = {(p.mode, p.topo, j.path.id): (j.pairs, j.pair_rounds)
+             for p in phases if p.kind == "cluster" for j in p.jobs if j.pairs}
+    assert pairs == {
+        ("nftables", paths.SINGLE, "pod-pod-same-node"): (("linux-bridge",), 4),
+        ("nftables", paths.SINGLE, "pod-pod-cross-node"): (("ovs-netdev", "ovs-fabric-single"), 4),
+        ("nftables", paths.LEAFSPINE, "pod-pod-cross-leaf"): (
+            ("ovs-netdev", "ovs-fabric-leafspine"), 4)}
+    # an even number of pairs, so the order anchor, path, path, anchor balances
+    assert {j.pair_rounds for p in plan(Config(target_repeat=4), ["nftables"])
+            for j in p.jobs if j.pairs} == {4}
+    # a path measured only to anchor another mode's ratio is not judged: no pairs
+    assert not [j for p in phases if p.mode == "iptables" for j in p.jobs if j.pairs]
 
 
 def test_target_paths_and_anchors_get_more_tcp1_runs() -> None:
@@ -101,7 +118,8 @@ def test_target_paths_and_anchors_get_more_tcp1_runs() -> None:
     jobs = {j.path.id: j.counts() for j in phases[1].jobs}
     assert jobs["pod-clusterip"] == {"tcp1": 3, "tcp4": 1, "udp": 1, "connect": 1}
     assert jobs["pod-pod-cross-node"]["tcp1"] == 3
-    assert phases[0].steps + phases[1].steps == 7 + 3 + 7 + 6
+    # + 4 pairs of runs of cross-node with each of its two baselines, beside the cluster
+    assert phases[0].steps + phases[1].steps == 7 + 3 + 7 + 6 + 2 * 4 * 2
     # --repeat above --target-repeat wins; node -> pod has no target: no extra runs.
     phases = plan(Config(repeat=4, target_repeat=3, only=("node-pod",)), ["nftables"])
     assert phases[1].jobs[0].counts() == {k: 4 for k in paths.FULL}

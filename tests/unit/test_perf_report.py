@@ -1,9 +1,9 @@
 """Report rendering from fake documents: tables, report.md, charts, bench table."""
 from __future__ import annotations
 
-from test_perf_fakes import bench_doc, sample_doc
+from test_perf_fakes import baseline, bench_doc, path, perf_doc, sample_doc, tcp
 
-from k8snet.perf import bench_report, charts, report
+from k8snet.perf import bench_report, charts, report, results
 
 
 def _row(table: str, start: str, mode: str) -> str:
@@ -88,3 +88,14 @@ def test_bench_table_says_failed_and_skipped_with_reasons() -> None:
     assert "skipped: cluster DNS is not in this checkout" in table
     assert "1.20 s, teardown 0.80 s" in table
     assert "0.80 ms vs 0.30 ms" in table
+
+
+def test_a_target_judged_on_pairs_says_how_many() -> None:
+    cross = path("pod-pod-cross-node", tcp1=[tcp(3.0)])
+    cross["paired"] = {"baseline:ovs-netdev": {
+        "rounds": 2, "error": "", "path": results.kind_record([tcp(4.5), tcp(4.5)]),
+        "anchor": results.kind_record([tcp(5.0), tcp(5.0)])}}
+    doc = perf_doc([baseline("ovs-netdev", 5.0)], [cross])
+    row = _row(report.perf_table(doc), "pod → pod across nodes ≥ 0.9× bare OVS", "nftables")
+    assert "4.50 Gbit/s vs 5.00 Gbit/s (2 pairs)" in row and "0.90×" in row
+    assert "targets[].unpaired" in report.report_md(doc, [])

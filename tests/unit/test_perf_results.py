@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from test_perf_fakes import REFUSED, bad, baseline, ok, path, perf_doc, sample_doc, tcp
 
-from k8snet.perf import results, stats
+from k8snet.perf import results, schema, stats
 
 
 def test_kind_record_keeps_every_sample_and_summarizes_the_ok_ones() -> None:
@@ -84,6 +84,47 @@ def test_targets_met_and_not_met_with_the_reason() -> None:
     assert cross["status"] == stats.NOT_MET
     assert cross["ratio"] == pytest.approx(0.6)
     assert "ovs-vswitchd" in cross["reason"]
+
+
+def _paired(entry: dict, bid: str, path_runs: list, anchor_runs: list, error: str = "") -> dict:
+    rec = {"rounds": max(len(path_runs), len(anchor_runs)), "error": error}
+    if path_runs:
+        rec["path"] = results.kind_record(path_runs)
+    if anchor_runs:
+        rec["anchor"] = results.kind_record(anchor_runs)
+    entry.setdefault("paired", {})[f"baseline:{bid}"] = rec
+    return entry
+
+
+def test_runs_paired_with_the_anchor_judge_the_target_and_the_blocks_are_kept() -> None:
+    # apart, the baseline's block was fast and the path's slow: 3.0 / 5.0;
+    # alternating run by run beside the cluster, both saw the same machine.
+    cross = path("pod-pod-cross-node", tcp1=[tcp(3.0)])
+    _paired(cross, "ovs-netdev", [tcp(4.4), tcp(4.6), tcp(4.5)], [tcp(5.0), tcp(4.9), tcp(5.1)])
+    doc = perf_doc([baseline("ovs-netdev", 5.0)], [cross])
+    t = _target(doc, "cross-node-vs-ovs")
+    assert (t["value"], t["against_value"], t["pairs"]) == (4.5, 5.0, 3)
+    assert t["ratio"] == pytest.approx(0.9) and t["status"] == stats.MET
+    assert t["unpaired"] == {"value": 3.0, "against_value": 5.0, "ratio": pytest.approx(0.6)}
+    # the path's table row keeps its own runs; only the target uses the pairs
+    assert doc["paths"]["nftables/single/pod-pod-cross-node"]["ratios"]["baseline"][
+        "tcp1"] == pytest.approx(0.6)
+    assert not schema.validate_perf(doc)
+
+
+def test_pairs_that_failed_on_one_side_leave_the_unpaired_verdict() -> None:
+    cross = path("pod-pod-cross-node", tcp1=[tcp(3.0)])
+    _paired(cross, "ovs-netdev", [tcp(4.5)], [], error="baseline ovs-netdev beside the "
+            "cluster: RuntimeError: ovs-vsctl add-br failed")
+    doc = perf_doc([baseline("ovs-netdev", 5.0)], [cross])
+    t = _target(doc, "cross-node-vs-ovs")
+    assert "pairs" not in t and t["ratio"] == pytest.approx(0.6)
+    assert t["status"] == stats.NOT_MET
+    # pairs with another baseline do not judge this target
+    cross = path("pod-pod-cross-node", tcp1=[tcp(3.0)])
+    _paired(cross, "ovs-fabric-single", [tcp(4.5)], [tcp(4.6)])
+    t = _target(perf_doc([baseline("ovs-netdev", 5.0)], [cross]), "cross-node-vs-ovs")
+    assert "pairs" not in t and t["ratio"] == pytest.approx(0.6)
 
 
 def test_a_failed_path_makes_its_target_failed_with_the_error() -> None:

@@ -48,6 +48,15 @@ def _first_failed_sample(doc: dict) -> dict:
      .update(tcp9=d["paths"]["nftables/single/pod-pod-cross-node"]["metrics"]["tcp1"]),
      "unknown kind"),
     (lambda d: d.update(wall_s=float("nan")), "wall_s"),
+    (lambda d: d["paths"]["nftables/single/pod-pod-cross-node"].update(
+        paired={"path:pod-pod-same-node": {"rounds": 3, "error": ""}}), "only with a baseline"),
+    (lambda d: d["paths"]["nftables/single/pod-pod-cross-node"].update(
+        paired={"baseline:ovs-netdev": {"rounds": "3", "error": "",
+                                        "path": {"status": "ok"}}}), "rounds"),
+    (lambda d: d["paths"]["nftables/single/pod-pod-cross-node"].update(
+        paired={"baseline:ovs-netdev": {"rounds": 3, "error": "", "path": {"status": "ok"}}}),
+     "paired.baseline:ovs-netdev.path"),
+    (lambda d: d["targets"][0].update(pairs=0), "at least one"),
 ])
 def test_each_breakage_is_reported(mutate, expected) -> None:
     problems = _problems(mutate)
