@@ -11,7 +11,8 @@ A pidfd names one process, not a PID number, and stays readable after the
 exit is reaped: watch a process before anything else can reap it (right
 after it is started), and a reused PID cannot be mistaken for it.  Whatever
 cannot be watched (no pidfd, no file descriptor left: EMFILE) is left to
-the caller's polling, never lost.
+the caller's polling, never lost.  ``wake`` ends a ``wait`` early (an
+eventfd in the same set), for a caller whose next deadline moved closer.
 """
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ class ExitWatch:
         self._lock = threading.Lock()
         self.supported = hasattr(os, "pidfd_open")
         self.closed = False
+        self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._selector.register(self._wake_fd, selectors.EVENT_READ, None)
 
     def watch(self, pid: int) -> bool:
         """Watch ``pid``; False when it cannot be (no pidfd here, the process
@@ -77,10 +80,17 @@ class ExitWatch:
         with self._lock:
             return pid in self._fds
 
+    def wake(self) -> None:
+        """End the current (or the next) ``wait`` now; thread-safe."""
+        with self._lock:
+            if not self.closed:
+                os.eventfd_write(self._wake_fd, 1)
+
     def wait(self, timeout: float) -> set[int]:
-        """Block up to ``timeout`` seconds; the watched PIDs that exited since
-        the last call, no longer watched."""
-        if not self._fds:
+        """Block up to ``timeout`` seconds, or until a watched process exits or
+        ``wake`` is called; the watched PIDs that exited since the last call,
+        no longer watched."""
+        if self.closed:
             time.sleep(timeout)
             return set()
         ready = self._selector.select(timeout)
@@ -88,6 +98,12 @@ class ExitWatch:
         with self._lock:
             for key, _ in ready:
                 pid = key.data
+                if pid is None:                  # a wake-up: drain it
+                    try:
+                        os.eventfd_read(self._wake_fd)
+                    except BlockingIOError:
+                        pass
+                    continue
                 if self._fds.get(pid) == key.fd:
                     del self._fds[pid]
                     self._forget(key.fd)
@@ -126,3 +142,4 @@ class ExitWatch:
                 self._forget(fd)
             self._fds.clear()
             self._selector.close()
+            os.close(self._wake_fd)

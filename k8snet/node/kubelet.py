@@ -30,15 +30,16 @@ from k8snet.apiserver import events
 from k8snet.apiserver.controller import Controller
 from k8snet.apiserver.store import Event, Store, key_of
 from k8snet.errors import K8snetError
-from k8snet.node import cni, containers, discovery, envvars, exits, sandbox, volumes
+from k8snet.node import cni, containers, discovery, envvars, exits, probes, sandbox, volumes
 from k8snet.node.env import EnvError, container_env
 from k8snet.node.ipam import NodeIpam
-from k8snet.node.probes import Tracker, container_probes, implicit_probe, run_probe
+from k8snet.node.probes import probe_order, run_probe, trackers
 from k8snet.node.runtime import (
     ContainerRuntime,
     PodRuntime,
     backoff,
     listed_ready,
+    next_pass,
     next_wakeup,
     pod_status,
     should_restart,
@@ -48,7 +49,8 @@ from k8snet.node.runtime import (
 TERMINATION_DRAIN = 0.5   # seconds a deleted pod stays out of its endpoints before SIGTERM
 ENDPOINTS_WAIT_MAX = 5.0  # at most this long for the EndpointSlices to drop it first
 ENDPOINTS_POLL = 0.05
-MONITOR_TICK = 0.05       # seconds between checks of processes and due probes
+MONITOR_TICK = 0.05       # seconds between passes at the most: exits, due probes
+IDLE_TICK = 0.5           # seconds between passes at the least: the node's reachability
 COMPONENT = "kubelet"
 
 
@@ -298,9 +300,7 @@ class Kubelet(Controller):
                           COMPONENT, self.node.name)
             c.backoff_until = time.monotonic() + 2.0
             return
-        grpc_ports = tuple(sorted({p.port for p in container_probes(c.spec).values()
-                                   if p is not None and p.handler == "grpc"
-                                   and isinstance(p.port, int)}))
+        grpc_ports = probes.grpc_ports(c.spec)
         typed = replace(typed, env=())
         log_path = os.path.join(rt.log_dir, c.name, f"{c.restart_count + (c.proc is not None)}.log")
         if c.proc is not None:
@@ -358,17 +358,8 @@ class Kubelet(Controller):
         return pod.get("spec") or {}, c.spec
 
     def _arm_probes(self, c: ContainerRuntime) -> None:
-        now = time.monotonic()
-        probes = container_probes(c.spec)
-        readiness = probes["readinessProbe"]
-        once = False
-        if readiness is None and c.builtin:
-            readiness, once = implicit_probe(container_from(c.spec)), True
-        c.readiness = Tracker(readiness, now, once=once) if readiness else None
-        c.liveness = Tracker(probes["livenessProbe"], now) if probes["livenessProbe"] else None
-        if c.liveness is not None:
-            c.liveness.ready = True                  # alive until proven otherwise
-        c.startup = Tracker(probes["startupProbe"], now) if probes["startupProbe"] else None
+        c.startup, c.readiness, c.liveness = trackers(c.spec, c.builtin, time.monotonic())
+        self._exits.wake()                           # the monitor's next pass may be sooner
 
     # --- the monitor thread: process exits and probes ----------------------------
 
@@ -380,15 +371,26 @@ class Kubelet(Controller):
         return self
 
     def _watch_processes(self) -> None:
+        last = 0.0
         while not self._stopping.is_set():
             try:
-                exited, due = set(), time.monotonic() + MONITOR_TICK
-                while (left := due - time.monotonic()) > 0:  # one pass a tick at most
+                exited, due = set(), self._next_pass(last)
+                while (left := due - time.monotonic()) > 0:
                     exited |= self._exits.wait(left)
+                    if time.monotonic() < due:       # an exit or a wake-up: look soon
+                        due = min(due, last + MONITOR_TICK)
                 if not self._stopping.is_set():
                     self.check_once(exited)
+                last = time.monotonic()
             except Exception:  # noqa: BLE001 - the monitor must outlive one bad pass
                 self.log.exception("probe pass failed")
+
+    def _next_pass(self, last: float) -> float:
+        """One pass a tick at most, every IDLE_TICK at least (runtime.next_pass)."""
+        with self.lock:
+            runtimes = list(self.pods.values())
+        return next_pass(runtimes, self._exits.watching, last + MONITOR_TICK,
+                         time.monotonic() + IDLE_TICK)
 
     def check_once(self, exited: set[int] | None = None) -> None:
         """Enqueue pods whose containers exited; run due probes; enqueue pods
@@ -425,9 +427,8 @@ class Kubelet(Controller):
     def _probe(self, key: tuple[str, str], rt: PodRuntime, c: ContainerRuntime) -> bool:
         now = time.monotonic()
         changed = False
-        order = [("startup", c.startup)] if c.startup and not c.startup.ready else \
-            [("readiness", c.readiness), ("liveness", c.liveness)]
-        due = [(kind, t) for kind, t in order if t is not None and t.due(now)]
+        due = [(kind, t) for kind, t in probe_order(c.startup, c.readiness, c.liveness)
+               if t.due(now)]
         if not due:
             return False
         typed = container_from(c.spec)
@@ -483,6 +484,7 @@ class Kubelet(Controller):
     def stop(self) -> None:
         """Stop the loops and every pod of this node (sandboxes included)."""
         self._stopping.set()
+        self._exits.wake()
         super().stop()
         if self._monitor is not None:
             self._monitor.join(timeout=10)

@@ -19,6 +19,7 @@ import socket
 import subprocess
 from dataclasses import dataclass, field
 
+from k8snet.api.convert import container_from as probe_container
 from k8snet.api.convert import probe_from
 from k8snet.api.model import Container, Probe
 from k8snet.node import grpc_probe, netns
@@ -63,6 +64,46 @@ def container_probes(spec: dict) -> dict[str, Probe | None]:
     """A container's (API JSON) readiness, liveness and startup probes, by field name."""
     return {kind: probe_from(spec.get(kind))
             for kind in ("readinessProbe", "livenessProbe", "startupProbe")}
+
+
+def grpc_ports(spec: dict) -> tuple[int, ...]:
+    """The numeric ports a container's (API JSON) gRPC probes check, sorted."""
+    return tuple(sorted({p.port for p in container_probes(spec).values()
+                         if p is not None and p.handler == "grpc" and isinstance(p.port, int)}))
+
+
+def trackers(spec: dict, builtin: bool, now: float
+             ) -> tuple[Tracker | None, Tracker | None, Tracker | None]:
+    """(startup, readiness, liveness) of a container (API JSON) started at
+    ``now``: a built-in server without a readiness probe gets the implicit
+    start-up check; a liveness probe counts alive until it fails."""
+    probes = container_probes(spec)
+    readiness, once = probes["readinessProbe"], False
+    if readiness is None and builtin:
+        readiness, once = implicit_probe(probe_container(spec)), True
+    liveness = Tracker(probes["livenessProbe"], now) if probes["livenessProbe"] else None
+    if liveness is not None:
+        liveness.ready = True
+    return (Tracker(probes["startupProbe"], now) if probes["startupProbe"] else None,
+            Tracker(readiness, now, once=once) if readiness else None, liveness)
+
+
+def probe_order(startup: Tracker | None, readiness: Tracker | None,
+                liveness: Tracker | None) -> list[tuple[str, Tracker]]:
+    """The probes the kubelet runs now, by kind: the startup probe alone until
+    it succeeds, then readiness and liveness (Kubernetes docs, "Configure
+    Liveness, Readiness and Startup Probes")."""
+    order = [("startup", startup)] if startup and not startup.ready else \
+        [("readiness", readiness), ("liveness", liveness)]
+    return [(kind, t) for kind, t in order if t is not None]
+
+
+def next_due(startup: Tracker | None, readiness: Tracker | None,
+             liveness: Tracker | None) -> float | None:
+    """When the first probe ``probe_order`` runs is next due (monotonic
+    seconds); None when none will run again (an implicit check that passed)."""
+    return min((t.next_due for _, t in probe_order(startup, readiness, liveness)
+                if not (t.once and t.ready)), default=None)
 
 
 def implicit_probe(container: Container) -> Probe | None:

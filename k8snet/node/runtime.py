@@ -9,11 +9,12 @@ phases and conditions.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from k8snet.apiserver.store import now_rfc3339
 from k8snet.node.containers import ContainerProcess
-from k8snet.node.probes import Tracker
+from k8snet.node.probes import Tracker, next_due
 
 BACKOFF_BASE = 10.0        # seconds: the kubelet's initial crash back-off
 BACKOFF_MAX = 300.0
@@ -185,6 +186,26 @@ def next_wakeup(rt: PodRuntime) -> float | None:
     waits = [c.backoff_until - now for c in rt.containers.values()
              if c.backoff_until > now]
     return min(waits) if waits else None
+
+
+def next_pass(runtimes: list[PodRuntime], watching: Callable[[int], bool], soon: float,
+              late: float) -> float:
+    """When the kubelet's monitor looks again (monotonic seconds): when the
+    first probe of a running container is due, but not before ``soon`` nor
+    after ``late``; ``soon`` when some process is polled, not ``watching``
+    (no pidfd for it). Terminating pods are not probed."""
+    due = late
+    for rt in runtimes:
+        if rt.terminating_since is not None:
+            continue
+        for c in list(rt.containers.values()):
+            if c.proc is None or c.finished is not None:
+                continue
+            if not watching(c.proc.proc.pid):
+                return soon
+            at = next_due(c.startup, c.readiness, c.liveness)
+            due = due if at is None else min(due, at)
+    return max(due, soon)
 
 
 def listed_ready(slices: list[dict], ip: str) -> bool:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -123,3 +125,19 @@ def test_the_lab_raises_its_open_file_limit_within_the_hard_limit() -> None:
         assert now == expected == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_wake_ends_a_wait_early_once_even_with_nothing_watched() -> None:
+    watch = exits.ExitWatch()
+    try:
+        t0 = time.monotonic()
+        assert watch.wait(0.05) == set() and time.monotonic() - t0 >= 0.04
+        threading.Timer(0.1, watch.wake).start()
+        t0 = time.monotonic()
+        assert watch.wait(10) == set()
+        assert time.monotonic() - t0 < 5                  # woken, not timed out
+        t0 = time.monotonic()
+        assert watch.wait(0.05) == set() and time.monotonic() - t0 >= 0.04  # drained
+    finally:
+        watch.close()
+    watch.wake()                                         # after close: harmless

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from k8snet.node import runtime
+from k8snet.node import probes, runtime
 from k8snet.node.env import EnvError, container_env
 from k8snet.node.runtime import ContainerRuntime, PodRuntime, pod_status
 
@@ -110,3 +110,54 @@ def test_missing_sources_fail_unless_optional():
                       lookup_from(OBJS))
     ref["valueFrom"]["configMapKeyRef"]["optional"] = True
     assert "X" not in container_env(POD, {"env": [ref]}, {}, lookup_from(OBJS))
+
+
+def _probe(kind: str, period: int = 10, delay: int = 0) -> dict:
+    return {kind: {"tcpSocket": {"port": 80}, "periodSeconds": period,
+                   "initialDelaySeconds": delay}}
+
+
+def test_the_startup_probe_runs_alone_until_it_succeeds():
+    spec = {"name": "c", **_probe("startupProbe", delay=5), **_probe("readinessProbe"),
+            **_probe("livenessProbe", delay=2)}
+    startup, readiness, liveness = probes.trackers(spec, builtin=False, now=100.0)
+    assert [k for k, _ in probes.probe_order(startup, readiness, liveness)] == ["startup"]
+    assert probes.next_due(startup, readiness, liveness) == 105.0   # not readiness's 100
+    startup.record(True, 105.0)
+    assert [k for k, _ in probes.probe_order(startup, readiness, liveness)] == [
+        "readiness", "liveness"]
+    assert probes.next_due(startup, readiness, liveness) == 100.0
+    assert liveness.ready                                # alive until it fails
+
+
+def test_a_builtin_server_gets_a_one_off_check_that_ends_once_it_passes():
+    spec = {"name": "c", "ports": [{"containerPort": 8080}]}
+    startup, readiness, liveness = probes.trackers(spec, builtin=True, now=0.0)
+    assert startup is None and liveness is None and readiness.once
+    assert probes.next_due(None, readiness, None) == 0.0
+    readiness.record(True, 0.1)
+    assert probes.next_due(None, readiness, None) is None   # never due again
+    assert probes.trackers(spec, builtin=False, now=0.0) == (None, None, None)
+
+
+def test_the_monitor_sleeps_until_a_probe_is_due_within_its_bounds():
+    due_at = []
+    for delay in (3, 0):
+        c = ContainerRuntime("c", {"name": "c", **_probe("readinessProbe", delay=delay)},
+                             proc=Proc(True))
+        c.startup, c.readiness, c.liveness = probes.trackers(c.spec, False, now=10.0)
+        due_at.append(c)
+    pods = [rt_with(due_at[0])]
+
+    def watched(pid):
+        return True
+
+    assert runtime.next_pass(pods, watched, soon=10.05, late=10.5) == 10.5   # due at 13
+    assert runtime.next_pass(pods, watched, soon=12.0, late=20.0) == 13.0
+    pods.append(rt_with(due_at[1]))                                         # due now
+    assert runtime.next_pass(pods, watched, soon=10.05, late=20.0) == 10.05
+    pods[1].terminating_since = 9.0                                         # not probed
+    assert runtime.next_pass(pods, watched, soon=10.05, late=20.0) == 13.0
+    assert runtime.next_pass([], watched, soon=10.05, late=10.5) == 10.5     # idle
+    # a process without a pidfd is polled: every tick
+    assert runtime.next_pass(pods, lambda pid: False, soon=10.05, late=20.0) == 10.05
