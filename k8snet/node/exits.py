@@ -96,6 +96,8 @@ class ExitWatch:
         ready = self._selector.select(timeout)
         out = set()
         with self._lock:
+            if self.closed:                      # closed while selecting: its fds are gone
+                return set()
             for key, _ in ready:
                 pid = key.data
                 if pid is None:                  # a wake-up: drain it

@@ -49,8 +49,8 @@ from k8snet.node.runtime import (
 TERMINATION_DRAIN = 0.5   # seconds a deleted pod stays out of its endpoints before SIGTERM
 ENDPOINTS_WAIT_MAX = 5.0  # at most this long for the EndpointSlices to drop it first
 ENDPOINTS_POLL = 0.05
-MONITOR_TICK = 0.05       # seconds between passes at the most: exits, due probes
-IDLE_TICK = 0.5           # seconds between passes at the least: the node's reachability
+MONITOR_TICK = 0.05       # seconds at least between two monitor passes (exits, due probes)
+IDLE_TICK = 0.5           # seconds at most between two passes (the node's reachability)
 COMPONENT = "kubelet"
 
 
@@ -381,9 +381,10 @@ class Kubelet(Controller):
                         due = min(due, last + MONITOR_TICK)
                 if not self._stopping.is_set():
                     self.check_once(exited)
-                last = time.monotonic()
             except Exception:  # noqa: BLE001 - the monitor must outlive one bad pass
                 self.log.exception("probe pass failed")
+            finally:
+                last = time.monotonic()           # a failed pass counts: no spinning
 
     def _next_pass(self, last: float) -> float:
         """One pass a tick at most, every IDLE_TICK at least (runtime.next_pass)."""

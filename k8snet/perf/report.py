@@ -281,6 +281,16 @@ def _links(doc: dict) -> list[str]:
     return out
 
 
+def pair_failures(doc: dict) -> list[str]:
+    """Lines for pairs that were not taken in full: their targets were judged
+    on the separate blocks instead."""
+    out = [f"- {key} with {against}: {rec['error']}"
+           for key, e in doc["paths"].items()
+           for against, rec in (e.get("paired") or {}).items() if rec.get("error")]
+    return ["Pairs not taken in full (those targets are judged on the separate blocks):",
+            "", *out, ""] if out else []
+
+
 def report_md(doc: dict, charts: list[Path]) -> str:
     cfg = doc["config"]
     lines = ["# k8snet perf report", "",
@@ -295,12 +305,14 @@ def report_md(doc: dict, charts: list[Path]) -> str:
              *_machine(doc), *_links(doc), "",
              "## Targets", "",
              "Each ratio is TCP x1 throughput of the path over its anchor, both measured in "
-             "this run. Where the anchor is a baseline, the ratio is over runs taken in pairs: "
-             "the baseline built again beside the running cluster, its runs alternating with "
-             "the path's (anchor, path, path, anchor, ...), so a slow spell of the machine "
-             "lands on both sides. The ratio of the separate blocks is kept in results.json "
+             "this run. A target marked (N pairs) is judged on runs taken in pairs: its "
+             "baseline built again beside the running cluster (sharing ovs-vswitchd with the "
+             "cluster's idle bridges), its runs alternating with the path's (anchor, path, "
+             "path, anchor, ...), so a slow spell of the machine lands on both sides. The "
+             "separate blocks' ratio, which the Paths table shows, is kept in results.json "
              "(`targets[].unpaired`).", "",
-             markdown_table(TARGET_HEAD, target_rows(doc)), "", noise_sentence(doc), "",
+             markdown_table(TARGET_HEAD, target_rows(doc)), "", *pair_failures(doc),
+             noise_sentence(doc), "",
              disturbed_sentence(doc), "",
              "## Paths", "",
              "Baselines first, then every path in each cluster. Ratios: TCP x1 of the path "

@@ -117,12 +117,13 @@ def _failure(entry: dict | None, kind: str, what: str) -> str:
 def _pairs(entry: dict, against: str | None, kind: str,
            value: str) -> tuple[float, float, int] | None:
     """(path median, anchor median, pairs) from the runs that alternated with
-    ``against`` beside the cluster (``entry["paired"]``), if both sides have one."""
+    ``against`` beside the cluster (``entry["paired"]``): only when the pairs
+    were all taken (no error) and each side has at least two ok runs."""
     rec = (entry.get("paired") or {}).get(against or "")
-    if not rec or kind != "tcp1":
+    if not rec or kind != "tcp1" or rec.get("error"):
         return None
     summ = [((rec.get(side) or {}).get("summary") or {}).get(value) for side in ("path", "anchor")]
-    if not all(summ):
+    if not all(summ) or min(x["n"] for x in summ) < 2:
         return None
     return summ[0]["median"], summ[1]["median"], min(x["n"] for x in summ)
 

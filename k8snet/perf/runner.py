@@ -277,8 +277,6 @@ class Runner:
             for side, samples in taken.items():
                 if samples:
                     rec[side] = results.kind_record(samples)
-            for _ in range(2 * rounds - sum(map(len, taken.values()))):
-                self.done += 1         # steps a failure left untaken, for the counter
 
     # --- phases -------------------------------------------------------------
 
@@ -287,12 +285,14 @@ class Runner:
         t0 = time.monotonic()
         try:
             for phase in phases:
+                start = self.done
                 if phase.kind == "baselines":
                     self._baselines(phase)
-                    continue
-                if phase.topo == paths.SHAPED:
-                    self.doc["netem"] = netem_check()
-                self._cluster(phase)
+                else:
+                    if phase.topo == paths.SHAPED:
+                        self.doc["netem"] = netem_check()
+                    self._cluster(phase)
+                self.done = start + phase.steps   # steps a failure left untaken
         except KeyboardInterrupt:
             self.doc["interrupted"] = True
             raise

@@ -134,7 +134,8 @@ class _Checker:
             w = f"{where}.paired.{against}"
             if not against.startswith("baseline:"):
                 self.fail(w, "pairs are taken only with a baseline")
-            self.has(rec, w, "rounds", int)
+            if self.has(rec, w, "rounds", int) and rec["rounds"] < 1:
+                self.fail(f"{w}.rounds", "at least one pair")
             self.has(rec, w, "error", str)
             for side in ("path", "anchor"):
                 if isinstance(rec, dict) and side in rec:
@@ -148,9 +149,14 @@ class _Checker:
             self.has(t, where, key, "number", nullable=True)
         if t.get("status") in ("not met", "failed") and not t.get("reason"):
             self.fail(where, f"a target that is {t.get('status')} must give the reason")
+        if isinstance(t, dict) and ("pairs" in t) != ("unpaired" in t):
+            self.fail(where, "a target judged on pairs has both 'pairs' and 'unpaired'")
         if isinstance(t, dict) and "pairs" in t and self.has(t, where, "pairs", int) \
-                and t["pairs"] < 1:
-            self.fail(f"{where}.pairs", "a target judged on pairs has at least one")
+                and t["pairs"] < 2:
+            self.fail(f"{where}.pairs", "a target judged on pairs has at least two")
+        if isinstance(t, dict) and "unpaired" in t and self.has(t, where, "unpaired", dict):
+            for key in ("value", "against_value", "ratio"):
+                self.has(t["unpaired"], f"{where}.unpaired", key, "number", nullable=True)
         if t.get("status") == "failed" and t.get("ratio") is not None:
             self.fail(where, "a failed target has no ratio")
 

@@ -3,10 +3,13 @@ container environment (ConfigMap, Secret, downward API, expansion)."""
 from __future__ import annotations
 
 import base64
+import logging
+import threading
+import time
 
 import pytest
 
-from k8snet.node import probes, runtime
+from k8snet.node import exits, kubelet, probes, runtime
 from k8snet.node.env import EnvError, container_env
 from k8snet.node.runtime import ContainerRuntime, PodRuntime, pod_status
 
@@ -161,3 +164,33 @@ def test_the_monitor_sleeps_until_a_probe_is_due_within_its_bounds():
     assert runtime.next_pass([], watched, soon=10.05, late=10.5) == 10.5     # idle
     # a process without a pidfd is polled: every tick
     assert runtime.next_pass(pods, lambda pid: False, soon=10.05, late=20.0) == 10.05
+
+
+def test_a_monitor_pass_that_raises_still_waits_a_tick_before_the_next():
+    calls = []
+
+    class Stub:
+        """What Kubelet._watch_processes uses: an overdue probe, a bad pass."""
+
+        def __init__(self):
+            self._stopping, self._exits = threading.Event(), exits.ExitWatch()
+            self.log = logging.getLogger("test-monitor")
+
+        def _next_pass(self, last):
+            return last + kubelet.MONITOR_TICK
+
+        def check_once(self, exited):
+            calls.append(exited)
+            raise RuntimeError("bad pass")
+
+    stub = Stub()
+    thread = threading.Thread(target=kubelet.Kubelet._watch_processes, args=(stub,),
+                              daemon=True)
+    logging.getLogger("test-monitor").disabled = True
+    thread.start()
+    time.sleep(0.5)
+    stub._stopping.set()
+    stub._exits.wake()
+    thread.join(2)
+    assert not thread.is_alive()
+    assert 2 <= len(calls) <= 0.5 / kubelet.MONITOR_TICK + 2, len(calls)   # not a busy loop

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from k8snet.perf import paths
+from k8snet.perf import baselines, paths, runner
 from k8snet.perf.runner import Config, plan
 
 
@@ -128,3 +128,16 @@ def test_target_paths_and_anchors_get_more_tcp1_runs() -> None:
 def test_unknown_path_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown path"):
         paths.selected(["pod-to-mars"])
+
+
+def test_the_progress_counter_ends_each_phase_at_its_planned_steps(monkeypatch) -> None:
+    """A cluster that never started (its paths skipped, its pairs never taken)
+    still advances the counter by the phase's planned steps."""
+    monkeypatch.setattr(baselines, "teardown", lambda: None)
+    monkeypatch.setattr(runner.Runner, "_cluster", lambda self, phase: None)
+    phases = [p for p in plan(Config(only=("pod-pod-cross-node",)), ["nftables"])
+              if p.kind == "cluster"]
+    assert phases[0].steps > 2 * 4 * 2          # its own runs and 2 x 4 pairs
+    run = runner.Runner(Config(), say=lambda *a, **k: None)
+    run.run(phases)
+    assert run.done == run.total == phases[0].steps

@@ -99,3 +99,9 @@ def test_a_target_judged_on_pairs_says_how_many() -> None:
     row = _row(report.perf_table(doc), "pod → pod across nodes ≥ 0.9× bare OVS", "nftables")
     assert "4.50 Gbit/s vs 5.00 Gbit/s (2 pairs)" in row and "0.90×" in row
     assert "targets[].unpaired" in report.report_md(doc, [])
+    assert "Pairs not taken in full" not in report.report_md(doc, [])
+    cross["paired"]["baseline:ovs-netdev"]["error"] = "baseline ovs-netdev beside the " \
+        "cluster: RuntimeError: no room"
+    md = report.report_md(perf_doc([baseline("ovs-netdev", 5.0)], [cross]), [])
+    assert "- nftables/single/pod-pod-cross-node with baseline:ovs-netdev: baseline " \
+        "ovs-netdev beside the cluster: RuntimeError: no room" in md

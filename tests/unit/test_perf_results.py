@@ -120,9 +120,19 @@ def test_pairs_that_failed_on_one_side_leave_the_unpaired_verdict() -> None:
     t = _target(doc, "cross-node-vs-ovs")
     assert "pairs" not in t and t["ratio"] == pytest.approx(0.6)
     assert t["status"] == stats.NOT_MET
+    # nor do pairs cut short (an error), nor a single pair
+    cross = path("pod-pod-cross-node", tcp1=[tcp(3.0)])
+    _paired(cross, "ovs-netdev", [tcp(4.5), tcp(4.5)], [tcp(5.0), tcp(5.0)],
+            error="baseline ovs-netdev beside the cluster: KeyboardInterrupt: ")
+    t = _target(perf_doc([baseline("ovs-netdev", 5.0)], [cross]), "cross-node-vs-ovs")
+    assert "pairs" not in t and t["ratio"] == pytest.approx(0.6)
+    cross = path("pod-pod-cross-node", tcp1=[tcp(3.0)])
+    _paired(cross, "ovs-netdev", [tcp(4.5)], [tcp(5.0)])
+    t = _target(perf_doc([baseline("ovs-netdev", 5.0)], [cross]), "cross-node-vs-ovs")
+    assert "pairs" not in t and t["ratio"] == pytest.approx(0.6)
     # pairs with another baseline do not judge this target
     cross = path("pod-pod-cross-node", tcp1=[tcp(3.0)])
-    _paired(cross, "ovs-fabric-single", [tcp(4.5)], [tcp(4.6)])
+    _paired(cross, "ovs-fabric-single", [tcp(4.5), tcp(4.5)], [tcp(4.6), tcp(4.6)])
     t = _target(perf_doc([baseline("ovs-netdev", 5.0)], [cross]), "cross-node-vs-ovs")
     assert "pairs" not in t and t["ratio"] == pytest.approx(0.6)
 

@@ -56,7 +56,12 @@ def _first_failed_sample(doc: dict) -> dict:
     (lambda d: d["paths"]["nftables/single/pod-pod-cross-node"].update(
         paired={"baseline:ovs-netdev": {"rounds": 3, "error": "", "path": {"status": "ok"}}}),
      "paired.baseline:ovs-netdev.path"),
-    (lambda d: d["targets"][0].update(pairs=0), "at least one"),
+    (lambda d: d["targets"][0].update(pairs=1, unpaired={"value": 1.0, "against_value": 2.0,
+                                                          "ratio": 0.5}), "at least two"),
+    (lambda d: d["targets"][0].update(pairs=4), "both 'pairs' and 'unpaired'"),
+    (lambda d: d["targets"][0].update(pairs=4, unpaired={"value": "1"}), "unpaired.value"),
+    (lambda d: d["paths"]["nftables/single/pod-pod-cross-node"].update(
+        paired={"baseline:ovs-netdev": {"rounds": 0, "error": ""}}), "at least one pair"),
 ])
 def test_each_breakage_is_reported(mutate, expected) -> None:
     problems = _problems(mutate)
