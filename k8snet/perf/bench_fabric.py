@@ -40,7 +40,10 @@ def rows(b: dict) -> list[list[str]]:
     for t in b["targets"]:
         ratio = t.get("ratio")
         value = "failed" if ratio is None else (
-            f"{ratio:.3f}x ({t.get('value', 0):.2f} / {t.get('against_value', 0):.2f} Gbit/s)")
+            f"{ratio:.3f}x ({t.get('value', 0):.2f} / {t.get('against_value', 0):.2f} Gbit/s"
+            + (f", {t['pairs']} pairs; apart {t['unpaired']['ratio']:.3f}x"
+               if t.get("pairs") and (t.get("unpaired") or {}).get("ratio") is not None
+               else "") + ")")
         why = f" ({t['reason']})" if t.get("reason") else ""
         out.append(["fabric", f"{t['title']} (make perf, {b['perf_started']})", value,
                     f"≥ {t['threshold']}x: {t['status']}{why}"])

@@ -16,14 +16,18 @@ def test_the_fabric_targets_are_carried_with_their_verdicts(tmp_path):
     path.write_text(json.dumps({"started": "2026-11-29T21:00:00+00:00", "targets": [
         _target("same-node-vs-bridge", 0.95, "met"),
         _target("cross-node-vs-ovs", 0.91, "met"),
-        _target("cross-leaf-vs-ovs", 0.7, "not met", "three bridges, one thread")]}))
+        _target("cross-leaf-vs-ovs", 0.7, "not met", "three bridges, one thread"),
+        {**_target("cross-node-vs-ovs-layout", 0.94, "met"), "pairs": 4,
+         "unpaired": {"value": 9.7, "against_value": 10.0, "ratio": 0.97}}]}))
     b = bench_fabric.from_perf(path)
-    assert [t["id"] for t in b["targets"]] == ["cross-node-vs-ovs", "cross-leaf-vs-ovs"]
+    assert [t["id"] for t in b["targets"]] == ["cross-node-vs-ovs", "cross-leaf-vs-ovs",
+                                               "cross-node-vs-ovs-layout"]
     rows = bench_report.bench_rows({"benchmarks": {"fabric": {"status": "ok", **b}}})
     assert rows[0][0] == "fabric" and "2026-11-29T21:00:00" in rows[0][1]
     assert rows[0][2].startswith("0.910x (9.10 / 10.00 Gbit/s)")
     assert rows[0][3] == "≥ 0.9x: met"
     assert rows[1][3] == "≥ 0.9x: not met (three bridges, one thread)"
+    assert rows[2][2] == "0.940x (9.40 / 10.00 Gbit/s, 4 pairs; apart 0.970x)"
 
 
 def test_without_a_perf_run_it_says_where_to_get_one(tmp_path):
