@@ -86,6 +86,15 @@ class K8sCLI(CLI):
                 log.write(f"{line}\n{traceback.format_exc()}\n")
         return False
 
+    def parseline(self, line):
+        """``NS/POD CMD`` is a pod's command, never Mininet's command named by
+        the namespace (the e2e model's namespace ``x`` would run ``do_x``,
+        Mininet's xterm, with ``/a ...`` as its argument)."""
+        first = line.strip().partition(" ")[0]
+        if "/" in first and not first.startswith("/"):
+            return None, None, line.strip()
+        return super().parseline(line)
+
     # --- pods as CLI targets -------------------------------------------------------
 
     def name_map(self) -> dict[str, str]:

@@ -41,7 +41,9 @@ def test_script_runs_cli_commands_and_tears_down(tmp_path):
                       "kubectl get nodes\n"
                       "client ping -c1 -W1 web-2\n"
                       "web-1 curl -s http://203.0.113.10/hostname\n"
-                      "nodes\n")
+                      "nodes\n"
+                      "netpol model\n"
+                      "x/a echo hi-from-x-a\n")
     res = k8snet("run", "--topo", "single", "-f", "examples/demo", "--script", str(script),
                  cwd=REPO)
     assert res.returncode == 0, res.stderr
@@ -53,6 +55,8 @@ def test_script_runs_cli_commands_and_tears_down(tmp_path):
     # The pod name was replaced by its IP, as Mininet does for hosts.
     assert f"PING {ip} ({ip})" in out and "1 received" in out
     assert "ext" in out  # netexec on ext answered /hostname
+    # README's tour: a pod of namespace x, never Mininet's x (xterm) command
+    assert "hi-from-x-a" in out and "KeyError" not in out, out[-2000:]
     assert_nothing_left()
 
 

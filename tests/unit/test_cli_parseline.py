@@ -1,0 +1,24 @@
+"""The Mininet CLI's line parsing with pods as targets: ``NS/POD CMD`` is the
+pod's command, even when NS is also the name of a Mininet command (``x``)."""
+from __future__ import annotations
+
+from k8snet.cli.shell import K8sCLI
+
+
+def _cli() -> K8sCLI:
+    return object.__new__(K8sCLI)          # no Mininet: only the parsing is tested
+
+
+def test_a_namespaced_pod_is_never_read_as_a_mininet_command() -> None:
+    cli = _cli()
+    line = "x/a curl -s --max-time 1 s-y-b.y:80/hostname"
+    assert cli.parseline(line) == (None, None, line)       # -> default(): the pod
+    assert cli.parseline("  y/b echo hi ") == (None, None, "y/b echo hi")
+
+
+def test_plain_commands_parse_as_before() -> None:
+    cli = _cli()
+    assert cli.parseline("x h1") == ("x", "h1", "x h1")         # Mininet's xterm
+    assert cli.parseline("trace client web:80")[:2] == ("trace", "client web:80")
+    assert cli.parseline("sh ls /tmp")[:2] == ("sh", "ls /tmp")
+    assert cli.parseline("/bin/true")[0] == ""                  # not a pod: as cmd.Cmd does
