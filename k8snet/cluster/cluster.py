@@ -55,7 +55,7 @@ from k8snet.node.proxy_agent import ProxyAgent
 from kproxy.apply import Proxier, require_mode
 
 SYSTEM_READY_TIMEOUT = 30.0
-KUBELET_VERSION = "v1.30.0-k8snet"
+KUBELET_VERSION = "v1.35.0-k8snet"   # as the API server's (discovery.VERSION)
 
 
 def node_object(node: Node, capacity: int) -> dict:

@@ -130,7 +130,7 @@ def _pod_chain(direction: str, ip: str) -> list[str]:
             f"ip {peer} . meta l4proto . th dport"
         what = "without ports" if suffix.startswith("any") else "with ports"
         out.append(f"add rule {FAMILY} {TABLE} {name} {key} @{name}-{suffix} {allow} "
-                   f'comment "allowed by a {direction} rule {what}"')
+                   f'comment "allowed by an {direction} rule {what}"')
     out.append(f"add rule {FAMILY} {TABLE} {name} counter reject with icmp type "
                f'admin-prohibited comment "{direction} of {ip}: no policy allows it"')
     return out

@@ -34,7 +34,7 @@ def check(sock: socket.socket, authority: str, service: str = "",
     stream = conn.get_next_available_stream_id()
     conn.send_headers(stream, [(":method", "POST"), (":scheme", "http"), (":path", PATH),
                                (":authority", authority), ("content-type", "application/grpc"),
-                               ("te", "trailers"), ("user-agent", "kube-probe/1.30")])
+                               ("te", "trailers"), ("user-agent", "kube-probe/1.35")])
     conn.send_data(stream, struct.pack(">BI", 0, len(body)) + body, end_stream=True)
     sock.sendall(conn.data_to_send())
     data, grpc_status, message = b"", None, ""

@@ -165,7 +165,7 @@ def run_probe(probe: Probe, container: Container, pod_ip: str, node_ns: str,
                 sock.close()
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
         conn.sock = sock
-        headers = {"User-Agent": "kube-probe/1.30", "Accept": "*/*", **dict(probe.headers)}
+        headers = {"User-Agent": "kube-probe/1.35", "Accept": "*/*", **dict(probe.headers)}
         try:
             conn.request("GET", probe.path or "/", headers=headers)
             status = conn.getresponse().status

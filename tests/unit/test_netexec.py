@@ -270,7 +270,7 @@ def test_http_probe_with_headers_passes(server: Server, method: str) -> None:
     conn = http.client.HTTPConnection(HOST, server.tcp_port, timeout=TIMEOUT)
     try:
         conn.request(method, "/_healthz", headers={
-            "User-Agent": "kube-probe/1.30", "X-Custom-Header": "Awesome",
+            "User-Agent": "kube-probe/1.35", "X-Custom-Header": "Awesome",
             "Authorization": "Bearer abc"})
         response = conn.getresponse()
         assert response.status == 200
