@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from k8snet.api.defaults import apply_defaults
 from k8snet.api.kinds import BUILTIN, BY_KIND, kind_info
 from k8snet.api.validation import validate
+from k8snet.api.validation.strict import strict_message, unknown_fields
 from k8snet.apiserver.registry import raise_invalid
 from k8snet.apiserver.store import Store, key_of
-from k8snet.errors import K8snetError, StatusError
+from k8snet.errors import BadRequest, K8snetError, StatusError
 from k8snet.load.documents import Document
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -107,7 +108,25 @@ def _pod_change_forbidden(old: dict, new: dict) -> bool:
     return strip(want) != strip(old.get("spec") or {})
 
 
+class StrictDecodingError(BadRequest):
+    """Fields the kind does not have (``fieldValidation=Strict``, kubectl's default)."""
+
+    def __init__(self, obj: dict, paths: list[str]) -> None:
+        super().__init__(strict_message(obj, paths))
+        self.paths = paths
+
+
+def _located(doc: Document, exc: StatusError) -> str:
+    """``file:line: document N`` at the first field the error names, if any."""
+    paths = getattr(exc, "paths", None) or [c.partition(":")[0]
+                                            for c in getattr(exc, "causes", [])[:1]]
+    return doc.where(paths[0] if paths else "")
+
+
 def _one(store: Store, doc: Document, dry_run: bool) -> str:
+    unknown = unknown_fields(doc.obj)
+    if unknown:
+        raise StrictDecodingError(doc.obj, unknown)
     obj = copy.deepcopy(doc.obj)
     applied = copy.deepcopy(doc.obj)         # what kubectl records: namespace filled in,
     applied_meta = applied.setdefault("metadata", {})   # annotations present but not itself
@@ -151,7 +170,7 @@ def apply(store: Store, docs: list[Document], namespace: str | None = None,
             try:
                 verbs[id(doc)] = _one(store, doc, dry_run)
             except StatusError as exc:
-                problems.append(f"{doc.where()}: {exc}")
+                problems.append(f"{_located(doc, exc)}: {exc}")
             except Exception as exc:      # a bug must not half-apply nor end the lab
                 problems.append(f"{doc.where()}: Internal error occurred: "
                                 f"{type(exc).__name__}: {exc}")

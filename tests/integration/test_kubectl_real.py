@@ -227,6 +227,25 @@ def test_invalid_service_is_refused_in_the_api_servers_words(cluster, tmp_path):
                           "* spec.ports[1].name: Required value\n")
 
 
+def test_a_misspelt_field_is_refused_strictly_or_warned_and_dropped(cluster, tmp_path):
+    """kubectl's default --validate=strict: the API server's strict decoding
+    error; --validate=warn: created with a warning, the field not stored."""
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: typo}\nspec:\n"
+                    "  selectr: {app: web}\n  ports: [{port: 80}]\n")
+    out = kubectl(cluster, "apply", "-f", str(typo))
+    assert out.returncode != 0
+    assert out.stderr.strip() == (
+        f'Error from server (BadRequest): error when creating "{typo}": Service in version '
+        '"v1" cannot be handled as a Service: strict decoding error: unknown field '
+        '"spec.selectr"'), out.stderr
+    out = kubectl(cluster, "apply", "--validate=warn", "-f", str(typo), check=True)
+    assert 'Warning: unknown field "spec.selectr"' in out.stderr, out.stderr
+    got = json.loads(kubectl(cluster, "get", "svc", "typo", "-o", "json", check=True).stdout)
+    assert "selectr" not in got["spec"]
+    kubectl(cluster, "delete", "svc", "typo", check=True)
+
+
 def test_exec_and_logs_through_the_api(cluster):
     out = kubectl(cluster, "exec", "web-1", "--", "sh", "-c", "echo $HOSTNAME; ip -4 -o addr")
     assert out.returncode == 0, out.stderr

@@ -70,7 +70,8 @@ def test_all_or_nothing_with_every_cause(store):
     with pytest.raises(apply.ApplyError) as info:
         do(store, bad)
     text = str(info.value)
-    assert 't.yaml:11: document 2: The Service "web2" is invalid: [spec.ports[0].name: ' \
+    # located at the first cause's field (spec.ports[0]), not the document's first line
+    assert 't.yaml:17: document 2: The Service "web2" is invalid: [spec.ports[0].name: ' \
         "Required value, spec.ports[1].name: Required value]" in text
     assert 'The Deployment.apps "web" is invalid: spec.replicas: Invalid value: -1: ' \
         "must be greater than or equal to 0" in text

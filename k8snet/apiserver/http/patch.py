@@ -25,7 +25,12 @@ import k8snet.apiserver.http.status as st
 import k8snet.apiserver.http.strategic as strategic
 from k8snet.api.kinds import BY_KIND
 from k8snet.apiserver.http.common import Api, Target, answer, body_of, dry_run, failure
-from k8snet.apiserver.http.writes import checked_body, keep_parts
+from k8snet.apiserver.http.writes import (
+    checked_body,
+    keep_parts,
+    unknown_field_warnings,
+    warned,
+)
 from k8snet.errors import BadRequest, Invalid
 
 JSON_PATCH = "application/json-patch+json"
@@ -73,12 +78,15 @@ async def patch(api: Api, request: web.Request, target: Target) -> web.Response:
     with store.lock:
         old = store.find(kind.kind, target.namespace, target.name)
         if content_type == APPLY:
-            return _apply(api, target, old, body, dry)
+            obj = checked_body(target, body)
+            return warned(_apply(api, target, old, obj, dry),
+                          unknown_field_warnings(request, obj))
         if old is None:
             store.get(kind.kind, target.namespace, target.name)    # raises NotFound
         new = patched(copy.deepcopy(old), body, content_type, kind.kind)
         new = _same_identity(target, old, new)
-        return answer(store.update(keep_parts(target, old, new), dry_run=dry))
+        warnings = unknown_field_warnings(request, new)
+        return warned(answer(store.update(keep_parts(target, old, new), dry_run=dry)), warnings)
 
 
 def _accepted(kind: str) -> list[str]:
@@ -95,9 +103,8 @@ def _same_identity(target: Target, old: dict, new: dict) -> dict:
     return new
 
 
-def _apply(api: Api, target: Target, old: dict | None, body: object, dry: bool) -> web.Response:
+def _apply(api: Api, target: Target, old: dict | None, obj: dict, dry: bool) -> web.Response:
     """Server-side apply, cheaply: create, or merge the configuration in."""
-    obj = checked_body(target, body)
     obj.get("metadata", {}).pop("managedFields", None)
     if old is None:
         if target.sub:

@@ -22,6 +22,7 @@ import copy
 from aiohttp import web
 
 import k8snet.apiserver.http.status as st
+from k8snet.api.validation.strict import drop_unknown_fields, strict_message, unknown_fields
 from k8snet.apiserver.http.common import Api, Target, answer, body_of, dry_run
 from k8snet.apiserver.http.reads import predicate
 from k8snet.apiserver.http.resources import STATUS_KINDS
@@ -56,6 +57,35 @@ def checked_body(target: Target, obj: object) -> dict:
     return obj
 
 
+FIELD_VALIDATION = ("Ignore", "Strict", "Warn")
+
+
+def unknown_field_warnings(request: web.Request, obj: dict) -> list[str]:
+    """The request's ``fieldValidation`` (KEP-2885) over ``obj``'s fields:
+    ``Strict`` (kubectl's default) raises BadRequest naming every unknown
+    field; otherwise they are removed from ``obj`` (the API server's decoding
+    drops them) and ``Warn`` (the server's default) returns them as
+    warnings, ``Ignore`` nothing."""
+    mode = request.query.get("fieldValidation", "") or "Warn"
+    if mode not in FIELD_VALIDATION:
+        raise BadRequest(f'fieldValidation: Unsupported value: "{mode}": supported values: '
+                         + ", ".join(f'"{m}"' for m in FIELD_VALIDATION))
+    unknown = unknown_fields(obj)
+    if unknown and mode == "Strict":
+        raise BadRequest(strict_message(obj, unknown))
+    drop_unknown_fields(obj)                 # decoding drops them: never stored
+    return [] if mode == "Ignore" else [f'unknown field "{path}"' for path in unknown]
+
+
+def warned(response: web.Response, warnings: list[str]) -> web.Response:
+    """``response`` with one ``Warning: 299 - "..."`` header per warning, as
+    kubectl prints them (``Warning: unknown field "spec.x"``)."""
+    for text in warnings:
+        escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+        response.headers.add("Warning", f'299 - "{escaped}"')
+    return response
+
+
 def keep_parts(target: Target, old: dict, new: dict) -> dict:
     """What an update may change: only the status through ``/status``; all
     but the status through the object, for kinds with a status subresource."""
@@ -84,17 +114,19 @@ async def create(api: Api, request: web.Request, target: Target) -> web.Response
         raise BadRequest("the server could not find the requested resource: a namespaced "
                          "object is created under /namespaces/{namespace}/")
     obj = checked_body(target, await body_of(request))
-    return answer(api.store.create(obj, dry_run=dry_run(request)), 201)
+    warnings = unknown_field_warnings(request, obj)
+    return warned(answer(api.store.create(obj, dry_run=dry_run(request)), 201), warnings)
 
 
 async def update(api: Api, request: web.Request, target: Target) -> web.Response:
     """``PUT`` on an object or its ``status``."""
     obj = checked_body(target, await body_of(request))
+    warnings = unknown_field_warnings(request, obj)
     dry = dry_run(request)
     store = api.store
     with store.lock:
         old = store.get(target.kind.kind, target.namespace, target.name)
-        return answer(store.update(keep_parts(target, old, obj), dry_run=dry))
+        return warned(answer(store.update(keep_parts(target, old, obj), dry_run=dry)), warnings)
 
 
 def delete_options(request: web.Request, body: dict) -> tuple[int | None, str, dict]:

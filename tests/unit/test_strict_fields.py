@@ -1,0 +1,131 @@
+"""Unknown fields (strict decoding, KEP-2885): found from the Kubernetes
+client's models, refused or warned per ``fieldValidation``, and located on
+their line by ``k8snet run -f`` / ``kubectl apply`` in the CLI."""
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from k8snet.api.validation.strict import (
+    drop_unknown_fields,
+    model_of,
+    strict_message,
+    unknown_fields,
+)
+from k8snet.apiserver import apply
+from k8snet.apiserver.http import serve
+from k8snet.apiserver.registry import strategies
+from k8snet.apiserver.store import Store
+from k8snet.load.documents import parse_text
+
+TYPO = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "typo", "labelz": {}},
+        "spec": {"selectr": {"app": "web"}, "ports": [{"port": 80, "prot": "TCP"}]}}
+
+
+def test_unknown_fields_at_every_depth_in_document_order() -> None:
+    assert unknown_fields(TYPO) == ["metadata.labelz", "spec.selectr", "spec.ports[0].prot"]
+    deploy = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+              "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {
+                  "metadata": {"labels": {"a": "b"}},
+                  "spec": {"containers": [{"name": "c", "image": "x"},
+                                          {"name": "d", "image": "x", "imagePullPolicyy": "x",
+                                           "resources": {"limits": {"cpu": "1"}}}]}}}}
+    assert unknown_fields(deploy) == ["spec.template.spec.containers[1].imagePullPolicyy"]
+    policy = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+              "metadata": {"name": "n"},
+              "spec": {"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "1.0.0.0/8"}}],
+                                                       "ports": [{"port": "http"}]}]}}
+    assert unknown_fields(policy) == []
+    assert model_of("apps/v1", "Deployment") == "V1Deployment"
+
+
+def test_dropping_unknown_fields_keeps_the_rest() -> None:
+    obj = json.loads(json.dumps(TYPO))
+    assert drop_unknown_fields(obj) == unknown_fields(TYPO)
+    assert obj == {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "typo"},
+                   "spec": {"ports": [{"port": 80}]}}
+    assert drop_unknown_fields(obj) == []
+
+
+def test_what_cannot_be_checked_is_not_called_unknown() -> None:
+    assert unknown_fields({"apiVersion": "example.com/v1", "kind": "Widget",
+                           "spec": {"anything": 1}}) == []          # no model: a custom kind
+    assert unknown_fields({"apiVersion": "v1", "kind": "Service",
+                           "spec": "not an object"}) == []         # a shape error: validation's
+    assert unknown_fields({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+                           "data": {"any-key": "v"}}) == []        # map keys are data
+    assert unknown_fields("nonsense") == []
+
+
+def test_the_api_servers_message_names_every_field() -> None:
+    assert strict_message(TYPO, unknown_fields(TYPO)) == (
+        'Service in version "v1" cannot be handled as a Service: strict decoding error: '
+        'unknown field "metadata.labelz", unknown field "spec.selectr", '
+        'unknown field "spec.ports[0].prot"')
+
+
+def test_apply_refuses_unknown_fields_on_their_line_and_applies_nothing() -> None:
+    by, default = strategies("10.96.0.0/12")
+    store = Store(by, default_strategy=default)
+    store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+    text = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\n---\n"
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: typo\nspec:\n"
+            "  selectr:\n    app: web\n  ports:\n  - port: 80\n")
+    with pytest.raises(apply.ApplyError) as info:
+        apply.apply(store, parse_text(text, "typo.yaml"))
+    assert str(info.value) == ('typo.yaml:11: document 2: Service in version "v1" cannot be '
+                               'handled as a Service: strict decoding error: unknown field '
+                               '"spec.selectr"')
+    assert store.find("ConfigMap", "default", "fine") is None       # nothing half-applied
+
+
+@pytest.fixture
+def server():
+    by, default = strategies("10.96.0.0/12")
+    store = Store(by, default_strategy=default)
+    store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+    srv = serve(store)
+    yield srv
+    srv.stop()
+
+
+def _send(srv, method: str, path: str, body: dict, ctype: str = "application/json"):
+    req = urllib.request.Request(srv.url + path, data=json.dumps(body).encode(), method=method,
+                                 headers={"Content-Type": ctype, "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read()), resp.headers.get_all("Warning") or []
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read()), err.headers.get_all("Warning") or []
+
+
+def test_field_validation_strict_warn_and_ignore(server) -> None:
+    base = "/api/v1/namespaces/default/services"
+    body = {**TYPO, "metadata": {"name": "typo"}}
+    code, status, _ = _send(server, "POST", f"{base}?fieldValidation=Strict", body)
+    assert code == 400 and status["reason"] == "BadRequest"
+    assert status["message"] == ('Service in version "v1" cannot be handled as a Service: '
+                                 'strict decoding error: unknown field "spec.selectr", '
+                                 'unknown field "spec.ports[0].prot"')
+    code, made, warnings = _send(server, "POST", base, body)       # Warn, the default
+    assert code == 201 and warnings == ['299 - "unknown field \\"spec.selectr\\""',
+                                        '299 - "unknown field \\"spec.ports[0].prot\\""']
+    assert "selectr" not in made["spec"] and "prot" not in made["spec"]["ports"][0]  # dropped
+    code, _, warnings = _send(server, "POST", f"{base}?fieldValidation=Ignore",
+                              {**body, "metadata": {"name": "typo2"}})
+    assert code == 201 and warnings == []
+    code, status, _ = _send(server, "POST", f"{base}?fieldValidation=Sometimes", body)
+    assert code == 400 and '"Sometimes"' in status["message"]
+    # a patch and a server-side apply are held to the same rule
+    code, status, _ = _send(server, "PATCH", f"{base}/typo2?fieldValidation=Strict",
+                            {"spec": {"sessionAfinity": "ClientIP"}},
+                            "application/merge-patch+json")
+    assert code == 400 and status["message"].endswith(
+        'strict decoding error: unknown field "spec.sessionAfinity"')   # nothing stored before
+    code, status, _ = _send(server, "PATCH", f"{base}/typo3?fieldValidation=Strict&"
+                            "fieldManager=kubectl", {**body, "metadata": {"name": "typo3"}},
+                            "application/apply-patch+yaml")
+    assert code == 400 and 'unknown field "spec.selectr"' in status["message"]
