@@ -73,8 +73,13 @@ class K8sCLI(CLI):
         super().__init__(mininet, **kwargs)
 
     def onecmd(self, line):
-        """Any failure of any command is one line; the cluster keeps running."""
+        """Any failure of any command is one line; the cluster keeps running.
+        ``CMD --help`` (or ``-h``) of the lab's own commands is ``help CMD``."""
         try:
+            cmd, arg, _ = self.parseline(line)
+            if cmd and cmd != "kubectl" and f"do_{cmd}" in K8sCLI.__dict__ \
+                    and {"--help", "-h"} & set((arg or "").split()):
+                return self.do_help(cmd)        # kubectl has its own --help
             return super().onecmd(line)
         except K8snetError as exc:
             output(f"{exc if str(exc).startswith(('error', 'Error')) else f'error: {exc}'}\n")

@@ -22,3 +22,17 @@ def test_plain_commands_parse_as_before() -> None:
     assert cli.parseline("trace client web:80")[:2] == ("trace", "client web:80")
     assert cli.parseline("sh ls /tmp")[:2] == ("sh", "ls /tmp")
     assert cli.parseline("/bin/true")[0] == ""                  # not a pod: as cmd.Cmd does
+
+
+def test_help_flags_of_the_labs_commands_show_their_help() -> None:
+    cli = _cli()
+    shown, ran = [], []
+    cli.do_help = shown.append
+    cli.do_kubectl = ran.append
+    cli.do_probe = ran.append
+    for line in ("probe --help", "trace -h", "netpol cases --help"):
+        cli.onecmd(line)
+    assert shown == ["probe", "trace", "netpol"] and ran == []
+    cli.onecmd("kubectl get pods --help")              # kubectl's own help
+    cli.onecmd("probe x/a -n y")                       # no help flag: the command runs
+    assert ran == ["get pods --help", "x/a -n y"] and shown == ["probe", "trace", "netpol"]
