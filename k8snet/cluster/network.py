@@ -68,7 +68,7 @@ class Network:
                 self._record_link(intf)
         for host in self.net.hosts:
             self.rundir.record_pid(host.pid)
-        info("*** Starting controller\n")
+        info("*** Starting the OpenFlow controller (os-ken)\n")
         self.controller = ControllerProcess(self.rundir.fabric_state,
                                             self.rundir.controller_log, OFP_PORT, API_PORT)
         self.controller.start(self.fabric_state(), on_pid=self.rundir.record_pid)
