@@ -5,6 +5,9 @@ overrides ``config()``/``terminate()``; a topology picks it with ``cls=``.
 """
 from __future__ import annotations
 
+import os
+import shutil
+
 from mininet.node import Host, OVSSwitch
 from mininet.util import quietRun
 
@@ -72,16 +75,38 @@ class GatewayRouter(NamedHost):
         return result
 
 
-class ExtHost(NamedHost):
-    """``ext``: the emulated Internet; its servers are started by the cluster."""
+ETC_NETNS = "/etc/netns"
 
-    def config(self, extra_ips: tuple = (), gateway: str = "", **params):
+
+class ExtHost(NamedHost):
+    """``ext``: the emulated Internet; its servers are started by the cluster.
+
+    Its resolver is its own DNS server (``resolver``), never the machine's:
+    ``/etc/netns/NAME/resolv.conf`` for what ``ip netns exec`` starts there
+    (the trace's probe), bound over /etc/resolv.conf in ext's own mount
+    namespace (mnexec gives each host one) for the CLI's ``ext CMD``."""
+
+    def config(self, extra_ips: tuple = (), gateway: str = "", resolver: str = "", **params):
         result = super().config(**params)
         for ip in extra_ips:
             self.cmd(f"ip addr add {ip} dev {self.defaultIntf()}")
         if gateway:
             self.cmd(f"ip route replace default via {gateway}")
+        if resolver and self.netns_name:
+            directory = os.path.join(ETC_NETNS, self.netns_name)
+            os.makedirs(directory, exist_ok=True)
+            conf = os.path.join(directory, "resolv.conf")
+            with open(conf, "w") as out:
+                out.write(f"# ext's resolver: the emulated Internet's DNS (k8snet)\n"
+                          f"nameserver {resolver}\n")
+            self.cmd(f"mount --bind {conf} /etc/resolv.conf")
         return result
+
+    def terminate(self):
+        name = getattr(self, "netns_name", "")
+        if name:
+            shutil.rmtree(os.path.join(ETC_NETNS, name), ignore_errors=True)
+        super().terminate()
 
 
 class K8sSwitch(OVSSwitch):

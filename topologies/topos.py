@@ -61,7 +61,7 @@ class ClusterTopo(Topo):
             "ext", cls=ExtHost, ip=f"{plan['ext_ip']}/{ext_net.prefixlen}",
             mac="02:00:00:00:fe:10", gateway=ext_gw,
             extra_ips=(f"{plan['ext_dns_ip']}/{ext_net.prefixlen}",),
-            netns_name=f"k8snet-{self.cluster}-ext")
+            resolver=plan["ext_dns_ip"], netns_name=f"k8snet-{self.cluster}-ext")
         self.addLink(gw, edge_switches[0], intfName1="eth0")
         self.addLink(gw, ext, intfName1="eth1", intfName2="eth0",
                      params1={"ip": f"{ext_gw}/{ext_net.prefixlen}"})

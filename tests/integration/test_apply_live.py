@@ -290,7 +290,7 @@ BAD_INPUTS = {
         "  selector: {matchLabels: {app: a}}\n  template:\n"
         "    metadata: {labels: {app: b}}\n"
         "    spec: {containers: [{name: c, image: x}]}\n",
-        r"m\.yaml:6: document 2: The Deployment.apps \"d\" is invalid: "
+        r"m\.yaml:12: document 2: The Deployment.apps \"d\" is invalid: "
         r"spec.template.metadata.labels: Invalid value: .*`selector` does not match "
         r"template `labels`"),
 }

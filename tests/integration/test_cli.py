@@ -89,7 +89,7 @@ BAD_INPUTS = {
         lambda p: "single",
         "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"
         "spec: {type: NodePort, ports: [{port: 80, nodePort: 80}]}\n",
-        "m.yaml:1: document 1: The Service \"s\" is invalid: spec.ports[0].nodePort: "
+        "m.yaml:4: document 1: The Service \"s\" is invalid: spec.ports[0].nodePort: "
         "Invalid value: 80: provided port is not in the valid range. The range of valid "
         "ports is 30000-32767"),
     "node port taken": (
@@ -98,7 +98,7 @@ BAD_INPUTS = {
         "spec: {type: NodePort, ports: [{port: 80, nodePort: 30001}]}\n---\n"
         "apiVersion: v1\nkind: Service\nmetadata: {name: b}\n"
         "spec: {type: NodePort, ports: [{port: 80, nodePort: 30001}]}\n",
-        "m.yaml:6: document 2: The Service \"b\" is invalid: spec.ports[0].nodePort: "
+        "m.yaml:9: document 2: The Service \"b\" is invalid: spec.ports[0].nodePort: "
         "Invalid value: 30001: provided port is already allocated"),
     "ipvs missing": (lambda p: "single", None, "IPVS"),
     "netem missing": (
@@ -242,7 +242,7 @@ def test_run_with_a_bad_manifest_fails_and_leaves_nothing(tmp_path):
     assert res.returncode == 1
     errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, res.stderr
-    assert f'{bad}:1: document 1: The Deployment.apps "x" is invalid: spec.replicas: ' \
+    assert f'{bad}:5: document 1: The Deployment.apps "x" is invalid: spec.replicas: ' \
         "Invalid value: -1: must be greater than or equal to 0" in errors[0]
     assert time.monotonic() - t0 < 10
     assert_nothing_left()

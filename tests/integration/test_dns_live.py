@@ -2,6 +2,7 @@
 the kubernetes/dns specification; and how fast it follows changes."""
 from __future__ import annotations
 
+import subprocess
 import time
 
 import pytest
@@ -140,6 +141,21 @@ def test_other_names_are_forwarded_to_the_internet_dns(shop):
     assert dig(shop, "www.example.com") == ["203.0.113.10"]
     res = in_pod(shop, "client", f"{DIG} nosuch.example.com")
     assert "status: NXDOMAIN" in res.stdout
+
+
+def test_ext_resolves_through_its_own_dns_never_the_machines(shop):
+    """ext's resolver is the emulated Internet's DNS: in its shell (the CLI's
+    ``ext CMD``) and under ``ip netns exec`` (the trace); the machine's own
+    /etc/resolv.conf is untouched."""
+    machine = open("/etc/resolv.conf").read()
+    ext = shop.net["ext"]
+    assert ext.cmd("cat /etc/resolv.conf").split("\n")[1].strip() == "nameserver 203.0.113.53"
+    assert ext.cmd("getent hosts www.example.com").split()[:1] == ["203.0.113.10"]
+    netns = f"k8snet-{shop.spec.name}-ext"
+    res = subprocess.run(["ip", "netns", "exec", netns, "getent", "hosts", "www.example.com"],
+                         capture_output=True, text=True, timeout=10)
+    assert res.stdout.split()[:1] == ["203.0.113.10"], res.stdout + res.stderr
+    assert open("/etc/resolv.conf").read() == machine
 
 
 def test_ptr_records(shop):
