@@ -122,6 +122,12 @@ def _first_entry(result: TraceResult, node: str):
     return next((e for e in result.conntrack if e.node == node), None)
 
 
+def _hashed(flow: str) -> str:
+    """ofproto/trace's "-> no live bucket" for a select group means only that
+    the bucket is chosen after the hash, in the next datapath pass."""
+    return flow.replace("-> no live bucket", "-> the bucket is chosen by the hash below")
+
+
 def _route_hop(lab: Lab, host: str, netns: str, src_ip: str, dst_ip: str, proto: str,
                sport: int, dport: int) -> Hop:
     route, steps, reached = fabric(lab, host, netns, src_ip, dst_ip, proto, sport, dport)
@@ -129,7 +135,7 @@ def _route_hop(lab: Lab, host: str, netns: str, src_ip: str, dst_ip: str, proto:
     prev = host
     for step in steps:
         hop.lines.append(f"switch {step.bridge} (in_port {step.in_port}):")
-        hop.lines += [f"  {f}" for f in step.flows]
+        hop.lines += [f"  {_hashed(f) if step.group else f}" for f in step.flows]
         hop.lines.append(f"  patch port to {step.patch_to}: the same datapath pass goes on"
                          if step.patch_to else f"  datapath actions: {step.datapath_actions}")
         hop.path.append((prev, step.bridge))

@@ -799,3 +799,10 @@ def test_probe_entries_drop_another_connection_on_the_same_source_port():
     assert ours[0].dnat == ("10.244.2.3", 8080)
     # A source seen under another address (a node) keeps them all.
     assert kernel.probe_entries(entries, "172.18.0.12") == entries
+
+
+def test_a_select_groups_bucket_is_said_to_come_from_the_hash() -> None:
+    line = ("table 0 priority 133 match ip,nw_dst=198.51.100.1 actions dec_ttl, group:1000, "
+            "-> no live bucket")
+    assert story._hashed(line).endswith("group:1000, -> the bucket is chosen by the hash below")
+    assert story._hashed("actions output:3") == "actions output:3"
