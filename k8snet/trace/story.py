@@ -135,7 +135,7 @@ def _route_hop(lab: Lab, host: str, netns: str, src_ip: str, dst_ip: str, proto:
     prev = host
     for step in steps:
         hop.lines.append(f"switch {step.bridge} (in_port {step.in_port}):")
-        hop.lines += [f"  {_hashed(f) if step.group else f}" for f in step.flows]
+        hop.lines += [f"  {_hashed(str(f)) if step.group else f}" for f in step.flows]
         hop.lines.append(f"  patch port to {step.patch_to}: the same datapath pass goes on"
                          if step.patch_to else f"  datapath actions: {step.datapath_actions}")
         hop.path.append((prev, step.bridge))
