@@ -118,6 +118,21 @@ def service_at(store, ip: str) -> str:
     return ""
 
 
+def missing_port(store, key: str, port: int, protocol: str) -> str:
+    """``"; the Service ns/name has no port P/PROTO (it serves ...)"`` when the
+    Service ``key`` at the target IP does not serve ``port``: kube-proxy then
+    has no rule for the address and port, so nothing forwards the packet."""
+    ns, _, name = key.partition("/")
+    svc = store.find("Service", ns, name) or {}
+    ports = [(p.get("port"), str(p.get("protocol") or "TCP"))
+             for p in (svc.get("spec") or {}).get("ports") or []]
+    if not ports or (port, protocol.upper()) in ports:
+        return ""
+    serves = ", ".join(f"{p}/{proto}" for p, proto in ports)
+    return (f"; the Service {key} has no port {port}/{protocol.upper()} (it serves {serves}): "
+            "kproxy has no rule for it, so nothing forwards the packet")
+
+
 def _first_entry(result: TraceResult, node: str):
     return next((e for e in result.conntrack if e.node == node), None)
 
@@ -272,6 +287,10 @@ def _destination(lab: Lab, result: TraceResult, dst_ip: str, dst_port: int,
     result.verdict = f"stopped: {result.error or 'no answer'}"
     if why:
         result.verdict += f"; {why[-1].strip()}"
+    target_svc = service_at(lab.store, result.target.ip)
+    if target_svc:
+        result.verdict += missing_port(lab.store, target_svc, result.target.port,
+                                       result.protocol)
     if reason and not allowed:
         result.verdict += f"; NetworkPolicy: {reason}"
 

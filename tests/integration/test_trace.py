@@ -81,6 +81,7 @@ def test_ext_to_load_balancer_shows_ecmp_and_snat(cluster):
     result, text = run(cluster, "ext", lb[0]["ip"])
     assert result.delivered, text
     assert "ECMP select group" in text
+    assert "the bucket is chosen by the hash below" in text and "no live bucket" not in text
     assert "Cluster policy masquerades" in text
     assert "SNAT: the source becomes" in text
     assert result.backend.startswith("default/web-")
@@ -121,6 +122,13 @@ spec:
     assert not result.delivered
     assert result.verdict.startswith("stopped:") and "no endpoints" in result.verdict, text
     cluster.store.delete("Service", "default", "nobody")
+
+
+def test_a_port_the_service_does_not_have_is_explained(cluster):
+    result, text = run(cluster, "client", "web:81")
+    assert not result.delivered
+    assert "the Service default/web has no port 81/TCP (it serves 80/TCP)" in result.verdict, \
+        text
 
 
 def test_external_traffic_policy_local_drop_is_explained(cluster):

@@ -806,3 +806,18 @@ def test_a_select_groups_bucket_is_said_to_come_from_the_hash() -> None:
             "-> no live bucket")
     assert story._hashed(line).endswith("group:1000, -> the bucket is chosen by the hash below")
     assert story._hashed("actions output:3") == "actions output:3"
+
+
+def test_a_service_port_that_does_not_exist_is_named_in_the_verdict() -> None:
+    class Store:
+        def find(self, kind, ns, name):
+            return {"spec": {"ports": [{"port": 80, "protocol": "TCP"},
+                                       {"port": 53, "protocol": "UDP"}]}} \
+                if (kind, ns, name) == ("Service", "default", "web") else None
+
+    assert story.missing_port(Store(), "default/web", 81, "tcp") == (
+        "; the Service default/web has no port 81/TCP (it serves 80/TCP, 53/UDP): kproxy "
+        "has no rule for it, so nothing forwards the packet")
+    assert story.missing_port(Store(), "default/web", 80, "tcp") == ""
+    assert story.missing_port(Store(), "default/web", 53, "udp") == ""
+    assert story.missing_port(Store(), "default/gone", 81, "tcp") == ""
