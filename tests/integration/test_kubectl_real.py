@@ -244,6 +244,12 @@ def test_a_misspelt_field_is_refused_strictly_or_warned_and_dropped(cluster, tmp
     got = json.loads(kubectl(cluster, "get", "svc", "typo", "-o", "json", check=True).stdout)
     assert "selectr" not in got["spec"]
     kubectl(cluster, "delete", "svc", "typo", check=True)
+    kind = tmp_path / "kind.yaml"                       # a misspelt kind: the RESTMapper's words
+    kind.write_text("apiVersion: v1\nkind: Servce\nmetadata: {name: x}\n")
+    out = kubectl(cluster, "apply", "-f", str(kind))
+    assert out.returncode != 0 and out.stderr.startswith(
+        f'error: resource mapping not found for name: "x" namespace: "" from "{kind}": '
+        'no matches for kind "Servce" in version "v1"'), out.stderr
 
 
 def test_exec_and_logs_through_the_api(cluster):

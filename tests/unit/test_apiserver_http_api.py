@@ -77,6 +77,12 @@ def test_discovery_documents(api):
     assert apps["deployments/scale"]["kind"] == "Scale"
     assert call(server, "GET", "/apis/nope/v1")[0] == 404
     assert call(server, "GET", "/version")[1]["major"] == "1"
+    # OpenAPI v2, kubectl's fallback for a kind v3 lacks: no definitions at all
+    swagger = call(server, "GET", "/openapi/v2")[1]
+    assert swagger["swagger"] == "2.0" and swagger["definitions"] == {}
+    code, body = call(server, "GET", "/openapi/v2", raw=True,
+                      accept="application/com.github.proto-openapi.spec.v2@v1.0+protobuf")
+    assert (code, body) == (200, "")                    # the empty gnostic Document
 
 
 def test_table_response(api):

@@ -162,6 +162,25 @@ async def openapi_gv(request: web.Request) -> web.Response:
     return answer(doc) if doc else failure(st.not_found_path(request.path))
 
 
+OPENAPI_V2_PB = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+
+
+async def openapi_v2(request: web.Request) -> web.Response:
+    """``GET /openapi/v2``: a Swagger 2.0 document with no definitions.
+
+    kubectl falls back to it when a kind is missing from the v3 documents
+    (a misspelt kind); with no schema for the kind it skips client-side
+    validation, and the RESTMapper then says ``no matches for kind``, as
+    against a real server.  Asked for protobuf, an empty body: the empty
+    gnostic ``openapi_v2.Document`` (client-go reads the bytes whatever the
+    type; it cannot parse the ``@`` of the media type it asked for)."""
+    if OPENAPI_V2_PB in request.headers.get("Accept", ""):
+        return web.Response(body=b"", content_type="application/octet-stream")
+    return answer({"swagger": "2.0", "info": {"title": "Kubernetes (k8snet)",
+                                              "version": discovery.VERSION["gitVersion"]},
+                   "paths": {}, "definitions": {}})
+
+
 async def not_found(request: web.Request) -> web.Response:
     return failure(st.not_found_path(request.path))
 
@@ -182,6 +201,7 @@ def make_app(api: Api) -> web.Application:
     app.router.add_get("/api/{version}", group_version)
     app.router.add_get("/apis/{group}", group)
     app.router.add_get("/apis/{group}/{version}", group_version)
+    app.router.add_get("/openapi/v2", openapi_v2)
     app.router.add_get("/openapi/v3", openapi_root)
     app.router.add_get("/openapi/v3/{gv:.*}", openapi_gv)
     for method in methods:
