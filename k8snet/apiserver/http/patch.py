@@ -79,8 +79,8 @@ async def patch(api: Api, request: web.Request, target: Target) -> web.Response:
         old = store.find(kind.kind, target.namespace, target.name)
         if content_type == APPLY:
             obj = checked_body(target, body)
-            return warned(_apply(api, target, old, obj, dry),
-                          unknown_field_warnings(request, obj))
+            warnings = unknown_field_warnings(request, obj)     # before anything is stored
+            return warned(_apply(api, target, old, obj, dry), warnings)
         if old is None:
             store.get(kind.kind, target.namespace, target.name)    # raises NotFound
         new = patched(copy.deepcopy(old), body, content_type, kind.kind)
