@@ -19,8 +19,7 @@ import socket
 import subprocess
 from dataclasses import dataclass, field
 
-from k8snet.api.convert import container_from as probe_container
-from k8snet.api.convert import probe_from
+from k8snet.api.convert import container_from, probe_from
 from k8snet.api.model import Container, Probe
 from k8snet.node import grpc_probe, netns
 
@@ -80,7 +79,7 @@ def trackers(spec: dict, builtin: bool, now: float
     probes = container_probes(spec)
     readiness, once = probes["readinessProbe"], False
     if readiness is None and builtin:
-        readiness, once = implicit_probe(probe_container(spec)), True
+        readiness, once = implicit_probe(container_from(spec)), True
     liveness = Tracker(probes["livenessProbe"], now) if probes["livenessProbe"] else None
     if liveness is not None:
         liveness.ready = True

@@ -127,6 +127,12 @@ def plan(cfg: Config, usable_modes: list[str]) -> list[Phase]:
     return phases
 
 
+def pair_route(pair: baselines.Pair) -> Route:
+    """The route through a baseline's two namespaces."""
+    return Route(pair.client_ns, pair.server_ns, pair.server_ip, ping_ip=pair.server_ip,
+                 describe=f"{pair.client_ns} → {pair.server_ns} {pair.server_ip}")
+
+
 def fmt_result(r: Result) -> str:
     if not r.ok:
         return f"FAILED: {r.error}"
@@ -261,10 +267,7 @@ class Runner:
         entry.setdefault("paired", {})[f"baseline:{bid}"] = rec
         try:
             with base.build() as pair:
-                other = Route(pair.client_ns, pair.server_ns, pair.server_ip,
-                              ping_ip=pair.server_ip, describe=f"{pair.client_ns} → "
-                              f"{pair.server_ns} {pair.server_ip}")
-                sides = {"anchor": (f"paired: baseline {base.id}", other),
+                sides = {"anchor": (f"paired: baseline {base.id}", pair_route(pair)),
                          "path": (f"paired: {title}", route)}
                 for rnd in range(rounds):
                     for side in (("anchor", "path") if rnd % 2 == 0 else ("path", "anchor")):
@@ -313,12 +316,11 @@ class Runner:
             title = f"baseline: {base.title}"
             try:
                 with base.build() as pair:
-                    entry["route"] = f"{pair.client_ns} → {pair.server_ns} {pair.server_ip}"
+                    route = pair_route(pair)
+                    entry["route"] = route.describe
                     if base.id != "loopback":
                         self.doc["links"][f"baseline {base.id} eth0"] = facts.link_facts(
                             pair.client_ns, "eth0")
-                    route = Route(pair.client_ns, pair.server_ns, pair.server_ip,
-                                  ping_ip=pair.server_ip, describe=entry["route"])
                     self.measure_entry(entry, route, job.counts(), title)
             except Exception as exc:  # recorded against its measurements
                 self._skip(entry, job.kinds, f"baseline {base.id}: {type(exc).__name__}: "

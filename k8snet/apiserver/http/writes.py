@@ -70,10 +70,12 @@ def unknown_field_warnings(request: web.Request, obj: dict) -> list[str]:
     if mode not in FIELD_VALIDATION:
         raise BadRequest(f'fieldValidation: Unsupported value: "{mode}": supported values: '
                          + ", ".join(f'"{m}"' for m in FIELD_VALIDATION))
-    unknown = unknown_fields(obj)
-    if unknown and mode == "Strict":
-        raise BadRequest(strict_message(obj, unknown))
-    drop_unknown_fields(obj)                 # decoding drops them: never stored
+    if mode == "Strict":
+        unknown = unknown_fields(obj)
+        if unknown:
+            raise BadRequest(strict_message(obj, unknown))
+        return []
+    unknown = drop_unknown_fields(obj)       # decoding drops them: never stored
     return [] if mode == "Ignore" else [f'unknown field "{path}"' for path in unknown]
 
 
