@@ -164,3 +164,36 @@ def test_full_render_declares_the_forward_chain_and_maps():
                    "add element ip k8snet-netpol ingress-10-0-0-1-port-ranges "
                    "{ 10.0.0.0/8 . tcp . 80 }"):
         assert needle in text
+
+
+def test_every_interval_set_is_a_concatenation():
+    """nft fetches every element of a table's non-concatenated interval sets
+    before any element change (one pod's change then costs more with every
+    pod), so none may exist."""
+    text = nft.render_full(_state({"10.0.0.1": ({"10.0.0.0/8 . tcp . 80"}, {"10.1.0.0/16"})}))
+    sets = [line for line in text.splitlines() if line.startswith("add set")]
+    assert len(sets) == 5                    # loopback and the pod's four
+    for line in sets:
+        if "interval" in line:
+            assert " . " in line.split("type", 1)[1], line
+
+
+def test_prefix_peers_without_ports_are_keyed_by_the_pod():
+    old = _state({"10.0.0.1": (set(), {"10.1.0.0/16"})})
+    text = nft.render_full(old)
+    assert "add element ip k8snet-netpol ingress-10-0-0-1-any-ranges " \
+           "{ 10.0.0.1 . 10.1.0.0/16 }" in text
+    assert "ip daddr . ip saddr @ingress-10-0-0-1-any-ranges accept" in text
+    new = _state({"10.0.0.1": (set(), {"10.2.0.0/16", "0.0.0.0/1"})})
+    delta = nft.render_delta(old, new)
+    assert "flush set ip k8snet-netpol ingress-10-0-0-1-any-ranges" in delta
+    assert "{ 10.0.0.1 . 0.0.0.0/1, 10.0.0.1 . 10.2.0.0/16 }" in delta
+
+
+def test_egress_prefixes_are_keyed_by_the_source_pod():
+    st = nft.State()
+    st.pods["egress"] = {"10.0.0.1": (frozenset(), frozenset(), frozenset(),
+                                      frozenset({"203.0.113.0/24"}))}
+    text = nft.render_full(st)
+    assert "ip saddr . ip daddr @egress-10-0-0-1-any-ranges return" in text
+    assert "{ 10.0.0.1 . 203.0.113.0/24 }" in text
