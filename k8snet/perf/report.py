@@ -127,7 +127,7 @@ def target_rows(doc: dict, with_reason: bool = True) -> list[list[str]]:
             against = DASH if t["against_value"] is None else f"{t['against_value']:.2f} Gbit/s"
             measured = f"{measured} vs {against}"
             if t.get("pairs"):
-                measured += f" ({t['pairs']} pairs)"
+                measured += f" ({t['pairs']} pairs: median of their ratios)"
             goal = f"≥ {t['threshold']:.2f}×"
             ratio = DASH if t["ratio"] is None else f"{t['ratio']:.2f}×"
         status = {stats.MET: "met", stats.NOT_MET: "NOT met",
@@ -308,9 +308,11 @@ def report_md(doc: dict, charts: list[Path]) -> str:
              "this run. A target marked (N pairs) is judged on runs taken in pairs: its "
              "baseline built again beside the running cluster (sharing ovs-vswitchd with the "
              "cluster's idle bridges), its runs alternating with the path's (anchor, path, "
-             "path, anchor, ...), so a slow spell of the machine lands on both sides. The "
-             "separate blocks' ratio, which the Paths table shows, is kept in results.json "
-             "(`targets[].unpaired`).", "",
+             "path, anchor, ...), so a slow spell of the machine lands on both sides. Its "
+             "ratio is the median of the pairs' own ratios (the two runs of a pair are next "
+             "to each other); the ratio of the pairs' medians "
+             "(`targets[].ratio_of_medians`) and the separate blocks' ratio, which the Paths "
+             "table shows (`targets[].unpaired`), are kept in results.json.", "",
              markdown_table(TARGET_HEAD, target_rows(doc)), "", *pair_failures(doc),
              noise_sentence(doc), "",
              disturbed_sentence(doc), "",

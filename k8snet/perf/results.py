@@ -12,9 +12,15 @@ Layout (``schema.py`` checks it)::
 
 A ratio is always ``median(path) / median(anchor)`` of numbers in this
 document, or ``None`` with the reason in the target; a failed measurement
-keeps its error text and has no value at all.
+keeps its error text and has no value at all.  A target whose anchor was
+also measured in pairs beside the cluster is judged on the median of the
+pairs' own ratios (``pair_ratios``: each pair's two runs saw the same
+machine), with ``ratio_of_medians`` of the same runs and the separate
+blocks' figures (``unpaired``) kept beside it.
 """
 from __future__ import annotations
+
+import statistics
 
 from k8snet.perf import stats
 from k8snet.perf.measure import FAILED, OK, Result
@@ -114,23 +120,41 @@ def _failure(entry: dict | None, kind: str, what: str) -> str:
     return f"{what} failed: {rec.get('error') or rec['status']}"
 
 
+def _pair_ratios(rec: dict, value: str) -> list[float]:
+    """path / anchor of each pair, in the order taken: sample ``i`` of each
+    side were run next to each other (runner.measure_pairs: A B, B A, ...).
+    A pair counts only when both of its runs are ok and undisturbed."""
+    sides = [(rec.get(side) or {}).get("samples") or [] for side in ("path", "anchor")]
+    out = []
+    for path_s, anchor_s in zip(*sides, strict=False):
+        if any(s["status"] != OK or s.get("disturbed") for s in (path_s, anchor_s)):
+            continue
+        r = stats.ratio(path_s["values"].get(value), anchor_s["values"].get(value))
+        if r is not None:
+            out.append(r)
+    return out
+
+
 def _pairs(entry: dict, against: str | None, kind: str,
-           value: str) -> tuple[float, float, int] | None:
-    """(path median, anchor median, pairs) from the runs that alternated with
-    ``against`` beside the cluster (``entry["paired"]``): only when the pairs
-    were all taken (no error) and each side has at least two ok runs."""
+           value: str) -> tuple[float, float, list[float]] | None:
+    """(path median, anchor median, each pair's ratio) from the runs that
+    alternated with ``against`` beside the cluster (``entry["paired"]``):
+    only when the pairs were all taken (no error) and at least two pairs
+    are whole (both runs ok)."""
     rec = (entry.get("paired") or {}).get(against or "")
     if not rec or kind != "tcp1" or rec.get("error"):
         return None
     summ = [((rec.get(side) or {}).get("summary") or {}).get(value) for side in ("path", "anchor")]
-    if not all(summ) or min(x["n"] for x in summ) < 2:
+    ratios = _pair_ratios(rec, value)
+    if not all(summ) or len(ratios) < 2:
         return None
-    return summ[0]["median"], summ[1]["median"], min(x["n"] for x in summ)
+    return summ[0]["median"], summ[1]["median"], ratios
 
 
 def evaluate_target(doc: dict, target: Target, entry: dict) -> dict:
     """One target for one measured path: ratio from the document's medians, or,
-    where the anchor was also measured in pairs with the path, from those."""
+    where the anchor was also measured in pairs with the path, the median of
+    the pairs' ratios."""
     kind, value = RATIO_METRICS[target.metric]
     measured = median(entry, kind, value)
     out = {"id": target.id, "title": target.title, "path": entry["key"],
@@ -155,9 +179,11 @@ def evaluate_target(doc: dict, target: Target, entry: dict) -> dict:
         if pairs:
             out["unpaired"] = {"value": measured, "against_value": out["against_value"],
                                "ratio": out["ratio"]}
-            measured, out["against_value"], out["pairs"] = pairs
-            out["value"] = measured
-            out["ratio"] = stats.ratio(measured, out["against_value"])
+            measured, out["against_value"], ratios = pairs
+            out["value"], out["pairs"] = measured, len(ratios)
+            out["pair_ratios"] = [round(r, 4) for r in ratios]
+            out["ratio_of_medians"] = stats.ratio(measured, out["against_value"])
+            out["ratio"] = statistics.median(ratios)
         out["status"] = stats.evaluate(out["ratio"], target.threshold)
         if out["against_value"] is None:
             out["reason"] = _failure(other, kind, name)

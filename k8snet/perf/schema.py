@@ -157,6 +157,14 @@ class _Checker:
         if isinstance(t, dict) and "unpaired" in t and self.has(t, where, "unpaired", dict):
             for key in ("value", "against_value", "ratio"):
                 self.has(t["unpaired"], f"{where}.unpaired", key, "number", nullable=True)
+        if isinstance(t, dict) and "pairs" in t:
+            self.has(t, where, "ratio_of_medians", "number", nullable=True)
+            if self.has(t, where, "pair_ratios", list):
+                if len(t["pair_ratios"]) != t.get("pairs"):
+                    self.fail(f"{where}.pair_ratios", "one ratio for each pair")
+                for i, r in enumerate(t["pair_ratios"]):
+                    if not _is_number(r):
+                        self.fail(f"{where}.pair_ratios[{i}]", "expected a number")
         if t.get("status") == "failed" and t.get("ratio") is not None:
             self.fail(where, "a failed target has no ratio")
 

@@ -97,8 +97,10 @@ def test_a_target_judged_on_pairs_says_how_many() -> None:
         "anchor": results.kind_record([tcp(5.0), tcp(5.0)])}}
     doc = perf_doc([baseline("ovs-netdev", 5.0)], [cross])
     row = _row(report.perf_table(doc), "pod → pod across nodes ≥ 0.9× bare OVS", "nftables")
-    assert "4.50 Gbit/s vs 5.00 Gbit/s (2 pairs)" in row and "0.90×" in row
+    assert "4.50 Gbit/s vs 5.00 Gbit/s (2 pairs: median of their ratios)" in row
+    assert "0.90×" in row
     assert "targets[].unpaired" in report.report_md(doc, [])
+    assert "targets[].ratio_of_medians" in report.report_md(doc, [])
     assert "Pairs not taken in full" not in report.report_md(doc, [])
     cross["paired"]["baseline:ovs-netdev"]["error"] = "baseline ovs-netdev beside the " \
         "cluster: RuntimeError: no room"

@@ -104,12 +104,39 @@ def test_runs_paired_with_the_anchor_judge_the_target_and_the_blocks_are_kept() 
     doc = perf_doc([baseline("ovs-netdev", 5.0)], [cross])
     t = _target(doc, "cross-node-vs-ovs")
     assert (t["value"], t["against_value"], t["pairs"]) == (4.5, 5.0, 3)
-    assert t["ratio"] == pytest.approx(0.9) and t["status"] == stats.MET
+    # judged on each pair's own ratio (4.4/5.0, 4.6/4.9, 4.5/5.1), not the medians' 0.9
+    assert t["pair_ratios"] == [0.88, 0.9388, 0.8824]
+    assert t["ratio"] == pytest.approx(4.5 / 5.1) and t["status"] == stats.NOT_MET
+    assert t["ratio_of_medians"] == pytest.approx(0.9)
     assert t["unpaired"] == {"value": 3.0, "against_value": 5.0, "ratio": pytest.approx(0.6)}
     # the path's table row keeps its own runs; only the target uses the pairs
     assert doc["paths"]["nftables/single/pod-pod-cross-node"]["ratios"]["baseline"][
         "tcp1"] == pytest.approx(0.6)
     assert not schema.validate_perf(doc)
+
+
+def test_each_pair_compares_runs_taken_next_to_each_other() -> None:
+    # the second pair ran in a slow spell (both runs at half speed); the
+    # medians then take the path's run of one pair (4.4) and the anchor's of
+    # another (5.0), while two of the three pairs say 0.92.
+    cross = path("pod-pod-cross-node", tcp1=[tcp(3.0)])
+    _paired(cross, "ovs-netdev", [tcp(4.6), tcp(2.3), tcp(4.4)],
+            [tcp(5.0), tcp(2.5), tcp(5.2)])
+    t = _target(perf_doc([baseline("ovs-netdev", 5.0)], [cross]), "cross-node-vs-ovs")
+    assert t["ratio"] == pytest.approx(0.92) and t["pairs"] == 3
+    assert t["status"] == stats.MET
+    assert t["ratio_of_medians"] == pytest.approx(0.88)
+
+
+def test_a_pair_with_a_failed_or_disturbed_run_is_left_out() -> None:
+    cross = path("pod-pod-cross-node", tcp1=[tcp(3.0)])
+    stolen = ok("tcp1", gbps=1.0, steal_pct=50.0)
+    _paired(cross, "ovs-netdev", [tcp(4.5), bad("tcp1"), tcp(4.0), stolen],
+            [tcp(5.0), tcp(5.0), tcp(5.0), tcp(5.0)])
+    t = _target(perf_doc([baseline("ovs-netdev", 5.0)], [cross]), "cross-node-vs-ovs")
+    assert t["pair_ratios"] == [0.9, 0.8] and t["pairs"] == 2
+    assert t["ratio"] == pytest.approx(0.85)
+    assert not schema.validate_perf(perf_doc([baseline("ovs-netdev", 5.0)], [cross]))
 
 
 def test_pairs_that_failed_on_one_side_leave_the_unpaired_verdict() -> None:

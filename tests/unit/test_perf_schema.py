@@ -25,6 +25,9 @@ def _first_failed_sample(doc: dict) -> dict:
     return doc["paths"]["iptables/single/pod-clusterip"]["metrics"]["tcp1"]["samples"][0]
 
 
+_UNPAIRED = {"value": 1.0, "against_value": 2.0, "ratio": 0.5}
+
+
 @pytest.mark.parametrize("mutate, expected", [
     (lambda d: d.pop("machine"), "missing 'machine'"),
     (lambda d: d["machine"]["versions"].pop("iperf3"), "missing 'iperf3'"),
@@ -60,6 +63,12 @@ def _first_failed_sample(doc: dict) -> dict:
                                                           "ratio": 0.5}), "at least two"),
     (lambda d: d["targets"][0].update(pairs=4), "both 'pairs' and 'unpaired'"),
     (lambda d: d["targets"][0].update(pairs=4, unpaired={"value": "1"}), "unpaired.value"),
+    (lambda d: d["targets"][0].update(pairs=2, unpaired=_UNPAIRED, ratio_of_medians=0.9,
+                                      pair_ratios=[0.9]), "one ratio for each pair"),
+    (lambda d: d["targets"][0].update(pairs=2, unpaired=_UNPAIRED, ratio_of_medians=0.9,
+                                      pair_ratios=[0.9, "x"]), "pair_ratios[1]"),
+    (lambda d: d["targets"][0].update(pairs=2, unpaired=_UNPAIRED, pair_ratios=[0.9, 0.8]),
+     "ratio_of_medians"),
     (lambda d: d["paths"]["nftables/single/pod-pod-cross-node"].update(
         paired={"baseline:ovs-netdev": {"rounds": 0, "error": ""}}), "at least one pair"),
 ])
