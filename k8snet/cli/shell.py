@@ -34,7 +34,8 @@ def substitute(words: list[str], names: dict[str, str]) -> list[str]:
 
 
 def matrix_probes(cluster) -> list[reach.Probe]:
-    """Every running pod to every other and to ext; each node to its pods."""
+    """Every running pod to every other and to ext; each node to every other
+    node (Mininet's pingall: its hosts are the nodes) and to its own pods."""
     rows = []
     for pod in cluster.store.list("Pod"):
         ip = (pod.get("status") or {}).get("podIP")
@@ -48,15 +49,19 @@ def matrix_probes(cluster) -> list[reach.Probe]:
     probes = [reach.Probe(name, netns, tuple((n, i) for _, n, i, _ in rows if n != name)
                           + (("ext", ext_ip),))
               for _, name, _, netns in rows]
-    for node in sorted({r[0] for r in rows}):
+    nodes = sorted((n.name, n.ip) for n in cluster.network.nodes.values())
+    for node, _ in nodes:
+        others = tuple((n, i) for n, i in nodes if n != node)
         mine = tuple((n, i) for nd, n, i, _ in rows if nd == node)
-        probes.append(reach.Probe(node, naming.node_netns(cluster.spec.name, node), mine))
+        probes.append(reach.Probe(node, naming.node_netns(cluster.spec.name, node),
+                                  others + mine))
     return probes
 
 
 def ping_pods(cluster, out=output) -> float:
     """Run the matrix, print it Mininet style, return the percent dropped."""
-    out("*** Ping: testing pod reachability (pod <-> pod, node -> own pods, pod -> ext)\n")
+    out("*** Ping: testing reachability (node <-> node, pod <-> pod, node -> own pods, "
+        "pod -> ext)\n")
     results = [reach.run_probe(p) for p in matrix_probes(cluster)]
     for result in results:
         out(reach.format_line(result) + "\n")

@@ -181,6 +181,19 @@ def _netfilter_hop(result: TraceResult, node: str, trace_ids: set, masqueraded: 
     return hop
 
 
+def answered(result: TraceResult) -> str:
+    """The server's first line; an HTTP error status says it is about the
+    path the trace asked for, not the connection (a server with no
+    ``/hostname``, the built-in server's, answers 404 and was reached)."""
+    line = f"answered: {result.reply}"
+    words = result.reply.split()
+    if len(words) >= 2 and words[0].startswith("HTTP/") and words[1].isdigit() \
+            and int(words[1]) >= 400:
+        line += (f" (the server's answer for {result.target.path}: the connection "
+                 "itself was made)")
+    return line
+
+
 def _loopback(lab: Lab, result: TraceResult) -> None:
     src, tgt = result.source, result.target
     ns, _, name = src.name.partition("/")
@@ -191,7 +204,7 @@ def _loopback(lab: Lab, result: TraceResult) -> None:
               [f"container {', '.join(listening)} declares port {tgt.port}" if listening else
                "the answer comes from whichever container listens there (no declared port)"])
     if result.reply:
-        hop.lines.append(f"answered: {result.reply}")
+        hop.lines.append(answered(result))
     result.hops.append(hop)
     result.backend = src.name
     result.verdict = (f"delivered inside {src.name}" if result.delivered else
@@ -277,7 +290,7 @@ def _destination(lab: Lab, result: TraceResult, dst_ip: str, dst_port: int,
     if result.delivered:
         result.verdict = f"delivered to {result.backend}"
         if result.reply:
-            result.hops[-1].lines.append(f"answered: {result.reply}")
+            result.hops[-1].lines.append(answered(result))
         if reason:
             result.hops[-1].lines.append(f"NetworkPolicy: {reason}")
         return

@@ -15,7 +15,11 @@ def test_pod_matrix_has_no_loss(cluster):
     assert dropped == 0, "".join(lines)
     pods = len([p for p in cluster.store.list("Pod") if p["status"].get("podIP")])
     assert pods == 8      # the demo's six and the system's kube-dns and ingress-nginx
-    sent = pods * (pods - 1) + pods + pods   # pod pairs, pod -> ext, node -> own pods
+    nodes = len(cluster.network.nodes)
+    # pod pairs, pod -> ext, node -> own pods, node pairs (Mininet's pingall)
+    sent = pods * (pods - 1) + pods + pods + nodes * (nodes - 1)
+    assert nodes >= 2 and any(line.startswith("node1 -> ") and " node2 " in f"{line} "
+                              for line in lines)
     assert lines[-1].startswith(f"*** Results: 0% dropped ({sent}/{sent} received)")
 
 

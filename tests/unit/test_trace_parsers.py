@@ -821,3 +821,15 @@ def test_a_service_port_that_does_not_exist_is_named_in_the_verdict() -> None:
     assert story.missing_port(Store(), "default/web", 80, "tcp") == ""
     assert story.missing_port(Store(), "default/web", 53, "udp") == ""
     assert story.missing_port(Store(), "default/gone", 81, "tcp") == ""
+
+
+@pytest.mark.parametrize(("reply", "note"), [
+    ("HTTP/1.0 404 Not Found", True), ("HTTP/1.1 503 Service Unavailable", True),
+    ("HTTP/1.0 200 OK", False), ("web-1", False), ("HTTP/1.0 banana", False)])
+def test_an_http_error_answer_is_about_the_path_not_the_connection(reply, note) -> None:
+    result = TraceResult(Endpoint("pod", "default/a", "10.244.1.2", "ns"),
+                         Target("localhost:80", "127.0.0.1", 80, "localhost"), "TCP", [],
+                         delivered=True, reply=reply)
+    line = story.answered(result)
+    assert line.startswith(f"answered: {reply}")
+    assert ("for /hostname: the connection itself was made" in line) == note
