@@ -143,11 +143,12 @@ def target_anchors(chosen: list[PathDef]) -> set[str]:
     return out
 
 
-def paired_baselines(path_id: str) -> tuple[str, ...]:
-    """Baselines a target of ``path_id`` compares with, in target order: each is
-    measured again beside the cluster, its runs alternating with the path's."""
-    found = [t.against.partition(":")[2] for t in TARGETS
-             if t.path == path_id and t.against and t.against.startswith("baseline:")]
+def paired_anchors(path_id: str) -> tuple[str, ...]:
+    """What the targets of ``path_id`` compare it with (``baseline:ID`` or
+    ``path:ID``), in target order: the runs of each alternate with the
+    path's in its cluster (a baseline built again beside it, a reference
+    path of the same cluster)."""
+    found = [t.against for t in TARGETS if t.path == path_id and t.against]
     return tuple(dict.fromkeys(found))
 
 

@@ -306,9 +306,10 @@ def report_md(doc: dict, charts: list[Path]) -> str:
              "## Targets", "",
              "Each ratio is TCP x1 throughput of the path over its anchor, both measured in "
              "this run. A target marked (N pairs) is judged on runs taken in pairs: its "
-             "baseline built again beside the running cluster (sharing ovs-vswitchd with the "
-             "cluster's idle bridges), its runs alternating with the path's (anchor, path, "
-             "path, anchor, ...), so a slow spell of the machine lands on both sides. Its "
+             "anchor (a baseline built again beside the running cluster, sharing "
+             "ovs-vswitchd with the cluster's idle bridges, or a reference path of the same "
+             "cluster) alternating run by run with the path (anchor, path, path, anchor, "
+             "...), so a slow spell of the machine lands on both sides. Its "
              "ratio is the median of the pairs' own ratios (the two runs of a pair are next "
              "to each other); the ratio of the pairs' medians "
              "(`targets[].ratio_of_medians`) and the separate blocks' ratio, which the Paths "

@@ -16,12 +16,12 @@ import logging
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from k8snet.errors import K8snetError
-from k8snet.perf import baselines, cpu, facts, interrupts, measure, paths, results
+from k8snet.perf import baselines, cpu, facts, interrupts, measure, paths, results, routes
 from k8snet.perf.measure import Result
 from k8snet.perf.routes import Route
 
@@ -52,8 +52,8 @@ class Job:
     baseline: str | None = None
     repeat: int = 1
     tcp1_repeat: int = 1
-    pairs: tuple[str, ...] = ()   # baselines whose TCP x1 alternates with this path's
-    pair_rounds: int = 0          # pairs of runs per baseline: even, for the ABBA order
+    pairs: tuple[str, ...] = ()   # anchors (baseline:ID, path:ID) whose TCP x1 alternates
+    pair_rounds: int = 0          # pairs of runs per anchor: even, for the ABBA order
 
     def counts(self) -> dict[str, int]:
         """Runs of each kind: ``repeat``, and more TCP x1 where a target needs it."""
@@ -119,7 +119,7 @@ def plan(cfg: Config, usable_modes: list[str]) -> list[Phase]:
                 kinds = paths.kinds_for(p, primary, p.id in refs)
                 if not kinds:
                     continue
-                pairs = paths.paired_baselines(p.id) if set(kinds) == set(p.kinds) else ()
+                pairs = paths.paired_anchors(p.id) if set(kinds) == set(p.kinds) else ()
                 jobs.append(job(kinds, f"path:{p.id}", path=p, pairs=pairs,
                                 pair_rounds=more + more % 2 if pairs else 0))
             if jobs:
@@ -255,31 +255,49 @@ class Runner:
                 if taken:
                     entry["metrics"][kind] = results.kind_record(taken)
 
-    def measure_pairs(self, entry: dict, route: Route, bid: str, rounds: int,
-                      title: str) -> None:
-        """``rounds`` TCP x1 runs of baseline ``bid`` (built beside the cluster)
-        alternating with as many of ``route``, in the order ABBA ABBA ... so a
-        drift in between cancels; kept in ``entry["paired"]["baseline:ID"]``
-        as ``{"rounds", "anchor": record, "path": record, "error"}``."""
-        base = baselines.BASELINES[bid]
+    def measure_pairs(self, entry: dict, route: Route, against: str, rounds: int,
+                      title: str, cluster=None) -> None:
+        """``rounds`` TCP x1 runs of ``against`` alternating with as many of
+        ``route``, in the order ABBA ABBA ... so a drift in between cancels;
+        kept in ``entry["paired"][against]`` as ``{"rounds", "anchor": record,
+        "path": record, "error"}``.  ``baseline:ID`` is built beside the
+        cluster; ``path:ID`` is a reference path of ``cluster``, each of its
+        runs inside its own route context (egress SNAT turned off and back
+        on, for one)."""
+        kind, _, ident = against.partition(":")
         taken: dict[str, list[Result]] = {"anchor": [], "path": []}
         rec = {"rounds": rounds, "error": ""}
-        entry.setdefault("paired", {})[f"baseline:{bid}"] = rec
+        entry.setdefault("paired", {})[against] = rec
         try:
-            with base.build() as pair:
-                sides = {"anchor": (f"paired: baseline {base.id}", pair_route(pair)),
-                         "path": (f"paired: {title}", route)}
+            with ExitStack() as stack:
+                if kind == "baseline":
+                    base = baselines.BASELINES[ident]
+                    anchor = pair_route(stack.enter_context(base.build()))
+                    name = f"paired: baseline {base.id}"
+                else:
+                    anchor = routes.route(cluster, ident)
+                    name = f"paired: {paths.BY_ID[ident].title}"
+                sides = {"anchor": (name, anchor), "path": (f"paired: {title}", route)}
                 for rnd in range(rounds):
                     for side in (("anchor", "path") if rnd % 2 == 0 else ("path", "anchor")):
-                        name, where = sides[side]
+                        label, where = sides[side]
                         taken[side].append(self._step(
-                            name, "tcp1", lambda w=where: run_kind("tcp1", w, self.cfg)))
+                            label, "tcp1", lambda w=where, s=side: self._paired_run(w, s)))
         except Exception as exc:  # the unpaired runs still judge the target
-            rec["error"] = f"baseline {bid} beside the cluster: {type(exc).__name__}: {exc}"
+            rec["error"] = f"{against.replace(':', ' ')} beside the cluster: " \
+                f"{type(exc).__name__}: {exc}"
         finally:
             for side, samples in taken.items():
                 if samples:
                     rec[side] = results.kind_record(samples)
+
+    def _paired_run(self, where: Route, side: str) -> Result:
+        """One TCP x1 run; an anchor's inside its route's context (the path's
+        own context is already entered around the whole pairing)."""
+        if side == "path":
+            return run_kind("tcp1", where, self.cfg)
+        with where.context():
+            return run_kind("tcp1", where, self.cfg)
 
     # --- phases -------------------------------------------------------------
 
@@ -328,7 +346,7 @@ class Runner:
 
     def _cluster(self, phase: Phase) -> None:
         from k8snet.cluster.cluster import Cluster
-        from k8snet.perf import cluster_spec, routes
+        from k8snet.perf import cluster_spec
 
         info = {"topo": phase.topo, "proxy_mode": phase.mode, "name": "", "up_s": None,
                 "down_s": None, "error": ""}
@@ -376,8 +394,9 @@ class Runner:
                     with route.context() as check:
                         entry["check"] = check
                         self.measure_entry(entry, route, job.counts(), title)
-                        for bid in job.pairs:
-                            self.measure_pairs(entry, route, bid, job.pair_rounds, title)
+                        for against in job.pairs:
+                            self.measure_pairs(entry, route, against, job.pair_rounds, title,
+                                               cluster)
                 except Exception as exc:  # one path's failure, not the run's
                     self._skip(entry, job.kinds, f"{type(exc).__name__}: {exc}", title)
         finally:

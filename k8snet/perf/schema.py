@@ -129,11 +129,12 @@ class _Checker:
                         self.fail(f"{w}.{metric}", "not a number or null")
 
     def paired(self, e: dict, where: str) -> None:
-        """``paired``: {"baseline:ID": {rounds, error, path?, anchor?}} (runner.measure_pairs)."""
+        """``paired``: {"baseline:ID" | "path:ID": {rounds, error, path?, anchor?}}
+        (runner.measure_pairs)."""
         for against, rec in e.get("paired", {}).items():
             w = f"{where}.paired.{against}"
-            if not against.startswith("baseline:"):
-                self.fail(w, "pairs are taken only with a baseline")
+            if not against.startswith(("baseline:", "path:")):
+                self.fail(w, "pairs are taken only with a baseline or a reference path")
             if self.has(rec, w, "rounds", int) and rec["rounds"] < 1:
                 self.fail(f"{w}.rounds", "at least one pair")
             self.has(rec, w, "error", str)

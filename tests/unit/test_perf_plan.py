@@ -94,20 +94,27 @@ def test_step_count_matches_the_jobs() -> None:
     assert steps > 80  # the whole matrix, both modes
 
 
-def test_targets_on_a_baseline_are_measured_again_in_pairs_beside_the_cluster() -> None:
+def test_every_ratio_target_is_measured_again_in_pairs_in_its_cluster() -> None:
     phases = plan(Config(target_repeat=3), ["nftables", "iptables"])
     pairs = {(p.mode, p.topo, j.path.id): (j.pairs, j.pair_rounds)
              for p in phases if p.kind == "cluster" for j in p.jobs if j.pairs}
+    refs = {"pod-clusterip": ("path:pod-pod-cross-node",),
+            "ext-nodeport": ("path:ext-pod-direct",), "pod-ext-snat": ("path:pod-ext-nosnat",)}
     assert pairs == {
-        ("nftables", paths.SINGLE, "pod-pod-same-node"): (("linux-bridge",), 4),
-        ("nftables", paths.SINGLE, "pod-pod-cross-node"): (("ovs-netdev", "ovs-fabric-single"), 4),
+        ("nftables", paths.SINGLE, "pod-pod-same-node"): (("baseline:linux-bridge",), 4),
+        ("nftables", paths.SINGLE, "pod-pod-cross-node"): (
+            ("baseline:ovs-netdev", "baseline:ovs-fabric-single"), 4),
         ("nftables", paths.LEAFSPINE, "pod-pod-cross-leaf"): (
-            ("ovs-netdev", "ovs-fabric-leafspine"), 4)}
+            ("baseline:ovs-netdev", "baseline:ovs-fabric-leafspine"), 4),
+        # a reference path alternates with its path in the same cluster, in each mode
+        **{(mode, paths.SINGLE, pid): (against, 4) for mode in ("nftables", "iptables")
+           for pid, against in refs.items()}}
     # an even number of pairs, so the order anchor, path, path, anchor balances
     assert {j.pair_rounds for p in plan(Config(target_repeat=4), ["nftables"])
             for j in p.jobs if j.pairs} == {4}
     # a path measured only to anchor another mode's ratio is not judged: no pairs
-    assert not [j for p in phases if p.mode == "iptables" for j in p.jobs if j.pairs]
+    assert not [j for p in phases if p.mode == "iptables" for j in p.jobs
+                if j.pairs and not j.path.proxy]
 
 
 def test_target_paths_and_anchors_get_more_tcp1_runs() -> None:
@@ -118,8 +125,9 @@ def test_target_paths_and_anchors_get_more_tcp1_runs() -> None:
     jobs = {j.path.id: j.counts() for j in phases[1].jobs}
     assert jobs["pod-clusterip"] == {"tcp1": 3, "tcp4": 1, "udp": 1, "connect": 1}
     assert jobs["pod-pod-cross-node"]["tcp1"] == 3
-    # + 4 pairs of runs of cross-node with each of its two baselines, beside the cluster
-    assert phases[0].steps + phases[1].steps == 7 + 3 + 7 + 6 + 2 * 4 * 2
+    # + 4 pairs of runs of cross-node with each of its two baselines, beside the
+    # cluster, and of ClusterIP with cross-node, its reference
+    assert phases[0].steps + phases[1].steps == 7 + 3 + 7 + 6 + 2 * 4 * 2 + 2 * 4
     # --repeat above --target-repeat wins; node -> pod has no target: no extra runs.
     phases = plan(Config(repeat=4, target_repeat=3, only=("node-pod",)), ["nftables"])
     assert phases[1].jobs[0].counts() == {k: 4 for k in paths.FULL}

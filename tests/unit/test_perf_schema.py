@@ -52,7 +52,8 @@ _UNPAIRED = {"value": 1.0, "against_value": 2.0, "ratio": 0.5}
      "unknown kind"),
     (lambda d: d.update(wall_s=float("nan")), "wall_s"),
     (lambda d: d["paths"]["nftables/single/pod-pod-cross-node"].update(
-        paired={"path:pod-pod-same-node": {"rounds": 3, "error": ""}}), "only with a baseline"),
+        paired={"veth:pod-pod-same-node": {"rounds": 3, "error": ""}}),
+     "only with a baseline or a reference path"),
     (lambda d: d["paths"]["nftables/single/pod-pod-cross-node"].update(
         paired={"baseline:ovs-netdev": {"rounds": "3", "error": "",
                                         "path": {"status": "ok"}}}), "rounds"),
