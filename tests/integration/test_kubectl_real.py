@@ -252,6 +252,33 @@ def test_a_misspelt_field_is_refused_strictly_or_warned_and_dropped(cluster, tmp
         'no matches for kind "Servce" in version "v1"'), out.stderr
 
 
+@pytest.mark.parametrize("binary", KUBECTLS)
+def test_explain_reads_the_servers_openapi_v3_schemas(cluster, binary):
+    """kubectl explain: fields, types and descriptions from /openapi/v3/<gv>."""
+    def explain(*args):
+        return kubectl(cluster, "explain", *args, binary=binary)
+    ports = explain("pods.spec.containers.ports")
+    assert ports.returncode == 0, ports.stderr
+    assert re.search(r"^FIELD: +ports <\[\]ContainerPort>$", ports.stdout, re.M), ports.stdout
+    assert re.search(r"^  containerPort\t<integer> -required-\n +Number of port to expose on "
+                     r"the pod's IP address\.", ports.stdout, re.M), ports.stdout
+    replicas = explain("deployment.spec.replicas")
+    assert replicas.returncode == 0, replicas.stderr
+    assert re.search(r"^GROUP: +apps\nKIND: +Deployment\nVERSION: +v1$", replicas.stdout, re.M)
+    assert re.search(r"^FIELD: +replicas <integer>$", replicas.stdout, re.M), replicas.stdout
+    assert "Number of desired pods." in replicas.stdout
+    netpol = explain("networkpolicies.spec.ingress.from.ipBlock")
+    assert re.search(r"^FIELD: +ipBlock <IPBlock>$", netpol.stdout, re.M), netpol.stderr
+    assert explain("svc.spec.ports.targetPort").returncode == 0
+    missing = explain("nosuch")
+    assert missing.returncode != 0
+    assert missing.stderr.strip() == 'the server doesn\'t have a resource type "nosuch"', \
+        missing.stderr
+    field = explain("pods.spec.nosuch")
+    assert field.returncode != 0
+    assert field.stderr.strip() == 'error: field "nosuch" does not exist', field.stderr
+
+
 def test_exec_and_logs_through_the_api(cluster):
     out = kubectl(cluster, "exec", "web-1", "--", "sh", "-c", "echo $HOSTNAME; ip -4 -o addr")
     assert out.returncode == 0, out.stderr

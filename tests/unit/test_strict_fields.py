@@ -42,6 +42,14 @@ def test_unknown_fields_at_every_depth_in_document_order() -> None:
     assert model_of("apps/v1", "Deployment") == "V1Deployment"
 
 
+def test_a_kind_the_client_names_with_its_group_is_checked_too() -> None:
+    assert model_of("v1", "Event") == "CoreV1Event"
+    assert model_of("discovery.k8s.io/v1", "EndpointSlice") == "V1EndpointSlice"
+    event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"},
+             "involvedObject": {"kind": "Pod", "name": "p"}, "reasn": "Started"}
+    assert unknown_fields(event) == ["reasn"]
+
+
 def test_dropping_unknown_fields_keeps_the_rest() -> None:
     obj = json.loads(json.dumps(TYPO))
     assert drop_unknown_fields(obj) == unknown_fields(TYPO)

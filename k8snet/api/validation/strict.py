@@ -21,7 +21,7 @@ from typing import Any
 
 from k8snet.api.kinds import BY_KIND
 
-_LIST = re.compile(r"^[Ll]ist\[(.+)\]$")                 # List[V1X] (list[V1X] before 31)
+_LIST = re.compile(r"^[Ll]ist\[(.+)\]$")                 # List[V1X] (list[V1X] before 37)
 _DICT = re.compile(r"^(?:Dict\[str, (.+)\]|dict\(str, (.+)\))$")
 
 
@@ -50,9 +50,12 @@ def model_of(api_version: str, kind: str) -> str | None:
     known = BY_KIND.get(kind)
     if not version or known is None or known.group != group:
         return None
-    name = f"{version[0].upper()}{version[1:]}{kind}"
-    fields = _fields(name)
-    return name if fields is not None and "kind" in fields else None
+    plain = f"{version[0].upper()}{version[1:]}{kind}"
+    for name in (plain, f"{(group.split('.')[0] or 'core').capitalize()}{plain}"):
+        fields = _fields(name)            # the second where the client tells two apart:
+        if fields is not None and "kind" in fields:      # CoreV1Event, EventsV1Event
+            return name
+    return None
 
 
 def _walk(value: Any, model: str, path: str, out: list[tuple[str, dict, str]]) -> None:

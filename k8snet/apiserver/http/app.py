@@ -11,6 +11,7 @@ https://kubernetes.io/docs/reference/using-api/health-checks/
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -153,12 +154,15 @@ async def openapi_root(request: web.Request) -> web.Response:
 
 
 async def openapi_gv(request: web.Request) -> web.Response:
+    """A group-version's document, made in a worker thread: the first one
+    takes up to half a second, which must not hold up the event loop."""
     parts = request.match_info["gv"].strip("/").split("/")
+    where = (("", parts[1]) if parts[0] == "api" and len(parts) == 2 else
+             (parts[1], parts[2]) if parts[0] == "apis" and len(parts) == 3 else None)
     doc = None
-    if parts[0] == "api" and len(parts) == 2:
-        doc = discovery.openapi_gv(request.app[API].store, "", parts[1])
-    elif parts[0] == "apis" and len(parts) == 3:
-        doc = discovery.openapi_gv(request.app[API].store, parts[1], parts[2])
+    if where is not None:
+        doc = await asyncio.get_running_loop().run_in_executor(
+            None, discovery.openapi_gv, request.app[API].store, *where)
     return answer(doc) if doc else failure(st.not_found_path(request.path))
 
 

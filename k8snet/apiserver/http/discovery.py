@@ -7,23 +7,28 @@
                                     "singularName": "pod", "namespaced": true, "kind": "Pod",
                                     "verbs": [...], "shortNames": ["po"], "categories": ["all"]},
                                     {"name": "pods/status", ...}, ...]}
-    GET /openapi/v3[/<gv>]       -> the paths kubectl checks for ``fieldValidation``
+    GET /openapi/v3             -> {"paths": {"api/v1": {"serverRelativeURL":
+                                    "/openapi/v3/api/v1?hash=..."}, ...}}
+    GET /openapi/v3/<gv>         -> {"paths": {...PATCH per kind...},
+                                    "components": {"schemas": {"io.k8s.api.core.v1.Pod": ...}}}
 
 The unaggregated (v1) documents only: clients that ask for the aggregated
 ``apidiscovery.k8s.io/v2`` list get the JSON ``APIGroupList`` and fall back,
-as they do against servers without aggregated discovery.  The OpenAPI v3
-documents hold no schemas, just one PATCH operation per kind that names the
-``fieldValidation`` query parameter, so kubectl leaves validation to the
-server (strict) instead of downloading schemas.  Sources: api-concepts
-("Discovery API"), KEP-3352 (aggregated discovery), KEP-2885 (server-side
-field validation), KEP-2896 (OpenAPI v3).
+as they do against servers without aggregated discovery.  An OpenAPI v3
+document has one PATCH operation per kind that names the ``fieldValidation``
+query parameter, so kubectl leaves validation to the server (strict), and
+the schemas of the built-in kinds (``k8snet.api.openapi_schema``), which
+``kubectl explain`` reads.  Sources: api-concepts ("Discovery API"),
+KEP-3352 (aggregated discovery), KEP-2885 (server-side field validation),
+KEP-2896 (OpenAPI v3), https://kubernetes.io/docs/concepts/overview/kubernetes-api/#openapi-v3
 """
 from __future__ import annotations
 
 import hashlib
-import json
+from functools import lru_cache
 
 from k8snet.api.kinds import Kind
+from k8snet.api.openapi_schema import component_schemas, schema_source
 from k8snet.apiserver.http.resources import SUB_VERBS, VERBS, group_versions, kinds_in, subresources
 from k8snet.apiserver.store import Store
 
@@ -106,22 +111,38 @@ def _gv_path(group: str, version: str) -> str:
 
 
 def openapi_root(store: Store | None) -> dict:
-    """``GET /openapi/v3``: one entry per group-version."""
+    """``GET /openapi/v3``: one entry per group-version, its URL carrying the
+    document's hash (kubectl caches a document by it)."""
     paths = {}
     for group, versions in group_versions(store).items():
         for version in versions:
             path = _gv_path(group, version)
-            digest = hashlib.sha256(json.dumps(openapi_gv(store, group, version),
-                                               sort_keys=True).encode()).hexdigest()[:16]
+            digest = _digest(group, version, tuple(kinds_in(store, group, version)))
             paths[path] = {"serverRelativeURL": f"/openapi/v3/{path}?hash={digest}"}
     return {"paths": paths}
 
 
 def openapi_gv(store: Store | None, group: str, version: str) -> dict | None:
-    """``GET /openapi/v3/<gv>``: PATCH operations naming ``fieldValidation``."""
+    """``GET /openapi/v3/<gv>``: PATCH operations naming ``fieldValidation``,
+    and the schemas of the built-in kinds (shared: do not change it)."""
     kinds = kinds_in(store, group, version)
-    if not kinds:
-        return None
+    return _gv_document(group, version, tuple(kinds))[0] if kinds else None
+
+
+@lru_cache(maxsize=128)
+def _digest(group: str, version: str, kinds: tuple[Kind, ...]) -> str:
+    """The hash in a document's URL: of what the document is made from (its
+    kinds and the client's models), so that the root need not build every
+    document (a second, the first time) to name them."""
+    made_from = repr((group, version, kinds, schema_source()))
+    return hashlib.sha256(made_from.encode()).hexdigest()[:16]
+
+
+@lru_cache(maxsize=128)
+def _gv_document(group: str, version: str, kinds: tuple[Kind, ...]) -> tuple[dict, str]:
+    """A group-version's OpenAPI v3 document and its hash, made once per set of kinds.
+    The PATCH operations have no request body: kubectl apply then builds its
+    patches from its compiled-in types, not from these schemas."""
     paths = {}
     params = [{"name": n, "in": "query", "schema": {"type": "string"}, "uniqueItems": True}
               for n in ("dryRun", "fieldManager", "fieldValidation", "force")]
@@ -132,5 +153,7 @@ def openapi_gv(store: Store | None, group: str, version: str) -> dict | None:
         op = {"operationId": f"patch{kind.kind}", "parameters": params,
               "x-kubernetes-action": "patch", "x-kubernetes-group-version-kind": gvk}
         paths[f"{base}{ns}/{kind.plural}/{{name}}"] = {"patch": op}
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes (k8snet)", "version": "v1.35.0"},
-            "paths": paths, "components": {"schemas": {}}}
+    schemas = component_schemas(group, version, tuple(k.kind for k in kinds))
+    doc = {"openapi": "3.0.0", "info": {"title": "Kubernetes (k8snet)", "version": "v1.35.0"},
+           "paths": paths, "components": {"schemas": schemas}}
+    return doc, _digest(group, version, kinds)
