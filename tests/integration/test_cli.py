@@ -30,8 +30,9 @@ def test_leafspine_pingall():
     res = k8snet("run", "--topo", "leafspine", "-f", "examples/demo", "--test", "pingall",
                  cwd=REPO)
     assert res.returncode == 0, res.stdout + res.stderr
-    # The demo's 6 pods and the 2 system pods, across both leaves.
-    assert "*** Results: 0% dropped (72/72 received)" in res.stdout + res.stderr
+    # The demo's 6 pods and the 2 system pods, across both leaves: 8 x 7 pod pairs,
+    # 8 pods to ext, each node to its pods (8), and the 4 nodes to each other (12).
+    assert "*** Results: 0% dropped (84/84 received)" in res.stdout + res.stderr
     assert_nothing_left()
 
 
