@@ -53,6 +53,7 @@ class SwitchStep:
     final: dict[str, str] = field(default_factory=dict)
     datapath_actions: str = ""
     patch_to: str = ""
+    error: str = ""             # ofproto/trace refused the flow: nothing was traced
 
     @property
     def output_ports(self) -> list[int]:
@@ -145,7 +146,10 @@ def trace_pass(bridge: str, in_port: int, fields: dict[str, str]) -> list[Switch
                     + [f"{k}={v}" for k, v in fields.items() if k != "proto" and v])
     res = subprocess.run(["ovs-appctl", "ofproto/trace", bridge, flow], capture_output=True,
                          text=True)
-    return parse_pass(bridge, in_port, res.stdout)
+    steps = parse_pass(bridge, in_port, res.stdout)
+    if res.returncode != 0:
+        steps[0].error = (res.stderr.strip().splitlines() or ["failed"])[0]
+    return steps
 
 
 def _out_interface(step: SwitchStep, links: dict[str, tuple[str, str]]) -> str | None:

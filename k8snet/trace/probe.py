@@ -13,9 +13,12 @@ one JSON answer:
   "http": {"host", "path"} or null, "timeout"}`` makes one real connection
   from source port ``sport``; answers ``{"connected", "error", "reply"}``
   where ``reply`` is the first line the server sent (the built-in server's
-  ``/hostname`` names the pod that answered).
+  ``/hostname`` names the pod that answered).  To port 53 it sends a DNS
+  query instead (``DNS NOERROR kubernetes.default.svc.cluster.local A
+  10.96.0.1``); ``connected`` is the TCP handshake, or any UDP reply.
 
-Source: resolv.conf(5) for the search path and ndots.
+Sources: resolv.conf(5) for the search path and ndots; RFC 1035 4.2 (DNS
+over UDP, and over TCP with a two-byte length).
 """
 from __future__ import annotations
 
@@ -23,9 +26,11 @@ import json
 import socket
 import sys
 
-from dnslib import QTYPE, RCODE, DNSRecord
+from dnslib import QTYPE, RCODE, DNSError, DNSRecord
 
 RECV = 4096
+DNS_PORT = 53
+DNS_NAME = "kubernetes.default.svc.cluster.local"
 
 
 def read_resolv_conf(path: str) -> tuple[list[str], list[str], int]:
@@ -90,31 +95,55 @@ def resolve(req: dict) -> dict:
     return {"server": server, "sport": sport, "tries": tries, "address": address}
 
 
+def _dns_query(tcp: bool) -> bytes:
+    """An A query for the API server's Service, framed for UDP or TCP (RFC 1035 4.2.2)."""
+    wire = DNSRecord.question(DNS_NAME, "A").pack()
+    return len(wire).to_bytes(2, "big") + wire if tcp else wire
+
+
+def _dns_answer(data: bytes, tcp: bool) -> str:
+    reply = DNSRecord.parse(data[2:] if tcp else data)
+    answers = [str(rr.rdata) for rr in reply.rr if rr.rtype == QTYPE.A]
+    return f"DNS {RCODE.get(reply.header.rcode)} {DNS_NAME} A {' '.join(answers) or '-'}"
+
+
 def connect(req: dict) -> dict:
+    """One connection; to port 53 a DNS query (a DNS server ignores anything
+    else), to another TCP port an HTTP GET, to a UDP port ``hostname``.
+    ``connected``: the TCP handshake completed, or a UDP reply came."""
     proto = req.get("protocol", "TCP").upper()
     kind = socket.SOCK_STREAM if proto == "TCP" else socket.SOCK_DGRAM
     sock = socket.socket(socket.AF_INET, kind)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.settimeout(float(req.get("timeout", 1.0)))
     out: dict = {"connected": False, "error": "", "reply": ""}
+    dns = int(req["port"]) == DNS_PORT
     try:
         sock.bind(("0.0.0.0", int(req["sport"])))
         sock.connect((req["ip"], int(req["port"])))
+        out["connected"] = proto == "TCP"
         http = req.get("http")
-        if proto == "UDP":
+        if dns:
+            sock.sendall(_dns_query(proto == "TCP"))
+        elif proto == "UDP":
             sock.send(b"hostname\n")
         elif http:
             sock.sendall(f"GET {http['path']} HTTP/1.0\r\nHost: {http['host']}\r\n"
                          "User-Agent: k8snet-trace\r\n\r\n".encode())
-        if proto == "UDP" or http:
-            data = sock.recv(RECV).decode(errors="replace")
-            if http:
-                head, _, body = data.partition("\r\n\r\n")
+        if proto == "UDP" or http or dns:
+            data = sock.recv(RECV)
+            if dns:
+                out["reply"] = _dns_answer(data, proto == "TCP")
+            elif http:
+                head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
                 status = head.splitlines()[0] if head else ""
                 out["reply"] = f"{status} | {body.strip().splitlines()[0] if body.strip() else ''}"
             else:
-                out["reply"] = data.strip().splitlines()[0] if data.strip() else ""
+                text = data.decode(errors="replace").strip()
+                out["reply"] = text.splitlines()[0] if text else ""
         out["connected"] = True
+    except (DNSError, ValueError) as exc:          # an answer that is not DNS
+        out["connected"], out["error"] = True, f"not a DNS answer: {exc}"
     except OSError as exc:
         out["error"] = exc.strerror or str(exc) if not isinstance(exc, TimeoutError) \
             else "timed out"

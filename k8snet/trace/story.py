@@ -7,6 +7,8 @@ the switches, the destination node, the pod; then the verdict.
 """
 from __future__ import annotations
 
+import ipaddress
+
 from k8snet.netpol import oracle
 from k8snet.netpol.snapshot import from_store
 from k8snet.trace import kernel, ovstrace
@@ -64,8 +66,16 @@ def netfilter_lines(events: list[TraceEvent], node: str, trace_ids: set) -> list
                                             e.text.split(" counter ")[0][:70])
         if "dnat to" in e.text:
             text += " dnat to " + e.text.split("dnat to", 1)[1].split(" comment")[0].strip()
-        out.append(f"{text} ({e.verdict})" if e.verdict else text)
+        verdict = e.verdict
+        if verdict == "drop" and " reject" in f" {e.text.split(' comment ')[0]}":
+            verdict = "reject"          # nft's trace says drop for a reject statement
+        out.append(f"{text} ({verdict})" if verdict else text)
     return out
+
+
+def stopping(line: str) -> bool:
+    """A netfilter line whose rule ended the packet (not one it only jumped through)."""
+    return line.endswith(("(drop)", "(reject)"))
 
 
 def fabric(lab: Lab, host: str, netns: str, src_ip: str, dst_ip: str, protocol: str,
@@ -78,8 +88,9 @@ def fabric(lab: Lab, host: str, netns: str, src_ip: str, dst_ip: str, protocol: 
     nexthop = route.via or dst_ip
     fields = {"proto": protocol.lower(), "dl_src": kernel.link_mac(netns, route.dev),
               "dl_dst": kernel.neighbour_mac(netns, nexthop, route.dev),
-              "nw_src": src_ip, "nw_dst": dst_ip, "nw_ttl": "64", "tp_src": str(sport),
-              "tp_dst": str(dport)}
+              "nw_src": src_ip, "nw_dst": dst_ip, "nw_ttl": "64",
+              # tcp_src, udp_src, sctp_src: OVS's tp_src is TCP's alone
+              f"{protocol.lower()}_src": str(sport), f"{protocol.lower()}_dst": str(dport)}
     if not fields["dl_dst"]:
         return route, [], ""
     return (route, *ovstrace.trace_fabric(switch, switch_if, fields, lab.links))
@@ -151,7 +162,8 @@ def _route_hop(lab: Lab, host: str, netns: str, src_ip: str, dst_ip: str, proto:
     for step in steps:
         hop.lines.append(f"switch {step.bridge} (in_port {step.in_port}):")
         hop.lines += [f"  {_hashed(str(f)) if step.group else f}" for f in step.flows]
-        hop.lines.append(f"  patch port to {step.patch_to}: the same datapath pass goes on"
+        hop.lines.append(f"  ofproto/trace refused the flow: {step.error}" if step.error else
+                         f"  patch port to {step.patch_to}: the same datapath pass goes on"
                          if step.patch_to else f"  datapath actions: {step.datapath_actions}")
         hop.path.append((prev, step.bridge))
         prev = step.bridge
@@ -181,10 +193,34 @@ def _netfilter_hop(result: TraceResult, node: str, trace_ids: set, masqueraded: 
     return hop
 
 
+def _pod_range_of(store, ip: str) -> str:
+    """The node whose ``spec.podCIDR`` holds ``ip``, or ""."""
+    addr = ipaddress.ip_address(ip)
+    for node in store.list("Node"):
+        cidr = (node.get("spec") or {}).get("podCIDR")
+        if cidr and addr in ipaddress.ip_network(cidr, strict=False):
+            return node["metadata"]["name"]
+    return ""
+
+
+def _listening(pod: dict, port: int, protocol: str) -> list[str]:
+    """The pod's containers that declare ``port``/``protocol``, each once."""
+    return list(dict.fromkeys(
+        c["name"] for c in (pod.get("spec") or {}).get("containers") or []
+        for p in c.get("ports") or []
+        if int(p.get("containerPort", 0)) == port and p.get("protocol", "TCP") == protocol))
+
+
 def answered(result: TraceResult) -> str:
     """The server's first line; an HTTP error status says it is about the
     path the trace asked for, not the connection (a server with no
-    ``/hostname``, the built-in server's, answers 404 and was reached)."""
+    ``/hostname``, the built-in server's, answers 404 and was reached).  A
+    connection made and then not answered says so: a server of another
+    protocol (DNS on 53) does not answer an HTTP request."""
+    if not result.reply:
+        what = "the HTTP request" if result.protocol == "TCP" else "the datagram"
+        return (f"answered: nothing to {what} ({result.error or 'no reply'}); the "
+                "connection itself was made: a server of another protocol stays silent")
     line = f"answered: {result.reply}"
     words = result.reply.split()
     if len(words) >= 2 and words[0].startswith("HTTP/") and words[1].isdigit() \
@@ -198,8 +234,7 @@ def _loopback(lab: Lab, result: TraceResult) -> None:
     src, tgt = result.source, result.target
     ns, _, name = src.name.partition("/")
     pod = lab.store.find("Pod", ns, name) or {}
-    listening = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []
-                 for p in c.get("ports") or [] if int(p.get("containerPort", 0)) == tgt.port]
+    listening = _listening(pod, tgt.port, result.protocol)
     hop = Hop(f"pod {src.name}: {tgt.ip}:{tgt.port}",
               [f"container {', '.join(listening)} declares port {tgt.port}" if listening else
                "the answer comes from whichever container listens there (no declared port)"])
@@ -247,7 +282,7 @@ def tell(lab: Lab, result: TraceResult, sport: int) -> None:
                 dst_ip, dst_port = entry.dnat
             if entry.snat:
                 src_after = entry.snat[0]
-        dropped = any(line.endswith("(drop)") for line in result.hops[-1].lines)
+        dropped = any(stopping(line) for line in result.hops[-1].lines)
         if result.delivered or not dropped:
             result.hops.append(_route_hop(lab, first, lab.node_netns[first], src_after,
                                           dst_ip, proto, sport, dst_port))
@@ -270,8 +305,7 @@ def _destination(lab: Lab, result: TraceResult, dst_ip: str, dst_port: int,
         meta, spec = pod["metadata"], pod.get("spec") or {}
         key = f"{meta['namespace']}/{meta['name']}"
         node = spec.get("nodeName", "")
-        listening = [c["name"] for c in spec.get("containers") or []
-                     for p in c.get("ports") or [] if int(p.get("containerPort", 0)) == dst_port]
+        listening = _listening(pod, dst_port, result.protocol)
         hop = Hop(f"{node}: to pod {key}",
                   [f"cni0 -> veth -> {key} eth0 {dst_ip}:{dst_port}"
                    + (f", container {', '.join(listening)} listening" if listening else "")],
@@ -289,17 +323,20 @@ def _destination(lab: Lab, result: TraceResult, dst_ip: str, dst_port: int,
     allowed, reason = netpol_reason(lab, result.source.ip, dst_ip, dst_port, result.protocol)
     if result.delivered:
         result.verdict = f"delivered to {result.backend}"
-        if result.reply:
-            result.hops[-1].lines.append(answered(result))
+        result.hops[-1].lines.append(answered(result))
         if reason:
             result.hops[-1].lines.append(f"NetworkPolicy: {reason}")
         return
-    why = [line for hop in result.hops for line in hop.lines
-           if "reject" in line or "drop" in line or "no policy allows" in line
-           or "no endpoints" in line]
+    why = [line for hop in result.hops for line in hop.lines if stopping(line)]
     result.verdict = f"stopped: {result.error or 'no answer'}"
     if why:
         result.verdict += f"; {why[-1].strip()}"
+    elif pod is None and (owner := _pod_range_of(lab.store, dst_ip)):
+        result.verdict += (f"; no pod has the address {dst_ip}, in {owner}'s pod range "
+                           "(deleted, or never made)")
+    elif result.protocol == "UDP" and result.error == "timed out":
+        result.verdict += ("; UDP has no handshake: a server that ignores the probe's "
+                           "datagram looks the same as a drop")
     target_svc = service_at(lab.store, result.target.ip)
     if target_svc:
         result.verdict += missing_port(lab.store, target_svc, result.target.port,

@@ -145,12 +145,18 @@ def target_of(lab: Lab, source: Endpoint, text: str, protocol: str = "TCP") -> T
     path = "/hostname"
     if "://" in text:
         parts = urlsplit(text)
-        host, port, path = parts.hostname or "", parts.port, parts.path or "/"
+        try:
+            port = parts.port
+        except ValueError as exc:               # "Port out of range 0-65535"
+            raise K8snetError(f"trace: {exc} in '{text}'") from None
+        host, path = parts.hostname or "", parts.path or "/"
     else:
         host, _, port_text = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
         if not port_text.isdigit() and port_text:
             raise K8snetError(f"trace: bad port in '{text}' (DST[:PORT])")
         port = int(port_text) if port_text else None
+    if port is not None and not 1 <= port <= 65535:
+        raise K8snetError(f"trace: port {port} in '{text}' is out of range (1-65535)")
     if not host:
         raise K8snetError(f"trace: no destination in '{text}'")
     dns, dns_pod = None, ""

@@ -20,9 +20,11 @@ from contextlib import contextmanager
 import pytest
 from dnslib import QTYPE, RCODE, RR, A, DNSRecord
 
+from k8snet.errors import K8snetError
 from k8snet.trace import kernel, nftrace, ovstrace, probe, story
 from k8snet.trace.model import Endpoint, Hop, Target, TraceResult
 from k8snet.trace.nftrace import TraceEvent
+from k8snet.trace.target import target_of
 
 # --- captured in the lab ---------------------------------------------------
 
@@ -640,7 +642,52 @@ def test_connect_http_without_answer_times_out():
     with tcp_server(None) as (port, _):
         out = probe.connect({"ip": "127.0.0.1", "port": port, "sport": free_port(),
                              "timeout": 0.3, "http": {"host": "web", "path": "/"}})
-    assert out == {"connected": False, "error": "timed out", "reply": ""}
+    # the handshake was made: the connection is, only the answer is missing
+    assert out == {"connected": True, "error": "timed out", "reply": ""}
+
+
+@pytest.mark.parametrize("proto", ["UDP", "TCP"])
+def test_connect_to_port_53_asks_dns(proto) -> None:
+    """A DNS server ignores an HTTP request or ``hostname``: port 53 gets a query."""
+    kind = socket.SOCK_DGRAM if proto == "UDP" else socket.SOCK_STREAM
+    srv = socket.socket(socket.AF_INET, kind)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        srv.bind(("127.0.0.53", 53))
+    except OSError as exc:
+        pytest.skip(f"port 53 on 127.0.0.53 is taken here: {exc}")
+    srv.settimeout(5)
+    if proto == "TCP":
+        srv.listen(1)                    # before the probe connects
+
+    def serve() -> None:
+        if proto == "UDP":
+            data, peer = srv.recvfrom(4096)
+            query = DNSRecord.parse(data)
+        else:
+            conn, _ = srv.accept()
+            data = conn.recv(4096)
+            assert int.from_bytes(data[:2], "big") == len(data) - 2
+            query = DNSRecord.parse(data[2:])
+        reply = query.reply()
+        reply.add_answer(RR(str(query.q.qname), QTYPE.A, rdata=A("10.96.0.1")))
+        wire = reply.pack()
+        if proto == "UDP":
+            srv.sendto(wire, peer)
+        else:
+            conn.sendall(len(wire).to_bytes(2, "big") + wire)
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        out = probe.connect({"ip": "127.0.0.53", "port": 53, "protocol": proto,
+                             "sport": free_port(kind), "timeout": 2.0})
+    finally:
+        thread.join(timeout=5)
+        srv.close()
+    assert out == {"connected": True, "error": "",
+                   "reply": "DNS NOERROR kubernetes.default.svc.cluster.local A 10.96.0.1"}
 
 
 def test_connect_udp_reads_the_first_line():
@@ -715,9 +762,9 @@ def test_netfilter_lines_captured_trace():
         't2 o: "hello" (accept)',
         'kproxy filter-forward: "reject services with no endpoints" '
         "(jump service-endpoints-check)",
-        'kproxy reject-chain: "no endpoints: ICMP port unreachable" (drop)',
+        'kproxy reject-chain: "no endpoints: ICMP port unreachable" (reject)',
     ]
-    assert story.netfilter_lines(events, "n1", {"e67d2521"})[-1].endswith("(drop)")
+    assert story.netfilter_lines(events, "n1", {"e67d2521"})[-1].endswith("(reject)")
     assert len(story.netfilter_lines(events, "n1", {"e67d2521"})) == 2
     assert story.netfilter_lines(events, "n2", {"28277fb9", "e67d2521"}) == []
     assert story.netfilter_lines(events, "n1", set()) == []
@@ -833,3 +880,36 @@ def test_an_http_error_answer_is_about_the_path_not_the_connection(reply, note) 
     line = story.answered(result)
     assert line.startswith(f"answered: {reply}")
     assert ("for /hostname: the connection itself was made" in line) == note
+
+
+def test_a_rule_the_packet_only_jumped_through_does_not_stop_it() -> None:
+    assert story.stopping('kproxy reject-chain: "no endpoints" (reject)')
+    assert story.stopping('netpol ingress-10-244-1-2: "ingress of 10.244.1.2" (drop)')
+    assert not story.stopping('kproxy filter-forward: "reject services with no endpoints" '
+                              "(jump service-endpoints-check)")
+
+
+def test_a_container_listening_is_named_once_and_for_its_protocol() -> None:
+    pod = {"spec": {"containers": [
+        {"name": "dns", "ports": [{"containerPort": 53, "protocol": "UDP"},
+                                  {"containerPort": 53, "protocol": "TCP"}]},
+        {"name": "side", "ports": [{"containerPort": 53, "protocol": "UDP"}]}]}}
+    assert story._listening(pod, 53, "TCP") == ["dns"]
+    assert story._listening(pod, 53, "UDP") == ["dns", "side"]
+    assert story._listening(pod, 80, "TCP") == []
+
+
+def test_a_connection_made_and_not_answered_says_so() -> None:
+    result = TraceResult(Endpoint("pod", "default/a", "10.244.1.2", "ns"),
+                         Target("db:5432", "10.96.0.20", 5432, "db"), "TCP", [],
+                         delivered=True, error="timed out")
+    assert story.answered(result) == (
+        "answered: nothing to the HTTP request (timed out); the connection itself was "
+        "made: a server of another protocol stays silent")
+
+
+@pytest.mark.parametrize("text", ["10.96.0.10:99999", "10.96.0.10:0",
+                                  "http://10.96.0.10:70000/"])
+def test_a_port_out_of_range_is_refused_in_one_line(text) -> None:
+    with pytest.raises(K8snetError, match=r"out of range"):
+        target_of(None, Endpoint("pod", "default/a", "10.244.1.2", "ns"), text)
