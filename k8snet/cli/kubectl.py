@@ -18,6 +18,11 @@ without ``--image`` gets ``busybox`` (any image runs the built-in server on
 the declared ports), ``--port=N/UDP`` declares a UDP port and ``--node=N``
 places the pod.  They become kubectl's own ``--image`` and ``--overrides``,
 and the CLI prints the kubectl line it runs.
+
+A line with a pipe, a redirection or a list (``kubectl get pods | grep
+web``, ``> pods.txt``, ``; echo``) runs through ``sh -c``, as Mininet's
+``sh`` runs a line: the shell's operators are the shell's, not kubectl's
+arguments.
 Source: https://kubernetes.io/docs/reference/kubectl/ (kubectl's flags),
 ``kubectl run --overrides --override-type=strategic``.
 """
@@ -226,6 +231,43 @@ def run(words: list[str], env: dict[str, str], note: Callable[[str], None],
                           "the lab's CLI stopped it") from None
     except KeyboardInterrupt:
         _stop(proc, signal.SIGINT)
+        raise
+
+
+SHELL_OPERATORS = frozenset({"|", "||", "&", "&&", ";", ">", ">>", "<", "<<", "|&", ">&"})
+
+
+def shell_words(line: str) -> list[str] | None:
+    """The words of ``line`` before its first shell operator, when it has one
+    outside quotes (``get pods | grep web`` -> ``["get", "pods"]``); else None."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError:
+        return None                       # unbalanced quotes: kubectl's parser says so
+    cut = next((i for i, t in enumerate(tokens) if t in SHELL_OPERATORS), None)
+    return None if cut is None else tokens[:cut]
+
+
+def run_shell(line: str, words: list[str], env: dict[str, str]) -> int:
+    """``kubectl LINE`` through ``sh -c`` (``words``: kubectl's own, before
+    the first operator, which bound the time as ``run`` does)."""
+    bound = limit(words)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    proc = subprocess.Popen(["sh", "-c", f"{shlex.quote(binary())} {line}"], env=env,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        return proc.wait(timeout=bound)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
+        raise K8snetError(f"error: kubectl {verb_of(words)[1]} did not finish in {bound:g}s; "
+                          "the lab's CLI stopped it") from None
+    except KeyboardInterrupt:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait()
         raise
 
 

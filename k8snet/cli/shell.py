@@ -143,6 +143,9 @@ class K8sCLI(CLI):
                 raise K8snetError(f"cannot parse the command: {exc}") from None
             self.run_in_pod(first, words)
             return
+        if first and first not in self.mn:
+            raise K8snetError(f'unknown command or pod "{first}" (`help` lists the commands, '
+                              "`kubectl get pods -A` the pods)")
         super().default(line)
 
     def completenames(self, text, *ignored):
@@ -158,7 +161,8 @@ class K8sCLI(CLI):
 
     def do_probe(self, line):
         """Connect every chosen pod to every chosen pod for real; print the truth
-           table (. allowed, X blocked) beside the NetworkPolicy oracle's:
+           table (. allowed, X blocked, - not run: a protocol this kernel lacks)
+           beside the NetworkPolicy oracle's:
            probe [NS/POD...] [-n NS]... [-l SEL] [--ports 80,81|NAME]
                  [--protocols tcp,udp,sctp] [--via pod|service] [--timeout S] [-o json]"""
         netpol.probe_command(self.cluster, self._words(line), output)
@@ -225,10 +229,15 @@ class K8sCLI(CLI):
            (KUBECONFIG is set); `kubectl help` and `kubectl CMD -h` are its own help.
            Its output streams here; get, apply, describe, ... get 60 s at most;
            -w, logs -f, exec -it, attach, port-forward, rollout status and wait
-           run until Ctrl-C.  Lab shorthand: kubectl run NAME [--port=N/UDP]
+           run until Ctrl-C.  A pipe or redirection (kubectl get pods | grep web)
+           runs through sh -c.  Lab shorthand: kubectl run NAME [--port=N/UDP]
            [--node=NODE] (no --image: the built-in server on the declared ports)."""
         env = kubectl.environment(self.cluster.kubeconfig,
                                   self.cluster.rundir.path / "kube-cache")
+        words = kubectl.shell_words(line)
+        if words is not None:                  # kubectl get pods | grep web
+            kubectl.run_shell(line, words, env)
+            return
         kubectl.run(self._words(line), env, lambda text: output(text + "\n"))
 
     def complete_kubectl(self, text, line, begidx, endidx):

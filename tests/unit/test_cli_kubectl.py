@@ -227,3 +227,16 @@ def test_no_kubectl_is_one_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(K8snetError, match="kubectl is not installed"):
         kubectl.binary()
+
+
+def test_a_shell_operator_outside_quotes_makes_it_a_shell_line() -> None:
+    assert kubectl.shell_words("get pods | grep web") == ["get", "pods"]
+    assert kubectl.shell_words("get pods -o name > /tmp/pods.txt") == ["get", "pods", "-o",
+                                                                       "name"]
+    assert kubectl.shell_words("explain deployment --recursive|head -20") == [
+        "explain", "deployment", "--recursive"]
+    assert kubectl.shell_words("get pods; echo done") == ["get", "pods"]
+    assert kubectl.shell_words("get pods -o wide") is None
+    assert kubectl.shell_words("get pods -o jsonpath='{.items[*].metadata.name}'") is None
+    assert kubectl.shell_words("get pods -l 'app in (a|b)'") is None     # quoted
+    assert kubectl.shell_words("get pods -l 'a") is None                 # kubectl says why

@@ -36,3 +36,14 @@ def test_help_flags_of_the_labs_commands_show_their_help() -> None:
     cli.onecmd("kubectl get pods --help")              # kubectl's own help
     cli.onecmd("probe x/a -n y")                       # no help flag: the command runs
     assert ran == ["get pods --help", "x/a -n y"] and shown == ["probe", "trace", "netpol"]
+
+
+def test_a_line_that_is_no_command_pod_or_node_is_one_error_line(monkeypatch) -> None:
+    cli = _cli()
+    cli.mn = {"node1": object()}                         # Mininet's hosts, by name
+    cli._pod_names = lambda: {"web-1", "default/web-1"}
+    said = []
+    monkeypatch.setattr("k8snet.cli.shell.output", said.append)
+    cli.onecmd("web-9 curl -s web")
+    assert said == ['error: unknown command or pod "web-9" (`help` lists the commands, '
+                    '`kubectl get pods -A` the pods)\n']
