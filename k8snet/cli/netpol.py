@@ -9,7 +9,8 @@ against the live lab.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from difflib import get_close_matches
 from pathlib import Path
 
 from k8snet.cli.args import ArgParser
@@ -48,37 +49,112 @@ def _probe_parser() -> ArgParser:
     return p
 
 
-def choose_pods(store, names: list[str], namespaces: list[str], selector: str) -> list[str]:
-    """``ns/pod`` keys, sorted; K8snetError when none or too many."""
+def not_found(resource: str, name: str, namespace: str = "") -> str:
+    """The API server's NotFound line, as kubectl prints it."""
+    where = f' in namespace "{namespace}"' if namespace else ""
+    return f'Error from server (NotFound): {resource} "{name}" not found{where}'
+
+
+def pod_problems(store, keys: list[str]) -> list[str]:
+    """Why each ``ns/pod`` key cannot be probed, one line per cause (a missing
+    namespace once); empty when every pod is there with a pod-network IP."""
+    problems: dict[str, None] = {}
+    for key in keys:
+        ns, _, name = key.partition("/")
+        pod = store.find("Pod", ns, name)
+        status, spec = (pod or {}).get("status") or {}, (pod or {}).get("spec") or {}
+        if store.find("Namespace", "", ns) is None:
+            problems[not_found("namespaces", ns)] = None
+        elif pod is None:
+            problems[not_found("pods", name, ns)] = None
+        elif spec.get("hostNetwork"):
+            problems[f"error: probe: pod {key} uses its node's network; NetworkPolicy "
+                     "does not apply to it"] = None
+        elif status.get("phase") in ("Succeeded", "Failed"):
+            problems[f"error: probe: pod {key} has finished ({status['phase']})"] = None
+        elif not status.get("podIP"):
+            problems[f"error: probe: pod {key} has no IP yet"] = None
+    return list(problems)
+
+
+def _probeable(pod: dict) -> bool:
+    status = pod.get("status") or {}
+    return bool(status.get("podIP")) and not (pod.get("spec") or {}).get("hostNetwork") \
+        and status.get("phase") not in ("Succeeded", "Failed")
+
+
+def _selected(store, namespaces: list[str], selector: str) -> list[str]:
+    """The probeable pods of ``namespaces`` (default: outside the system ones)
+    matching ``selector``; K8snetError naming every missing namespace."""
     from k8snet.api.selectors import matches, parse
+    missing = [not_found("namespaces", ns) for ns in dict.fromkeys(namespaces)
+               if store.find("Namespace", "", ns) is None]
+    if missing:
+        raise K8snetError("\n".join(missing))
+    sel = parse(selector) if selector else {}
+    return sorted(
+        f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in store.list("Pod")
+        if _probeable(p) and matches(sel, p["metadata"].get("labels"))
+        and (p["metadata"]["namespace"] in namespaces if namespaces
+             else p["metadata"]["namespace"] not in SYSTEM_NAMESPACES))
+
+
+def choose_pods(store, names: list[str], namespaces: list[str], selector: str) -> list[str]:
+    """``ns/pod`` keys, sorted; K8snetError naming every missing pod or
+    namespace, or when none or too many.  A bare pod name is in the one
+    ``-n`` namespace, else in default."""
     if names:
-        keys = [n if "/" in n else f"default/{n}" for n in names]
+        home = namespaces[0] if len(namespaces) == 1 else "default"
+        keys = list(dict.fromkeys(n if "/" in n else f"{home}/{n}" for n in names))
+        problems = pod_problems(store, keys)
+        if problems:
+            raise K8snetError("\n".join(problems))
     else:
-        sel = parse(selector) if selector else {}
-        keys = sorted(
-            f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in store.list("Pod")
-            if (p.get("status") or {}).get("podIP")
-            and not (p.get("spec") or {}).get("hostNetwork")
-            and (p["metadata"]["namespace"] in namespaces if namespaces
-                 else p["metadata"]["namespace"] not in SYSTEM_NAMESPACES)
-            and matches(sel, p["metadata"].get("labels")))
+        keys = _selected(store, namespaces, selector)
     if not keys:
-        raise K8snetError("probe: no pods to probe (name them, or use -n NAMESPACE / -l)")
+        where = f" in namespace {', '.join(namespaces)}" if namespaces else ""
+        raise K8snetError(f"probe: no pods to probe{where} (name them, or use -n NAMESPACE "
+                          "/ -l; a pod needs an IP on the pod network)")
     if len(keys) > MAX_PODS:
         raise K8snetError(f"probe: {len(keys)} pods make an unreadable matrix; choose at most "
                           f"{MAX_PODS} with -n, -l or names")
     return keys
 
 
-def _declared_ports(store, keys: list[str]) -> list[tuple[int, str]]:
-    found: dict[tuple[int, str], None] = {}
+def _container_ports(store, keys: list[str]) -> Iterator[dict]:
     for key in keys:
         ns, _, name = key.partition("/")
         pod = store.find("Pod", ns, name) or {}
         for c in (pod.get("spec") or {}).get("containers") or []:
-            for p in c.get("ports") or []:
-                found[(int(p.get("containerPort", 0)), p.get("protocol") or "TCP")] = None
+            yield from c.get("ports") or []
+
+
+def _declared_ports(store, keys: list[str]) -> list[tuple[int, str]]:
+    found = {(int(p.get("containerPort", 0)), p.get("protocol") or "TCP"): None
+             for p in _container_ports(store, keys)}
     return sorted(found, key=lambda pp: (pp[1] != "TCP", pp[1], pp[0]))
+
+
+def check_port_names(store, keys: list[str], probes: list[tuple[int | str, str]],
+                     named: bool, protocol_given: bool) -> None:
+    """K8snetError for each port name of ``probes`` that no pod of ``keys``
+    declares (with that protocol), saying where it was looked for; ``named``:
+    the pods were named rather than chosen by namespace or selector."""
+    declared = {(p["name"], p.get("protocol") or "TCP") for p in _container_ports(store, keys)
+                if p.get("name")}
+    spaces = sorted({k.partition("/")[0] for k in keys})
+    where = (f"none of the pods {', '.join(keys)} declares" if named else
+             f"no pod in namespace{'s' if len(spaces) > 1 else ''} {', '.join(spaces)} "
+             "declares")
+    names = sorted({n for n, _ in declared})
+    have = (f"declared: {', '.join(names[:8])}{', ...' if len(names) > 8 else ''}"
+            if names else "they declare no named ports")
+    problems = [f'error: probe: {where} a port named "{port}"'
+                f'{f" with protocol {proto}" if protocol_given else ""} ({have})'
+                for port, proto in probes
+                if isinstance(port, str) and (port, proto) not in declared]
+    if problems:
+        raise K8snetError("\n".join(problems))
 
 
 def _probes(args, store, keys: list[str]) -> list[tuple[int | str, str]]:
@@ -89,7 +165,9 @@ def _probes(args, store, keys: list[str]) -> list[tuple[int | str, str]]:
     if args.ports:
         ports = [int(p) if p.strip().isdigit() else p.strip()
                  for p in args.ports.split(",") if p.strip()]
-        return [(port, proto) for proto in protocols or ["TCP"] for port in ports]
+        probes = [(port, proto) for proto in protocols or ["TCP"] for port in ports]
+        check_port_names(store, keys, probes, bool(args.pods), bool(protocols))
+        return probes
     declared = [pp for pp in _declared_ports(store, keys)
                 if not protocols or pp[1] in protocols]
     if not declared:
@@ -106,13 +184,17 @@ def probe_command(cluster, words: list[str], out: Out) -> int:
     lab.timeout = args.timeout
     observed = lab.probe(keys, keys, probes, args.via)
     snap = from_store(cluster.store)
-    matrices, comparisons, bad = [], [], 0
+    matrices, comparisons, bad, compared, skipped = [], [], 0, 0, 0
     for (port, proto), (table, errors) in zip(probes, observed, strict=True):
-        got = matrix.Matrix.from_table(port, proto, table, keys, keys)
+        why = lab.unsupported.get(proto)
+        got = matrix.Matrix.from_table(port, proto, table, keys, keys,
+                                       {(s, d): why for s in keys for d in keys}
+                                       if why else None)
         want = matrix.Matrix.from_table(port, proto, truth_table(snap, keys, keys, port, proto),
                                         keys, keys)
         comparison = matrix.compare(want, got)
         bad += len(comparison.discrepancies)
+        compared, skipped = compared + comparison.total, skipped + comparison.not_run
         matrices.append(got)
         comparisons.append(comparison)
         if args.output == "table":
@@ -123,8 +205,10 @@ def probe_command(cluster, words: list[str], out: Out) -> int:
     if args.output == "json":
         out(json.dumps(matrix.to_json(matrices, comparisons), indent=2) + "\n")
     else:
-        out(f"*** {len(probes)} probes of {len(keys)}x{len(keys)} pods: "
-            f"{'the lab agrees with the oracle' if not bad else f'{bad} discrepancies'}\n")
+        verdict = (f"{bad} discrepancies" if bad else "no cell was run" if not compared
+                   else "the lab agrees with the oracle")
+        out(f"*** {len(probes)} probes of {len(keys)}x{len(keys)} pods: {verdict}"
+            f"{f'; {skipped} cells not run' if skipped else ''}\n")
     return bad
 
 
@@ -166,24 +250,53 @@ def netpol_command(cluster, words: list[str], out: Out) -> int:
         lab.clear_policies(model.MODEL_NAMESPACES)
         out("*** deleted the NetworkPolicies of namespaces x, y, z\n")
         return 0
-    cases = _cases(args.rest[0] if args.rest else "upstream")
+    which = args.rest[0] if args.rest else "upstream"
+    cases = _cases(which)
     names = set(args.rest[1:])
     if names:
-        cases = [c for c in cases if c.name in names]
+        cases = _named_cases(which, cases, args.rest[1:])
     if args.sample:
         cases = generator.sample(cases, args.sample, seed=1)
     pods = model_pod_keys()
-    failed = 0
+    failed, not_run = 0, {}
     for case in cases:
         lab.reset_model()
         outcomes = lab.run_case(case, pods, args.via)
         bad = [o for o in outcomes if o.discrepancies]
+        skipped = {o.protocol: o.not_run for o in outcomes if o.not_run}
         failed += bool(bad)
-        out(f"{'FAIL' if bad else 'ok  '} {case.name}\n")
+        if bad or not skipped:
+            out(f"{'FAIL' if bad else 'ok  '} {case.name}\n")
+        else:
+            not_run[case.name] = skipped
+            out(f"skip {case.name}: {', '.join(skipped)} not run\n")
         for o in bad:
             out(f"     step {o.step} {o.port}/{o.protocol}: " + "; ".join(
                 f"{s}->{d} expected {'allowed' if w else 'blocked'}"
                 for s, d, w, _ in o.discrepancies[:6]) + "\n")
     lab.reset_model()
-    out(f"*** {len(cases) - failed}/{len(cases)} cases agree\n")
+    out(case_summary(len(cases), failed, not_run))
     return failed
+
+
+def case_summary(total: int, failed: int, not_run: dict[str, dict[str, str]]) -> str:
+    """``*** 2/2 cases agree; 1 not run: SCTP is not supported ...``: the cases
+    not run (case -> {protocol: reason}) count neither as agreeing nor failed."""
+    ran = total - len(not_run)
+    reasons = dict.fromkeys(why for skipped in not_run.values() for why in skipped.values())
+    tail = f"; {len(not_run)} not run: {'; '.join(reasons)}" if not_run else ""
+    return f"*** {ran - failed}/{ran} cases agree{tail}\n"
+
+
+def _named_cases(which: str, cases: list, names: list[str]) -> list:
+    """The cases called ``names``, in file order; K8snetError naming the unknown ones."""
+    known = [c.name for c in cases]
+    unknown = [n for n in dict.fromkeys(names) if n not in known]
+    if unknown:
+        near = dict.fromkeys(m for n in unknown for m in get_close_matches(n, known, 3))
+        hint = (f"did you mean {', '.join(near)}?" if near else
+                f"known: {', '.join(known[:5])}{', ...' if len(known) > 5 else ''}")
+        quoted = ", ".join(f'"{n}"' for n in unknown)
+        raise K8snetError(f"netpol cases: no case named {quoted} in {which} "
+                          f"({len(known)} cases; {hint})")
+    return [c for c in cases if c.name in names]

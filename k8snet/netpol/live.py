@@ -38,15 +38,24 @@ class ProbeOutcome:
     errors: dict[tuple[str, str], str] = field(default_factory=dict)
 
     written: bool = False          # the expectation is a case's written table
+    not_run: str = ""              # why the probe could not be tried (its protocol)
 
     @property
     def discrepancies(self) -> list[tuple[str, str, bool, bool]]:
-        """Cells where the lab differs from the expectation.  A written
-        (upstream) table's diagonal is not checked: upstream ignores a pod's
-        connections to itself (ignoreLoopback, kubernetes#95879)."""
+        """Cells where the lab differs from the expectation; none when the
+        probe was not run.  A written (upstream) table's diagonal is not
+        checked: upstream ignores a pod's connections to itself
+        (ignoreLoopback, kubernetes#95879)."""
+        if self.not_run:
+            return []
         return [(s, d, want, self.observed.get((s, d))) for (s, d), want in
                 sorted(self.expected.items())
                 if self.observed.get((s, d)) != want and not (self.written and s == d)]
+
+
+def unsupported_reason(protocol: str) -> str:
+    """Why a protocol the prober found missing could not be probed."""
+    return f"{protocol} is not supported by this kernel (no {protocol.lower()} module)"
 
 
 class LiveLab:
@@ -56,6 +65,8 @@ class LiveLab:
         self.netns_of = netns_of
         self.agents = list(agents)
         self.timeout = timeout
+        # the protocols the last probe() could not try: protocol -> reason
+        self.unsupported: dict[str, str] = {}
 
     # --- what to connect to ---------------------------------------------------------
 
@@ -82,8 +93,12 @@ class LiveLab:
     def probe(self, sources: list[str], destinations: list[str],
               probes: Iterable[tuple[int | str, str]], via: str = "pod"
               ) -> list[tuple[Table, dict[tuple[str, str], str]]]:
-        """For each (port, protocol): the observed table and the errors seen."""
+        """For each (port, protocol): the observed table and the errors seen.
+
+        The cells of a protocol the kernel lacks are False with the prober's
+        error; ``self.unsupported`` names such protocols and why."""
         probes = list(probes)
+        self.unsupported = {}
         snap = from_store(self.store)
         infos = {k: snap.pod(k) for k in set(sources) | set(destinations)}
         missing = sorted(k for k, v in infos.items() if v is None)
@@ -120,7 +135,10 @@ class LiveLab:
             err = proc.stderr.read()
             if proc.wait() != 0:
                 raise K8snetError(f"prober in {src} failed: {err.strip() or out.strip()}")
-            for tid, res in json.loads(out)["results"].items():
+            answer = json.loads(out)
+            for protocol in answer.get("unsupported") or []:
+                self.unsupported[protocol] = unsupported_reason(protocol)
+            for tid, res in answer["results"].items():
                 i, dst = tid.split("|", 1)
                 tables[int(i)][(src, dst)] = bool(res.get("connected"))
                 if res.get("error"):
@@ -220,7 +238,8 @@ class LiveLab:
                 want = oracle.truth_table(snap, pods, pods, probe.port, probe.protocol)
                 expected = want if probe.from_oracle else probe.expected(pods, pods)
                 outcomes.append(ProbeOutcome(n, probe.port, probe.protocol, expected, table,
-                                             want, errs, written=not probe.from_oracle))
+                                             want, errs, written=not probe.from_oracle,
+                                             not_run=self.unsupported.get(probe.protocol, "")))
         return outcomes
 
 

@@ -2,15 +2,18 @@
 
 A ``Matrix`` is the truth table of one probe (a port and a protocol): rows
 are sources, columns destinations, each cell ``True`` (allowed/connected),
-``False`` (blocked) or ``None`` (not probed/unknown).  Rendered::
+``False`` (blocked) or ``None`` (not probed/unknown).  Cells that could not
+be tried at all (SCTP on a kernel without it) are ``not_run``, with the
+reason.  Rendered::
 
     80/TCP
          x/a x/b x/c
     x/a   .   X   .
     x/b   .   .   ?
 
-``.`` allowed, ``X`` blocked, ``?`` unknown.  ``compare`` lines an expected
-matrix (the oracle's or a case's) up with an observed one (the prober's).
+``.`` allowed, ``X`` blocked, ``?`` unknown, ``-`` not run.  ``compare`` lines
+an expected matrix (the oracle's or a case's) up with an observed one (the
+prober's); not-run cells neither agree nor disagree.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 MARKS = {True: ".", False: "X", None: "?"}
+NOT_RUN = "-"        # the mark of a cell that could not be tried
 WIDTH = 100          # columns available for side-by-side comparisons
 GAP = "    "         # between the expected and the observed grid
 
@@ -27,13 +31,15 @@ Discrepancy = tuple[str, str, bool | None, bool | None]
 
 @dataclass
 class Matrix:
-    """One probe's truth table; ``cells[(src, dst)]`` is True, False or None."""
+    """One probe's truth table; ``cells[(src, dst)]`` is True, False or None;
+    ``not_run[(src, dst)]`` says why a cell could not be tried (its verdict is None)."""
 
     port: int | str
     protocol: str
     sources: list[str]
     destinations: list[str]
     cells: dict[Cell, bool | None] = field(default_factory=dict)
+    not_run: dict[Cell, str] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -48,15 +54,20 @@ class Matrix:
     def from_table(cls, port: int | str, protocol: str,
                    table: Mapping[Cell, bool | None],
                    sources: Iterable[str] | None = None,
-                   destinations: Iterable[str] | None = None) -> Matrix:
+                   destinations: Iterable[str] | None = None,
+                   not_run: Mapping[Cell, str] | None = None) -> Matrix:
         """A matrix from ``{(src, dst): verdict}``.
 
         Rows and columns default to the sources and destinations named in
-        ``table``, in first-seen order; cells missing from it are None."""
+        ``table``, in first-seen order; cells missing from it are None, and
+        so are the cells of ``not_run`` (``{(src, dst): reason}``)."""
         srcs = list(sources) if sources is not None else _unique(s for s, _ in table)
         dsts = list(destinations) if destinations is not None else _unique(d for _, d in table)
-        cells = {(s, d): table.get((s, d)) for s in srcs for d in dsts}
-        return cls(port, protocol.upper(), srcs, dsts, cells)
+        skipped = {(s, d): why for (s, d), why in (not_run or {}).items()
+                   if s in srcs and d in dsts}
+        cells = {(s, d): None if (s, d) in skipped else table.get((s, d))
+                 for s in srcs for d in dsts}
+        return cls(port, protocol.upper(), srcs, dsts, cells, skipped)
 
 
 def _unique(items: Iterable[str]) -> list[str]:
@@ -72,7 +83,7 @@ def grid(m: Matrix, title: str | None = None) -> list[str]:
                                        for d, w in zip(m.destinations, col_w, strict=True)))
     for s in m.sources:
         lines.append(s.ljust(row_w) + "".join(
-            " " + MARKS[m.get(s, d)].center(w)
+            " " + (NOT_RUN if (s, d) in m.not_run else MARKS[m.get(s, d)]).center(w)
             for d, w in zip(m.destinations, col_w, strict=True)).rstrip())
     return lines
 
@@ -88,12 +99,16 @@ class Comparison:
 
     A cell agrees when nothing is expected of it (None) or the observed
     verdict equals the expected one; ``discrepancies`` lists the others as
-    ``(src, dst, expected, observed)``, observed None meaning not probed."""
+    ``(src, dst, expected, observed)``, observed None meaning not probed.
+    Cells the observed matrix could not run are left out of ``total`` and
+    counted in ``not_run``, their reasons (each once) in ``reasons``."""
 
     expected: Matrix
     observed: Matrix
     discrepancies: list[Discrepancy]
     total: int
+    not_run: int = 0
+    reasons: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -105,15 +120,23 @@ class Comparison:
 
 
 def compare(expected: Matrix, observed: Matrix) -> Comparison:
-    """Every cell of ``expected`` that ``observed`` does not match, in row order."""
+    """Every cell of ``expected`` that ``observed`` does not match, in row
+    order; the cells ``observed`` could not run are not compared."""
     diffs: list[Discrepancy] = []
+    reasons: dict[str, None] = {}
+    skipped = 0
     for s in expected.sources:
         for d in expected.destinations:
+            if (s, d) in observed.not_run:
+                skipped += 1
+                reasons[observed.not_run[(s, d)]] = None
+                continue
             want, got = expected.get(s, d), observed.get(s, d)
             if want is not None and got != want:
                 diffs.append((s, d, want, got))
     return Comparison(expected, observed, diffs,
-                      len(expected.sources) * len(expected.destinations))
+                      len(expected.sources) * len(expected.destinations) - skipped,
+                      skipped, list(reasons))
 
 
 def _word(verdict: bool | None) -> str:
@@ -128,7 +151,8 @@ def describe(d: Discrepancy) -> str:
 
 def render_comparison(expected: Matrix, observed: Matrix) -> str:
     """Both grids side by side (one above the other when wider than 100
-    columns), then ``n/m cells agree`` and one line per discrepancy."""
+    columns), then ``n/m cells agree`` (``; k not run`` and a legend line
+    per reason when cells could not be tried) and one line per discrepancy."""
     left = grid(expected, f"expected {expected.title}")
     right = grid(observed, f"observed {observed.title}")
     left_w = max(len(line) for line in left)
@@ -142,7 +166,10 @@ def render_comparison(expected: Matrix, observed: Matrix) -> str:
         lines = left + [""] + right
     c = compare(expected, observed)
     lines.append("")
-    lines.append(f"{c.agree}/{c.total} cells agree")
+    skipped = f"{c.not_run} not run ({NOT_RUN})" if c.not_run else ""
+    lines.append(f"{c.not_run} cells not run ({NOT_RUN})" if skipped and not c.total else
+                 f"{c.agree}/{c.total} cells agree" + (f"; {skipped}" if skipped else ""))
+    lines.extend(f"{NOT_RUN} not run: {why}" for why in c.reasons)
     lines.extend(describe(d) for d in c.discrepancies)
     return "\n".join(lines) + "\n"
 
@@ -156,7 +183,8 @@ def to_json(matrices: Sequence[Matrix],
     """A JSON-ready report of observed matrices and, optionally, their comparisons.
 
     Shape (``comparisons[i]``, when given and not None, belongs to
-    ``matrices[i]`` and adds ``expected`` and ``discrepancies``)::
+    ``matrices[i]`` and adds ``expected`` and ``discrepancies``; ``not_run``
+    appears when cells could not be tried; their verdicts are null)::
 
         {"probes": [{"port": 80, "protocol": "TCP",
                      "sources": ["x/a", ...], "destinations": ["x/a", ...],
@@ -164,7 +192,8 @@ def to_json(matrices: Sequence[Matrix],
                      "expected": {"x/a": {"x/b": false, ...}, ...},
                      "discrepancies": [{"from": "x/a", "to": "x/b",
                                         "expected": false, "observed": true}],
-                     "agree": 80, "total": 81}]}
+                     "agree": 79, "total": 80,
+                     "not_run": [{"from": "x/a", "to": "x/c", "reason": "..."}]}]}
 
     Verdicts are true (allowed), false (blocked) or null (not probed)."""
     if comparisons is not None and len(comparisons) != len(matrices):
@@ -173,6 +202,9 @@ def to_json(matrices: Sequence[Matrix],
     for i, m in enumerate(matrices):
         entry: dict = {"port": m.port, "protocol": m.protocol, "sources": list(m.sources),
                        "destinations": list(m.destinations), "observed": _nested(m)}
+        if m.not_run:
+            entry["not_run"] = [{"from": s, "to": d, "reason": why}
+                                for (s, d), why in m.not_run.items()]
         c = comparisons[i] if comparisons is not None else None
         if c is not None:
             entry["expected"] = _nested(c.expected)
@@ -195,6 +227,7 @@ def from_json(data: Mapping) -> list[tuple[Matrix, Matrix | None]]:
     for p in data.get("probes") or []:
         args = (p["port"], p["protocol"], list(p["sources"]), list(p["destinations"]))
         observed = _from_nested(*args, p.get("observed") or {})
+        observed.not_run = {(c["from"], c["to"]): c["reason"] for c in p.get("not_run") or []}
         expected = _from_nested(*args, p["expected"]) if "expected" in p else None
         out.append((observed, expected))
     return out
