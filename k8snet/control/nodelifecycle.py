@@ -18,11 +18,20 @@ https://kubernetes.io/docs/concepts/architecture/nodes/#node-controller):
   ``node.kubernetes.io/unreachable`` NoSchedule and NoExecute (``not-ready``
   for ``False``), removed once it is ``True`` again (TaintNodesByCondition,
   taint-based evictions).
-- While the node is silent its pods get Ready ``False`` (MarkPodsNotReady,
-  with a Warning Event ``NodeNotReady`` "Node is not ready"), so the
-  EndpointSlice controller takes them out of the ready endpoints and Service
-  traffic goes to the other nodes.  When the node is back its kubelet posts
-  Ready ``True`` and the pods' real status again.
+- While the Node's Ready condition is not ``True`` (``Unknown`` or
+  ``False``) every pod bound to it gets its Ready condition ``False``
+  (MarkPodsNotReady in pkg/controller/util/node/controller_utils.go, called
+  from monitorNodeHealth and processPod): only the status changes, with a new
+  lastTransitionTime; reason and message stay as they were (upstream sets
+  none), and each pod changed gets a Warning Event ``NodeNotReady`` "Node is
+  not ready".  The EndpointSlice controller, which reads the pod's Ready
+  condition, takes them out of the ready endpoints and Service traffic goes
+  to the other nodes.  ``containerStatuses`` are the kubelet's and stay, so
+  ``kubectl get pods`` still shows ``1/1 Running`` (printPod counts ready
+  running containers), as upstream.  When the node is back its kubelet posts
+  Ready ``True`` and, seeing the stored pod status differ from its own, the
+  pods' real status again.  Pods are looked at on every pass
+  (``MONITOR_PERIOD``), which stands in for upstream's pod informer.
 
 Not modelled, being out of lab scale: evicting the pods once the NoExecute
 taint outlives their ``tolerationSeconds`` (300 s by default, added by the
@@ -52,6 +61,8 @@ UNKNOWN_REASON = "NodeStatusUnknown"
 UNKNOWN_MESSAGE = "Kubelet stopped posting node status."
 NEVER_REASON = "NodeStatusNeverUpdated"
 NEVER_MESSAGE = "Kubelet never posted node status."
+POD_EVENT_REASON = "NodeNotReady"       # MarkPodsNotReady's Warning Event on each pod
+POD_EVENT_MESSAGE = "Node is not ready"
 
 
 def grace_period(text: str | None) -> float:
@@ -168,7 +179,7 @@ class NodeLifecycleController(Controller):
             node = self._mark_unknown(name, stamp)
             health.seen = self._seen(node)           # our own write is no heartbeat
         self._sync_taints(node, stamp)
-        if silent:
+        if (ready_of(node) or {}).get("status") in ("False", "Unknown"):
             self._mark_pods_not_ready(name, stamp)
         return None
 
@@ -196,22 +207,40 @@ class NodeLifecycleController(Controller):
         self.store.mutate("Node", "", node["metadata"]["name"], change)
 
     def _mark_pods_not_ready(self, name: str, stamp: str) -> None:
-        """MarkPodsNotReady: the Ready condition of every pod on the node to "False"."""
-        def on_node_and_ready(pod: dict) -> bool:
-            return (pod.get("spec") or {}).get("nodeName") == name and any(
-                isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True"
-                for c in (pod.get("status") or {}).get("conditions") or [])
-
-        def not_ready(obj: dict) -> None:
-            for cond in (obj.get("status") or {}).get("conditions") or []:
-                if cond.get("type") == "Ready" and cond.get("status") != "False":
-                    cond.update(status="False", lastTransitionTime=stamp)
-
-        for pod in self.store.list("Pod", where=on_node_and_ready):
+        """MarkPodsNotReady (pkg/controller/util/node/controller_utils.go): the
+        Ready condition of every pod bound to node ``name`` to "False", one
+        write and one Warning Event per pod that changes; pods already "False"
+        or with no Ready condition are left alone, so passes repeat freely."""
+        for pod in self.store.list("Pod", where=lambda p: pod_to_mark(p, name)):
             meta = pod["metadata"]
+            changed: list[bool] = []
             try:
-                stored = self.store.mutate("Pod", meta["namespace"], meta["name"], not_ready)
+                stored = self.store.mutate(
+                    "Pod", meta["namespace"], meta["name"],
+                    lambda o, out=changed: out.append(mark_not_ready(o, stamp)))
             except K8snetError:
                 continue                              # deleted meanwhile
-            events.record(self.store, stored, events.WARNING, "NodeNotReady",
-                          "Node is not ready", COMPONENT)
+            if any(changed):
+                events.record(self.store, stored, events.WARNING, POD_EVENT_REASON,
+                              POD_EVENT_MESSAGE, COMPONENT)
+
+
+def pod_to_mark(pod: dict, node: str) -> bool:
+    """``pod`` is bound to ``node`` and has a Ready condition not "False"."""
+    conds = (pod.get("status") or {}).get("conditions") or []
+    return (pod.get("spec") or {}).get("nodeName") == node and any(
+        isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") != "False"
+        for c in conds)
+
+
+def mark_not_ready(pod: dict, stamp: str) -> bool:
+    """Set ``pod``'s Ready condition "False" in place, lastTransitionTime
+    ``stamp``, reason and message kept (utilpod.UpdatePodCondition); True if
+    it changed."""
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if isinstance(cond, dict) and cond.get("type") == "Ready":
+            if cond.get("status") == "False":
+                return False
+            cond.update(status="False", lastTransitionTime=stamp)
+            return True
+    return False

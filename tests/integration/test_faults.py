@@ -132,6 +132,12 @@ def _ready_addresses(cluster, service: str) -> set[str]:
             for a in e.get("addresses") or []}
 
 
+def _pod_ready(cluster, pod: str) -> str:
+    """The pod's Ready condition status, as the real kubectl reads it."""
+    jsonpath = '{.status.conditions[?(@.type=="Ready")].status}'
+    return "".join(kubectl(cluster, "get", "pod", pod, "-o", f"jsonpath={jsonpath}")).strip()
+
+
 def test_node_down_goes_not_ready_its_pods_leave_and_it_comes_back(cluster):
     settle(cluster)
     node, client_node = _node_of(cluster, "web-1"), _node_of(cluster, "client")
@@ -150,6 +156,18 @@ def test_node_down_goes_not_ready_its_pods_leave_and_it_comes_back(cluster):
         assert {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"} in taints
         wait_for(lambda: web1 not in _ready_addresses(cluster, "web"), 10,
                  "web-1 out of the ready endpoints")
+        # MarkPodsNotReady: the pod's Ready condition False (status only, upstream
+        # sets no reason); containerStatuses are the cut-off kubelet's, so READY
+        # still counts 1/1 Running as upstream printPod does.
+        assert _pod_ready(cluster, "web-1") == "False"
+        row = next(r.split() for r in kubectl(cluster, "get", "pods", "-o", "wide")
+                   if r.split()[:1] == ["web-1"])
+        assert row[1:3] == ["1/1", "Running"] and node in row, row
+        warned = [e for e in cluster.store.list("Event") if e["reason"] == "NodeNotReady"
+                  and (e["involvedObject"]["kind"], e["involvedObject"]["name"]) == ("Pod",
+                                                                                  "web-1")]
+        assert warned and all((e["type"], e["message"]) == ("Warning", "Node is not ready")
+                              for e in warned), warned
         assert {pod_ip(cluster, "web-2"), pod_ip(cluster, "web-3")} <= \
             _ready_addresses(cluster, "web")
         wait_programmed(cluster, web1, absent=True, nodes=(client_node,))
@@ -171,6 +189,8 @@ def test_node_down_goes_not_ready_its_pods_leave_and_it_comes_back(cluster):
     finally:
         faults.node_command(cluster, [node, "up"], say(lines))
     wait_for(lambda: _ready_status(cluster, node) == "True", 10, f"{node} Ready again")
+    wait_for(lambda: _pod_ready(cluster, "web-1") == "True", 10,
+             "web-1 Ready again, posted by its kubelet")
     # The node lifecycle controller removes its taints on its next pass after the
     # kubelet's Ready (every MONITOR_PERIOD, 0.5 s), as upstream: not in the same write.
     wait_for(lambda: not cluster.store.get("Node", "", node)["spec"].get("taints"), 3,

@@ -2,6 +2,8 @@
 over the store with hand-moved clocks; the kubelet cut off from the API server."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from k8snet.apiserver.store import Store, key_of
@@ -10,6 +12,7 @@ from k8snet.control.endpointslice import EndpointSliceController
 from k8snet.errors import K8snetError
 from k8snet.node import heartbeat as hb
 from k8snet.node.kubelet import Kubelet, KubeletConfig, NodeFacts
+from k8snet.node.runtime import ContainerRuntime, PodRuntime
 from tests.unit.control_helpers import T0, Clock, node
 
 GRACE = 4.0
@@ -226,6 +229,108 @@ def test_a_node_lost_to_the_store_is_forgotten(lab):
     lab.tick()
     assert "node2" not in lab.controller.health
 
+
+
+# --- MarkPodsNotReady: the pods of a node that is not Ready -------------------------
+
+def _down(lab: Lab, name: str = "node1") -> None:
+    lab.tick()
+    lab.links[name].up = False
+    for _ in range(int(GRACE) + 1):
+        lab.tick()
+
+
+def test_pods_are_marked_once_status_only_and_kept_so(lab):
+    lab.store.mutate("Pod", "default", "web-1", lambda o: o["status"]["conditions"][0].update(
+        reason="Custom", message="kept"))
+    before = lab.store.get("Pod", "default", "web-1")
+    _down(lab)
+    after = lab.store.get("Pod", "default", "web-1")
+    ready = after["status"]["conditions"][0]
+    assert (ready["status"], ready["reason"], ready["message"]) == ("False", "Custom", "kept")
+    assert ready["lastTransitionTime"] > before["status"]["conditions"][0]["lastTransitionTime"]
+    assert {k: v for k, v in after["status"].items() if k != "conditions"} == \
+        {k: v for k, v in before["status"].items() if k != "conditions"}, "only the condition"
+    rv = after["metadata"]["resourceVersion"]
+    for _ in range(5):
+        lab.tick()
+    assert lab.store.get("Pod", "default", "web-1")["metadata"]["resourceVersion"] == rv
+    pods = [e for e in lab.events(nlc.POD_EVENT_REASON) if e["involvedObject"]["kind"] == "Pod"]
+    assert len(pods) == 1 and pods[0]["message"] == nlc.POD_EVENT_MESSAGE == "Node is not ready"
+
+
+def test_a_pod_turning_ready_on_a_down_node_is_marked_again(lab):
+    _down(lab)
+    lab.store.create(pod("web-3", "node1", "10.244.1.6"))
+    lab.store.mutate("Pod", "default", "web-1", lambda o: o["status"]["conditions"][0].update(
+        status="True"))
+    lab.tick(nlc.MONITOR_PERIOD)
+    assert lab.pod_ready("web-1") == lab.pod_ready("web-3") == "False"
+    assert lab.pod_ready("web-2") == "True"
+
+
+def test_a_node_posting_ready_false_has_its_pods_marked_too():
+    """processPod and monitorNodeHealth: NodeReady "False" or "Unknown" both mark."""
+    store = Store(clock=Clock())
+    store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+    store.create(node("node1", ready="False"))
+    store.create(node("node2"))
+    store.create(pod("web-1", "node1", "10.244.1.5"))
+    store.create(pod("web-2", "node2", "10.244.2.5"))
+    controller = nlc.NodeLifecycleController(store, GRACE, clock=Clock(100.0))
+    controller.settle()
+
+    def ready(name: str) -> str:
+        return store.get("Pod", "default", name)["status"]["conditions"][0]["status"]
+    assert (ready("web-1"), ready("web-2")) == ("False", "True")
+
+
+def test_mark_not_ready_and_the_pods_it_picks():
+    def with_ready(status: str | None, node_name: str = "node1") -> dict:
+        obj = pod("p", node_name, "10.244.1.9")
+        obj["status"]["conditions"] = [] if status is None else [
+            {"type": "Ready", "status": status, "lastTransitionTime": "t0"}]
+        return obj
+    assert [nlc.pod_to_mark(with_ready(s), "node1") for s in ("True", "Unknown", "False", None)] \
+        == [True, True, False, False]
+    assert not nlc.pod_to_mark(with_ready("True", "node2"), "node1")
+    unknown = with_ready("Unknown")
+    assert nlc.mark_not_ready(unknown, "t1") is True
+    assert unknown["status"]["conditions"] == [
+        {"type": "Ready", "status": "False", "lastTransitionTime": "t1"}]
+    assert nlc.mark_not_ready(unknown, "t2") is False
+    assert nlc.mark_not_ready(with_ready(None), "t3") is False
+
+
+def test_the_kubelet_back_online_writes_its_pods_real_readiness(monkeypatch, lab):
+    """The recovery path: the kubelet compares the stored status with its own,
+    so the controller's Ready "False" is overwritten on its first pass back."""
+    kubelet = Kubelet(lab.store, NodeFacts("node1", "172.18.0.11", "10.244.1.0/24", "ns1"),
+                      KubeletConfig("t", "10.96.0.10", "cluster.local", "203.0.113.53", "/tmp"),
+                      reachable=lab.links["node1"])
+    uid = lab.store.get("Pod", "default", "web-1")["metadata"]["uid"]
+    running = SimpleNamespace(running=True, proc=SimpleNamespace(pid=4242))
+    spec = {"name": "c", "image": "agnhost"}
+    kubelet.pods[("default", "web-1")] = PodRuntime(
+        uid, "10.244.1.5", "ns", "veth", "ns1", "/tmp",
+        containers={"c": ContainerRuntime("c", spec, proc=running)})
+    monkeypatch.setattr(kubelet, "_sync_container", lambda *args: None)
+    kubelet.settle()
+    assert lab.pod_ready("web-1") == "True"
+    _down(lab)
+    kubelet.check_once()
+    kubelet.settle()
+    assert lab.pod_ready("web-1") == "False", "cut off: the kubelet posts nothing"
+    lab.links["node1"].up = True
+    lab.tick()
+    kubelet.check_once()
+    kubelet.settle()
+    lab.tick()
+    assert lab.ready("node1")["status"] == "True"
+    assert lab.pod_ready("web-1") == "True"
+    conds = {c["type"]: c["status"]
+             for c in lab.store.get("Pod", "default", "web-1")["status"]["conditions"]}
+    assert conds["ContainersReady"] == "True"
 
 # --- the pure parts --------------------------------------------------------------------
 
