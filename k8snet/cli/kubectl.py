@@ -39,6 +39,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from k8snet.cli import streams
 from k8snet.errors import K8snetError
 
 TIMEOUT = 60.0              # seconds a returning verb may take
@@ -221,8 +222,11 @@ def run(words: list[str], env: dict[str, str], note: Callable[[str], None],
     bound = limit(words, timeout) if timeout is not None else None
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
-    proc = subprocess.Popen([binary(), *words], env=env, stdout=stdout, stderr=stderr,
+    pump_it = stdout is None and streams.piped()     # a script: its lines end (streams)
+    proc = subprocess.Popen([binary(), *words], env=env,
+                            stdout=subprocess.PIPE if pump_it else stdout, stderr=stderr,
                             stdin=None if reads_stdin(words) else subprocess.DEVNULL)
+    pump = streams.Pump(proc.stdout) if pump_it else None
     try:
         return proc.wait(timeout=bound)
     except subprocess.TimeoutExpired:
@@ -232,6 +236,9 @@ def run(words: list[str], env: dict[str, str], note: Callable[[str], None],
     except KeyboardInterrupt:
         _stop(proc, signal.SIGINT)
         raise
+    finally:
+        if pump is not None:
+            pump.finish()
 
 
 SHELL_OPERATORS = frozenset({"|", "||", "&", "&&", ";", ">", ">>", "<", "<<", "|&", ">&"})
@@ -256,8 +263,11 @@ def run_shell(line: str, words: list[str], env: dict[str, str]) -> int:
     bound = limit(words)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
+    pump_it = streams.piped()
     proc = subprocess.Popen(["sh", "-c", f"{shlex.quote(binary())} {line}"], env=env,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+                            stdin=subprocess.DEVNULL, start_new_session=True,
+                            stdout=subprocess.PIPE if pump_it else None)
+    pump = streams.Pump(proc.stdout) if pump_it else None
     try:
         return proc.wait(timeout=bound)
     except subprocess.TimeoutExpired:
@@ -269,6 +279,9 @@ def run_shell(line: str, words: list[str], env: dict[str, str]) -> int:
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait()
         raise
+    finally:
+        if pump is not None:
+            pump.finish()
 
 
 def complete(words: list[str], env: dict[str, str]) -> list[str]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
+import sys
 import traceback
 
 from mininet.cli import CLI
 from mininet.log import output
 
 from k8snet import naming
-from k8snet.cli import faults, kubectl, netpol, reach
+from k8snet.cli import faults, kubectl, netpol, reach, streams
 from k8snet.cli import trace as tracecli
 from k8snet.errors import K8snetError
 
@@ -117,12 +118,20 @@ class K8sCLI(CLI):
         pod = pods.find(pod_name)
         rt = pods.runtime(pod)
         command = " ".join(substitute(words, self.name_map()))
+        sys.stdout.flush()
+        piped = streams.piped()
+        proc = subprocess.Popen(["ip", "netns", "exec", rt.netns, "sh", "-c", command],
+                                env=pods.env(pod), stdout=subprocess.PIPE if piped else None)
+        pump = streams.Pump(proc.stdout) if piped else None
         try:
-            return subprocess.call(["ip", "netns", "exec", rt.netns, "sh", "-c", command],
-                                   env=pods.env(pod))
+            return proc.wait()
         except KeyboardInterrupt:
+            proc.wait()
             output("\n")
             return 130
+        finally:
+            if pump is not None:
+                pump.finish()
 
     def _pod_names(self) -> set[str]:
         names = set()
