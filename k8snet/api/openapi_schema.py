@@ -24,9 +24,14 @@ each built-in kind (``k8snet.api.kinds``) and of every type it reaches, named
 as kube-apiserver names them.  A property is a type (``string``, ``integer``,
 ``boolean``, ``number``, ``object`` with ``additionalProperties``, ``array``
 with ``items``) or a reference wrapped as the server wraps it,
-``{"allOf": [{"$ref": ...}]}``, with the field's description where the client
-keeps one (client >= 37 keeps none on a reference: kubectl explain then shows
-the referred type's).
+``{"allOf": [{"$ref": ...}]}``, with the field's description.  Client >= 37
+keeps no text for a field whose type is another model (not in its ``Field``,
+its class docstring, ``model_json_schema()`` nor anywhere in the package), so
+such a property is given the referred type's description instead: ``spec``
+of a Pod reads "PodSpec is a description of a pod." where kube-apiserver has
+"Specification of the desired behavior of the pod. ..." (client < 37 keeps
+the field's own text, and that is used).  ``kubectl explain pod.spec`` then
+prints that sentence twice, as the field's and as its type's.
 
 The models are the Kubernetes Python client's (``openapi_types`` and
 ``attribute_map``), in either of its generations: plain classes whose
@@ -118,7 +123,7 @@ SCALARS = {
     "bytearray": {"type": "string", "format": "byte"},
     "object": {"type": "object"},
 }
-SPECIAL = {
+SPECIAL = {   # in the lab's own words
     INT_OR_STRING: {
         "description": "IntOrString holds an int32 or a string: in JSON a number or a string "
                        "(a port number or a port name, a count or a percentage).",
@@ -371,8 +376,8 @@ def model_schema(model: str, group: str) -> dict:
         else:
             leaf = _ref(QUANTITY) if field.name in quantities else None
             schema = _type_schema(field.type, group, leaf)
-        if field.description:
-            schema["description"] = field.description
+        if description := field.description or _referred_description(field.type):
+            schema["description"] = description
         properties[field.name] = schema
         if field.required:
             required.append(field.name)
@@ -384,6 +389,12 @@ def model_schema(model: str, group: str) -> dict:
     if (kind := _kinds_by_model().get(model)) is not None:
         out[GVK] = [{"group": kind.group, "kind": kind.kind, "version": kind.version}]
     return out
+
+
+def _referred_description(kind: str) -> str:
+    """For a field the client keeps no text for: the description of the model
+    its type is (not through a list or a map), else ""."""
+    return description_of(kind) if _model(kind) is not None else ""
 
 
 def refs_in(value: Any) -> set[str]:

@@ -2,6 +2,7 @@
 client's models, as ``GET /openapi/v3/<gv>`` serves them to kubectl explain."""
 from __future__ import annotations
 
+import time
 import types
 
 import pytest
@@ -51,6 +52,51 @@ def test_pod_spec_containers_ports():
         "description": core[CORE + "PodSpec"]["properties"]["nodeSelector"]["description"]}
     created = core[META + "ObjectMeta"]["properties"]["creationTimestamp"]
     assert (created["type"], created["format"]) == ("string", "date-time")
+
+
+def test_fields_referring_to_a_model_have_a_description():
+    core = schemas("", "v1")
+    pod = core[CORE + "Pod"]["properties"]
+    for field in ("spec", "metadata", "status"):
+        assert pod[field]["description"], field
+    if PYDANTIC:                    # no field text kept on a reference: the referred type's
+        assert pod["spec"]["description"] == core[CORE + "PodSpec"]["description"] == \
+            "PodSpec is a description of a pod."
+        assert pod["metadata"]["description"].startswith("ObjectMeta is metadata")
+    else:                           # the field's own text, as kube-apiserver serves it
+        assert pod["spec"]["description"].startswith(
+            "Specification of the desired behavior of the pod.")
+        assert pod["metadata"]["description"].startswith("Standard object's metadata.")
+    net = schemas("networking.k8s.io", "v1")
+    selector = net["io.k8s.api.networking.v1.NetworkPolicySpec"]["properties"]["podSelector"]
+    assert ref(selector) == META + "LabelSelector" and selector["description"]
+
+
+@pytest.mark.parametrize(("group", "version"), GROUP_VERSIONS)
+def test_every_reference_property_has_a_description(group, version):
+    missing = [(name, field) for name, schema in schemas(group, version).items()
+               for field, prop in schema.get("properties", {}).items()
+               if "allOf" in prop and not prop.get("description")]
+    assert missing == []
+
+
+def test_int_or_string_and_quantity_are_described() -> None:
+    """The client has no model of either: their text is the lab's own."""
+    apps, core = schemas("apps", "v1"), schemas("", "v1")
+    assert apps[oas.INT_OR_STRING]["description"].startswith("IntOrString holds an int32 or")
+    assert apps[oas.INT_OR_STRING]["oneOf"] == [{"type": "integer"}, {"type": "string"}]
+    assert core[oas.QUANTITY]["description"].startswith("Quantity is a fixed-point number")
+
+
+def test_the_first_build_of_every_document_is_quick():
+    cached = (oas.component_schemas, oas.model_schema, oas.fields_of, oas._core_closure,
+              oas._api_owners, oas._kinds_by_model)
+    for function in cached:
+        function.cache_clear()
+    start = time.perf_counter()
+    for group, version in GROUP_VERSIONS:
+        schemas(group, version)
+    assert time.perf_counter() - start < 5.0        # about 1 s on the lab's machine
 
 
 @pytest.mark.parametrize(("group", "version"), GROUP_VERSIONS)
@@ -173,11 +219,21 @@ class V1Sample:
         self._label = label
 
 
+class V1Holder:
+    """Holds a part."""
+
+    openapi_types = {"part": "V1Sample"}
+    attribute_map = {"part": "part"}
+
+
 def test_the_older_clients_models_are_read(monkeypatch):
-    oas._kinds_by_model()                       # cached from the real client first
-    monkeypatch.setattr(oas, "_models", lambda: types.SimpleNamespace(V1Sample=V1Sample))
+    oas._kinds_by_model(), oas._core_closure(), oas._api_owners("v1")  # the real client's, cached
+    monkeypatch.setattr(oas, "_models", lambda: types.SimpleNamespace(V1Sample=V1Sample,
+                                                                       V1Holder=V1Holder))
     oas.fields_of.cache_clear()
     try:
+        part = oas.model_schema.__wrapped__("V1Holder", "")["properties"]["part"]
+        assert part["description"] == oas.description_of("V1Sample")    # no text: the type's
         size, label = oas.fields_of("V1Sample")
         assert (size.name, size.description, size.required) == \
             ("size", "How big it is, in bytes.", True)
