@@ -273,6 +273,7 @@ def tell(lab: Lab, result: TraceResult, sport: int) -> None:
         result.hops.append(gw)
     dst_ip, dst_port = tgt.ip, tgt.port
     nodes = [first] if first else []
+    stopped = False                   # a rule ended the packet: no hop after it
     if first:
         result.hops.append(_netfilter_hop(result, first, ids.get(first, set())))
         entry = _first_entry(result, first)
@@ -282,24 +283,30 @@ def tell(lab: Lab, result: TraceResult, sport: int) -> None:
                 dst_ip, dst_port = entry.dnat
             if entry.snat:
                 src_after = entry.snat[0]
-        dropped = any(stopping(line) for line in result.hops[-1].lines)
-        if result.delivered or not dropped:
+        stopped = not result.delivered and any(stopping(line)
+                                                for line in result.hops[-1].lines)
+        if not stopped:
             result.hops.append(_route_hop(lab, first, lab.node_netns[first], src_after,
                                           dst_ip, proto, sport, dst_port))
     pod = pod_at(lab.store, dst_ip)
     last = ((pod or {}).get("spec") or {}).get("nodeName", "")
-    if last and last != first and last in lab.node_netns:
+    if last and last != first and last in lab.node_netns and not stopped:
         nodes.append(last)
         snat = first and (_first_entry(result, first) or None)
         result.hops.append(_netfilter_hop(result, last, ids.get(last, set()),
                                           bool(snat and snat.snat)))
-        result.hops.append(Hop(f"{last}: route", [
-            f"ip route get {dst_ip}: {kernel.route_get(lab.node_netns[last], dst_ip)}"]))
-    _destination(lab, result, dst_ip, dst_port, nodes)
+        stopped = not result.delivered and any(stopping(line)
+                                                for line in result.hops[-1].lines)
+        if not stopped:
+            result.hops.append(Hop(f"{last}: route", [
+                f"ip route get {dst_ip}: {kernel.route_get(lab.node_netns[last], dst_ip)}"]))
+    _destination(lab, result, dst_ip, dst_port, nodes, reached=not stopped)
 
 
 def _destination(lab: Lab, result: TraceResult, dst_ip: str, dst_port: int,
-                 nodes: list[str]) -> None:
+                 nodes: list[str], reached: bool = True) -> None:
+    """The destination's hop (``reached``: no rule ended the packet before it)
+    and the verdict."""
     pod = pod_at(lab.store, dst_ip)
     if pod is not None:
         meta, spec = pod["metadata"], pod.get("spec") or {}
@@ -312,11 +319,13 @@ def _destination(lab: Lab, result: TraceResult, dst_ip: str, dst_port: int,
                   [(bridge_id(node), key)])
         if node in lab.node_ips and nodes and nodes[-1] != node:
             hop.lines.append(f"(node {node} never saw the packet)")
-        result.hops.append(hop)
+        if reached:
+            result.hops.append(hop)
         result.backend = key
         _through_ingress(lab, result, pod)
     elif dst_ip == lab.host_ips.get(EXT):
-        result.hops.append(Hop("ext", [f"{EXT} {dst_ip}:{dst_port}"], [(GATEWAY, EXT)]))
+        if reached:
+            result.hops.append(Hop("ext", [f"{EXT} {dst_ip}:{dst_port}"], [(GATEWAY, EXT)]))
         result.backend = EXT
     else:
         result.backend = dst_ip

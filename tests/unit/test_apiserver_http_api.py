@@ -305,3 +305,20 @@ def test_status_from_errors():
         {"reason": "FieldValueInvalid", "field": "spec.replicas",
          "message": "Invalid value: -1: must be greater than or equal to 0"}]}
     assert st.cause("Required value")["field"] == ""
+
+
+def test_core_v1_endpoints_carry_the_deprecation_warning(api):
+    """kube-apiserver >= 1.33 warns on every v1 Endpoints request; kubectl prints it."""
+    server, _ = api
+    warned = []
+    for path in ("/api/v1/endpoints", "/api/v1/namespaces/shop/endpoints",
+                 "/api/v1/namespaces/shop/endpoints/nope", "/api/v1/namespaces/shop/configmaps"):
+        req = urllib.request.Request(server.url + path, headers={"Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                headers = resp.headers
+        except urllib.error.HTTPError as err:          # the 404 is warned too
+            headers = err.headers
+        warned.append(headers.get_all("Warning") or [])
+    text = '299 - "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"'
+    assert warned == [[text], [text], [text], []]

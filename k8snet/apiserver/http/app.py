@@ -107,9 +107,19 @@ async def resources(request: web.Request) -> web.StreamResponse:
     if handler is None:
         return failure(st.method_not_allowed(f"{request.method} {request.path}"))
     try:
-        return await handler(api, request, target)
+        response = await handler(api, request, target)
     except StatusError as err:
-        return error(err, target)
+        response = error(err, target)
+    deprecated = DEPRECATED.get((target.kind.group, version, target.kind.kind))
+    if deprecated and not response.prepared:        # a watch's stream went out already
+        response.headers.add("Warning", f'299 - "{deprecated}"')
+    return response
+
+
+# (group, version, kind) -> the deprecation warning kube-apiserver sends with
+# every request to it, which kubectl prints as "Warning: ...".
+DEPRECATED = {("", "v1", "Endpoints"):
+              "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"}
 
 
 async def version(request: web.Request) -> web.Response:
