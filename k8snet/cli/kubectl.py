@@ -259,8 +259,11 @@ def shell_words(line: str) -> list[str] | None:
 
 def run_shell(line: str, words: list[str], env: dict[str, str]) -> int:
     """``kubectl LINE`` through ``sh -c`` (``words``: kubectl's own, before
-    the first operator, which bound the time as ``run`` does)."""
+    the first operator, which bound the time as ``run`` does).  The pinned
+    kubectl comes first on PATH, for a second ``kubectl`` in the line; the
+    lab's ``kubectl run`` shorthand is not rewritten here."""
     bound = limit(words)
+    env = dict(env, PATH=os.pathsep.join([os.path.dirname(binary()), env.get("PATH", "")]))
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     pump_it = streams.piped()

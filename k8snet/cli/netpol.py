@@ -149,8 +149,14 @@ def check_port_names(store, keys: list[str], probes: list[tuple[int | str, str]]
     names = sorted({n for n, _ in declared})
     have = (f"declared: {', '.join(names[:8])}{', ...' if len(names) > 8 else ''}"
             if names else "they declare no named ports")
+    def other(port: str, proto: str) -> str:
+        found = sorted({p for n, p in declared if n == port and p != proto})
+        return (f"; it is declared for {', '.join(found)}: add --protocols "
+                f"{','.join(p.lower() for p in found)}") if found else ""
+
     problems = [f'error: probe: {where} a port named "{port}"'
-                f'{f" with protocol {proto}" if protocol_given else ""} ({have})'
+                f'{f" with protocol {proto}" if protocol_given or other(port, proto) else ""}'
+                f' ({have}{other(port, proto)})'
                 for port, proto in probes
                 if isinstance(port, str) and (port, proto) not in declared]
     if problems:

@@ -125,8 +125,12 @@ class K8sCLI(CLI):
         pump = streams.Pump(proc.stdout) if piped else None
         try:
             return proc.wait()
-        except KeyboardInterrupt:
-            proc.wait()
+        except KeyboardInterrupt:            # the child got the SIGINT too
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:  # it ignores SIGINT
+                proc.kill()
+                proc.wait()
             output("\n")
             return 130
         finally:

@@ -39,16 +39,16 @@ def rows(b: dict) -> list[list[str]]:
     out = []
     for t in b["targets"]:
         ratio = t.get("ratio")
-        medians = f"{t.get('value', 0):.2f} / {t.get('against_value', 0):.2f} Gbit/s"
         if ratio is None:
             value = "failed"
         elif t.get("pairs"):
+            medians = f"{t['value']:.2f} / {t['against_value']:.2f} Gbit/s"
             apart = (t.get("unpaired") or {}).get("ratio")
             value = (f"{ratio:.3f}x (median of {t['pairs']} pairs' ratios; medians "
                      f"{medians}" + (f"; apart {apart:.3f}x" if apart is not None else "")
                      + ")")
         else:
-            value = f"{ratio:.3f}x ({medians})"
+            value = f"{ratio:.3f}x ({t['value']:.2f} / {t['against_value']:.2f} Gbit/s)"
         why = f" ({t['reason']})" if t.get("reason") else ""
         out.append(["fabric", f"{t['title']} (make perf, {b['perf_started']})", value,
                     f"≥ {t['threshold']}x: {t['status']}{why}"])

@@ -111,6 +111,8 @@ def snat_off(cluster, node: str, client_ns: str, client_ip: str) -> Iterator[str
             resync(cluster.proxies[node])
             if client_ip_seen_by_ext(cluster, client_ns) == node_ip:
                 break
+        else:                    # never measure "with SNAT" without it
+            raise RuntimeError(f"egress SNAT on {node} not back after 3 kproxy syncs")
 
 
 @contextmanager

@@ -132,6 +132,11 @@ def connect(req: dict) -> dict:
                          "User-Agent: k8snet-trace\r\n\r\n".encode())
         if proto == "UDP" or http or dns:
             data = sock.recv(RECV)
+            while dns and proto == "TCP" and len(data) < 2 + int.from_bytes(data[:2], "big"):
+                more = sock.recv(RECV)        # a DNS answer over TCP may come in pieces
+                if not more:
+                    break
+                data += more
             if dns:
                 out["reply"] = _dns_answer(data, proto == "TCP")
             elif http:
@@ -142,7 +147,9 @@ def connect(req: dict) -> dict:
                 text = data.decode(errors="replace").strip()
                 out["reply"] = text.splitlines()[0] if text else ""
         out["connected"] = True
-    except (DNSError, ValueError) as exc:          # an answer that is not DNS
+    except (DNSError, ValueError) as exc:
+        if not dns:
+            raise
         out["connected"], out["error"] = True, f"not a DNS answer: {exc}"
     except OSError as exc:
         out["error"] = exc.strerror or str(exc) if not isinstance(exc, TimeoutError) \

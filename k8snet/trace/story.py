@@ -328,6 +328,8 @@ def _destination(lab: Lab, result: TraceResult, dst_ip: str, dst_port: int,
             result.hops.append(Hop("ext", [f"{EXT} {dst_ip}:{dst_port}"], [(GATEWAY, EXT)]))
         result.backend = EXT
     else:
+        if reached and result.delivered:      # a node's own address, say: its answer
+            result.hops.append(Hop(f"{dst_ip}:{dst_port}", []))
         result.backend = dst_ip
     allowed, reason = netpol_reason(lab, result.source.ip, dst_ip, dst_port, result.protocol)
     if result.delivered:

@@ -38,3 +38,14 @@ def test_without_a_perf_run_it_says_where_to_get_one(tmp_path):
     assert "unreadable" in bench_fabric.from_perf(tmp_path / "bad.json")["skipped"]
     (tmp_path / "none.json").write_text(json.dumps({"targets": []}))
     assert "cross-node-vs-ovs" in bench_fabric.from_perf(tmp_path / "none.json")["skipped"]
+
+
+def test_a_failed_fabric_target_is_shown_failed(tmp_path):
+    path = tmp_path / "results.json"
+    failed = {**_target("cross-node-vs-ovs", 1.0, "failed", "path was not measured"),
+              "ratio": None, "value": None, "against_value": None}
+    path.write_text(json.dumps({"started": "2026-11-30T08:00:00+00:00", "targets": [failed]}))
+    rows = bench_report.bench_rows({"benchmarks": {"fabric": {
+        "status": "ok", **bench_fabric.from_perf(path)}}})
+    assert rows[0][2] == "failed"
+    assert rows[0][3] == "≥ 0.9x: failed (path was not measured)"

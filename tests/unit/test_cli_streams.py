@@ -1,8 +1,11 @@
 """A command's output in a script ends its own line (k8snet.cli.streams)."""
 from __future__ import annotations
 
+import io
 import os
 import subprocess
+import sys
+import time
 
 import pytest
 
@@ -27,3 +30,36 @@ def test_a_terminal_is_left_alone(monkeypatch) -> None:
     assert not streams.piped()
     monkeypatch.setattr(os, "isatty", lambda fd: False)
     assert streams.piped()
+
+
+def test_a_process_left_behind_holding_the_pipe_does_not_hold_the_cli(capsys) -> None:
+    proc = subprocess.Popen(["sh", "-c", "printf start; (sleep 3; echo late) & printf end"],
+                            stdout=subprocess.PIPE)
+    pump = streams.Pump(proc.stdout)
+    proc.wait()
+    t0 = time.monotonic()
+    pump.finish(quiet=0.3)
+    assert time.monotonic() - t0 < 2.0                     # not the background's 3 s
+    assert capsys.readouterr().out == "startend\n"
+    pump.ended.wait(10)                                    # its output still comes
+    assert capsys.readouterr().out == "late\n"
+
+
+def test_a_slow_reader_gets_everything(monkeypatch) -> None:
+    class Slow(io.BytesIO):
+        def write(self, data):
+            time.sleep(0.4)                                # longer than quiet
+            return super().write(data)
+
+    class Out:
+        buffer = Slow()
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr(sys, "stdout", Out())
+    proc = subprocess.Popen(["sh", "-c", "printf abc"], stdout=subprocess.PIPE)
+    pump = streams.Pump(proc.stdout)
+    proc.wait()
+    pump.finish(quiet=0.1)
+    assert Out.buffer.getvalue() == b"abc\n"

@@ -173,6 +173,11 @@ def test_port_name_errors_say_where_and_which_protocol(cluster):
         cli.check_port_names(cluster.store, keys, [(80, "TCP"), ("h", "TCP")], False, False)
     cli.check_port_names(cluster.store, keys, [("serve-80-udp", "UDP"), (80, "SCTP")],
                          False, True)
+    # declared for UDP only, probed as TCP (no --protocols): say so and how
+    with pytest.raises(K8snetError, match=r'a port named "serve-80-udp" with protocol TCP '
+                                          r'\(declared: .*; it is declared for UDP: add '
+                                          r'--protocols udp\)$'):
+        cli.check_port_names(cluster.store, keys, [("serve-80-udp", "TCP")], False, False)
 
 
 # --- 3, 4. missing pods and namespaces, in the API server's words, all at once --------
