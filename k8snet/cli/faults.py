@@ -103,6 +103,24 @@ def node_status(cluster) -> list[str]:
     return lines + [f"node-monitor-grace-period: {_grace(cluster):g}s"]
 
 
+def node_link(cluster, words: list[str], out: Out) -> bool:
+    """Mininet's ``link A B up|down`` when A-B is a node's link to its switch
+    (either order): done as ``node NODE up|down``, which also keeps and puts
+    back the node's routes (the kernel drops them with the link; Mininet's
+    command alone would leave the node without its default route).  False
+    for any other link: Mininet's own command does it."""
+    ends = set(words[:2])
+    if len(words) != 3 or words[2] not in ("up", "down") or len(ends) != 2:
+        return False
+    for node in ends & set(cluster.network.nodes):
+        switches = {port.rsplit("-", 1)[0] for _, port in
+                    faults.node_uplinks(cluster.network, node)}
+        if ends - {node} <= switches:
+            node_command(cluster, [node, words[2]], out)
+            return True
+    return False
+
+
 def node_command(cluster, words: list[str], out: Out) -> None:
     """``node`` | ``node status`` | ``node NODE down|up``."""
     if not words or words == ["status"]:

@@ -223,6 +223,14 @@ class K8sCLI(CLI):
            the EndpointSlices) or up again."""
         faults.node_command(self.cluster, self._words(line), output)
 
+    def do_link(self, line):
+        """link end1 end2 up|down: Mininet's; between a node and its switch it is
+           `node NODE up|down` for that node (its routes, which the kernel drops
+           with the link, come back with it)."""
+        if faults.node_link(self.cluster, self._words(line), output):
+            return
+        super().do_link(line)
+
     def do_dnsrace(self, line):
         """The DNS 5-second delay lab: glibc lookups (A and AAAA in parallel)
            through the DNS ClusterIP, then with single-request-reopen, side by side

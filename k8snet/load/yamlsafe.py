@@ -21,6 +21,7 @@ larger than :data:`MAX_MANIFEST_BYTES` before reading it all.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,14 @@ def read_text(path: Path, limit: int = MAX_MANIFEST_BYTES) -> str:
 class BoundedLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that refuses alias bombs, self-containing anchors and
     deep nesting while composing, and turns constructor crashes into
-    ``ConstructorError`` (a ``YAMLError`` with the value's line)."""
+    ``ConstructorError`` (a ``YAMLError`` with the value's line).
+
+    Booleans are go-yaml v2's (YAML 1.1, what kubectl and the API server read
+    manifests with): ``y``, ``Y``, ``n`` and ``N`` too, which PyYAML reads as
+    strings, so ``ns: y`` is refused here as kubectl refuses it (``Invalid
+    value: true: must be a string``) rather than accepted."""
+
+    bool_values = {**yaml.SafeLoader.bool_values, "y": True, "n": False}
 
     def __init__(self, stream: Any) -> None:
         super().__init__(stream)
@@ -173,3 +181,7 @@ def load_one(text: str | bytes) -> Any:
         return loader.get_single_data()
     finally:
         loader.dispose()
+
+
+BoundedLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"),
+                                    list("yYnN"))

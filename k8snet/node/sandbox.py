@@ -160,7 +160,7 @@ def prefix(ident: Identity, hostname: str = "", mounts: Sequence = (),
     caps = "".join(f",+{c.lower()}" for c in ident.caps)
     etc = _etc_files(etc_dir, etc_names)
     argv = ["bwrap", *_root_binds(mounts), *etc, "--dev", "/dev", "--proc", "/proc",
-            "--tmpfs", "/tmp", "--tmpfs", "/run",
+            "--perms", "1777", "--tmpfs", "/tmp", "--tmpfs", "/run",   # /tmp: anyone's, sticky
             *[arg for m in mounts for arg in m.bwrap_args()],
             *_code_binds(),      # last: a volume at /tmp must not hide the lab's code
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",

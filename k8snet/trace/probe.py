@@ -139,10 +139,12 @@ def connect(req: dict) -> dict:
                 data += more
             if dns:
                 out["reply"] = _dns_answer(data, proto == "TCP")
-            elif http:
+            elif http and data.startswith(b"HTTP/"):
                 head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
                 status = head.splitlines()[0] if head else ""
                 out["reply"] = f"{status} | {body.strip().splitlines()[0] if body.strip() else ''}"
+            elif http and data:                  # a server of another protocol spoke
+                out["reply"] = f"{len(data)} bytes, not an HTTP answer"
             else:
                 text = data.decode(errors="replace").strip()
                 out["reply"] = text.splitlines()[0] if text else ""

@@ -26,7 +26,8 @@ from tests.integration.conftest import apply_yaml, in_pod, sh, wait_for
 
 FULL = os.environ.get("NETPOL_FULL") == "1"
 UPSTREAM = load(cli.UPSTREAM)
-RECIPES = load(Path(__file__).resolve().parents[2] / "examples" / "netpol" / "recipes.yaml")
+RECIPES = load(Path(__file__).resolve().parents[2] / "examples" / "netpol" / "cases"
+               / "recipes.yaml")
 GENERATED = generator.generate()
 SAMPLE_GENERATED = GENERATED if FULL else generator.sample(GENERATED, 24, seed=7)
 

@@ -13,6 +13,8 @@ if nsenter --net=/proc/1/ns/net true 2>/dev/null; then echo nsenter-ok
 else echo nsenter-refused; fi
 if [ -n "$(ls /run/netns 2>/dev/null)" ]; then echo sees-netns; else echo no-netns; fi
 if ping -c1 -W1 127.0.0.1 >/dev/null 2>&1; then echo ping-ok; else echo ping-refused; fi
+if echo x > /tmp/mine 2>/dev/null; then echo tmp-writable; else echo tmp-refused; fi
+echo tmp-mode=$(stat -c %a /tmp)
 echo uid=$(id -u)
 sleep 300
 """
@@ -54,6 +56,8 @@ def test_a_container_cannot_write_the_host_leave_its_netns_or_open_raw_sockets(e
     assert "no-netns" in log, log
     assert "ping-refused" in log, log
     assert "uid=65534" in log, log
+    # its own /tmp is writable by anyone, sticky, as in an image (iperf3 needs it)
+    assert "tmp-writable" in log and "tmp-mode=1777" in log, log
     import os
     assert not os.path.exists("/etc/k8snet-sandbox-test")
 

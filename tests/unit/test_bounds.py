@@ -21,6 +21,7 @@ from k8snet.load import yamlsafe
 from k8snet.load.documents import ManifestError, load_paths, parse_text
 from k8snet.load.topofields import MAX_NODES
 from k8snet.load.topofile import TopologyError, load, parse
+from k8snet.load.yamlsafe import BoundedLoader
 
 HEAD = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lol}\n"
 
@@ -214,3 +215,18 @@ def test_go_yaml_alias_ratio():
     assert yamlsafe.allowed_alias_ratio(1000) == 0.99
     assert yamlsafe.allowed_alias_ratio(4_000_000) == 0.10
     assert 0.10 < yamlsafe.allowed_alias_ratio(2_000_000) < 0.99
+
+
+def test_yaml_booleans_are_go_yamls_as_kubectl_reads_them():
+    """``ns: y`` is a boolean to kubectl (go-yaml v2, YAML 1.1): the lab reads
+    it the same, so the manifest kubectl refuses is refused here too."""
+    doc = yaml.load("a: y\nb: N\nc: yes\nd: 'y'\ne: yy\nf: [n]\n", Loader=BoundedLoader)
+    assert doc == {"a": True, "b": False, "c": True, "d": "y", "e": "yy", "f": [False]}
+    policy = ("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+              "metadata: {name: p, namespace: x}\nspec:\n  podSelector: {}\n  ingress:\n"
+              "  - from:\n    - namespaceSelector: {matchLabels: {ns: y}}\n")
+    from k8snet.load.documents import parse_text
+    (obj,) = [d.obj for d in parse_text(policy, "p.yaml")]
+    assert [str(e) for e in validate(obj)] == [
+        "spec.ingress[0].from[0].namespaceSelector.matchLabels[ns]: Invalid value: true: "
+        "must be a string"]

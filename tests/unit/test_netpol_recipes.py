@@ -25,7 +25,7 @@ from k8snet.netpol.oracle import truth_table
 from k8snet.netpol.snapshot import PodInfo, PodPort, Snapshot
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "examples" / "netpol"
-RECIPES_FILE = RECIPES_DIR / "recipes.yaml"
+RECIPES_FILE = RECIPES_DIR / "cases" / "recipes.yaml"
 CASES = load(RECIPES_FILE)
 BY_NAME = {c.name: c for c in CASES}
 PODS = model_pod_keys()
@@ -69,7 +69,7 @@ def test_one_case_per_manifest_named_after_it():
     raw = yaml.safe_load(RECIPES_FILE.read_text())
     for item in raw:
         (step,) = item["steps"]
-        assert step["manifests"] == [f"{item['name']}.yaml"], item["name"]
+        assert step["manifests"] == [f"../{item['name']}.yaml"], item["name"]
         assert set(step) == {"manifests", "probes"}, item["name"]
 
 

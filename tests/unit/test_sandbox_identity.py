@@ -9,7 +9,8 @@ def test_default_is_nobody_without_capabilities():
     assert (ident.uid, ident.gid, ident.caps) == (65534, 65534, ())
     argv = sandbox.prefix(ident, "web-1")
     assert argv[:4] == ["bwrap", "--ro-bind", "/", "/"]          # the host, read-only
-    assert "--unshare-pid" in argv and argv[argv.index("/proc") + 1:][:2] == ["--tmpfs", "/tmp"]
+    assert "--unshare-pid" in argv and argv[argv.index("/proc") + 1:][:4] == [
+        "--perms", "1777", "--tmpfs", "/tmp"]
     assert "--bounding-set=-all" in argv and argv[-1] == "--"
     assert argv[argv.index("--hostname") + 1] == "web-1"
 

@@ -913,3 +913,10 @@ def test_a_connection_made_and_not_answered_says_so() -> None:
 def test_a_port_out_of_range_is_refused_in_one_line(text) -> None:
     with pytest.raises(K8snetError, match=r"out of range"):
         target_of(None, Endpoint("pod", "default/a", "10.244.1.2", "ns"), text)
+
+
+def test_connect_to_a_server_of_another_protocol_says_so():
+    with tcp_server(b"\x00\x01banner\r\n") as (port, _):
+        out = probe.connect({"ip": "127.0.0.1", "port": port, "sport": free_port(),
+                             "timeout": 2.0, "http": {"host": "web", "path": "/"}})
+    assert out == {"connected": True, "error": "", "reply": "10 bytes, not an HTTP answer"}
