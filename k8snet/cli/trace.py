@@ -9,6 +9,7 @@ from pathlib import Path
 from k8snet import naming
 from k8snet.cli.args import ArgParser
 from k8snet.cli.trace_sim import sim_inputs_of, sim_target_of
+from k8snet.cluster import faults as cluster_faults
 from k8snet.errors import K8snetError
 from k8snet.trace import draw, picture, story
 from k8snet.trace.model import Lab, TraceResult
@@ -38,7 +39,8 @@ def lab_of(cluster) -> Lab:
                {n: node.ip for n, node in cluster.network.nodes.items()},
                lambda pod: cluster.pods.runtime(pod).netns, links, uplinks,
                {"gw": f"k8snet-{name}-gw", "ext": f"k8snet-{name}-ext"},
-               {"gw": plan.gateway_router, "ext": plan.ext_ip})
+               {"gw": plan.gateway_router, "ext": plan.ext_ip},
+               cluster_faults.active(cluster.network, name))
 
 
 def path_of(result: TraceResult, pic: picture.Picture) -> picture.Path:

@@ -179,3 +179,50 @@ def set_node_links(network, cluster: str, node: str, up: bool, state_dir: Path,
             _ip(argv)
         saved.unlink(missing_ok=True)
     return links
+
+
+# --- what is set now (the trace names it) ------------------------------------------
+
+def _loss_comment(netns: str) -> str:
+    """The loss rule's comment in the node's fault table, or ""."""
+    res = subprocess.run(["ip", "netns", "exec", netns, "nft", "list", "table", "ip",
+                          FAULT_TABLE], capture_output=True, text=True)
+    found = [line.split('comment "', 1)[1].rstrip('"').strip()
+             for line in res.stdout.splitlines() if 'comment "' in line]
+    return found[0] if found else ""
+
+
+def _mtu_requests() -> dict[str, int]:
+    """Switch interface -> its ``mtu_request``, where one is set."""
+    res = subprocess.run(["ovs-vsctl", "--timeout=5", "--format=csv", "--no-headings",
+                          "--columns=name,mtu_request", "list", "Interface"],
+                         capture_output=True, text=True)
+    out = {}
+    for line in res.stdout.splitlines():
+        name, _, mtu = line.partition(",")
+        if mtu.strip().isdigit():
+            out[name.strip('"')] = int(mtu)
+    return out
+
+
+def active(network, cluster: str) -> list[str]:
+    """The faults set in the lab now, each with the command that undoes it:
+    ``["loss 100% on eth0 of node2 (loss node2 0)", "node3's links down (node
+    node3 up)", "the OpenFlow controller is stopped (controller start)"]``."""
+    out = []
+    mtus = _mtu_requests()
+    for node in sorted(network.nodes):
+        comment = _loss_comment(naming.node_netns(cluster, node))
+        if comment:
+            out.append(f"{comment.replace('on eth0', 'on eth0 of ' + node)} "
+                       f"(loss {node} 0)")
+        ports = [port for _, port in node_uplinks(network, node)]
+        if ports and not uplink_check(ports)():
+            out.append(f"{node}'s links to the fabric down (node {node} up)")
+        for port in ports:
+            if mtus.get(port, DEFAULT_MTU) != DEFAULT_MTU:
+                out.append(f"{port}, facing {node}, takes frames of {mtus[port]} bytes "
+                           f"at most (mtu {node} {DEFAULT_MTU})")
+    if network.controller is not None and not controller_running(network):
+        out.append("the OpenFlow controller is stopped: no new flows (controller start)")
+    return out

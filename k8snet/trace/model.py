@@ -21,6 +21,7 @@ class Lab:
     uplinks: dict[str, tuple[str, str]]        # host -> (switch, switch interface)
     host_netns: dict[str, str] = field(default_factory=dict)   # gw, ext -> namespace
     host_ips: dict[str, str] = field(default_factory=dict)     # gw, ext -> address
+    faults: list[str] = field(default_factory=list)   # set now (loss, links, mtu, controller)
 
 
 @dataclass

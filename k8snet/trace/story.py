@@ -354,6 +354,8 @@ def _destination(lab: Lab, result: TraceResult, dst_ip: str, dst_port: int,
                                        result.protocol)
     if reason and not allowed:
         result.verdict += f"; NetworkPolicy: {reason}"
+    if lab.faults:                      # set with loss, node, mtu, controller
+        result.verdict += f"; faults set in this lab: {'; '.join(lab.faults)}"
 
 
 def _through_ingress(lab: Lab, result: TraceResult, controller: dict) -> None:

@@ -103,7 +103,7 @@ def _policy(name: str, ns: str, spec: str) -> str:
     return f"""
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
-metadata: {{name: {name}, namespace: {ns}}}
+metadata: {{name: {name}, namespace: "{ns}"}}    # quoted: a bare y is a boolean (YAML 1.1)
 spec:
 {spec}
 """
