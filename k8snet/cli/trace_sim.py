@@ -93,6 +93,19 @@ def _service_name(inputs: SimInputs, name: str, namespace: str) -> tuple[str, st
     return None
 
 
+def _headless_addresses(store, svc: dict) -> list[str]:
+    """The A records of a headless Service: its EndpointSlices' ready addresses
+    (all, with ``publishNotReadyAddresses``), in the slices' order."""
+    meta = svc["metadata"]
+    every = bool((svc.get("spec") or {}).get("publishNotReadyAddresses"))
+    slices = store.list("EndpointSlice", meta["namespace"], where=lambda s: (
+        (s["metadata"].get("labels") or {}).get("kubernetes.io/service-name") == meta["name"]))
+    return list(dict.fromkeys(
+        addr for sl in slices for ep in sl.get("endpoints") or []
+        if every or (ep.get("conditions") or {}).get("ready", True)
+        for addr in ep.get("addresses") or []))
+
+
 def _resolve(inputs: SimInputs, source: Endpoint, host: str) -> tuple[str, Hop]:
     namespace = source.name.partition("/")[0] if source.kind == "pod" else "default"
     hop = Hop("DNS", [f"simulated: not asked; the answer the cluster DNS would give, from "
@@ -106,6 +119,16 @@ def _resolve(inputs: SimInputs, source: Endpoint, host: str) -> tuple[str, Hop]:
                          f"(Service {ns}/{name})")
         hop.path.append((source.element, service_id(ns, name)))
         return ip, hop
+    if svc is not None and ip == "None":
+        ns, name = wanted
+        ips = _headless_addresses(inputs.store, svc)
+        if ips:
+            hop.lines.append(f"  {name}.{ns}.svc.{inputs.cluster_domain}: {', '.join(ips)} "
+                             f"(headless Service {ns}/{name}: its endpoints' own addresses; "
+                             "the source takes the first)")
+            return ips[0], hop
+        raise K8snetError(f"trace --simulate: the headless Service {ns}/{name} has no ready "
+                          "endpoints, so its name does not resolve")
     found = ingress_address(inputs.store, host)
     if found is not None:
         hop.lines.append(f"  {host} is an Ingress host: the trace goes to the controller's "

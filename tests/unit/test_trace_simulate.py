@@ -291,6 +291,28 @@ def test_sim_target_answers_names_from_the_store():
     assert titles(result)[:2] == ["DNS", "pod default/client"]
 
 
+def test_a_headless_services_name_is_its_endpoints_addresses():
+    sim = inputs()
+    sim.store.create({"apiVersion": "v1", "kind": "Service",
+                      "metadata": {"name": "web-headless", "namespace": "default"},
+                      "spec": {"clusterIP": "None", "ports": [{"port": 8080}]}})
+    with pytest.raises(K8snetError, match="no ready endpoints"):
+        sim_target_of(sim, CLIENT, "web-headless:8080")
+    sim.store.create({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                      "metadata": {"name": "web-headless-x", "namespace": "default",
+                                   "labels": {"kubernetes.io/service-name": "web-headless"}},
+                      "addressType": "IPv4", "ports": [{"port": 8080}],
+                      "endpoints": [{"addresses": ["10.244.1.5"],
+                                     "conditions": {"ready": True}},
+                                    {"addresses": ["10.244.9.9"],
+                                     "conditions": {"ready": False}},
+                                    {"addresses": ["10.244.2.7"],
+                                     "conditions": {"ready": True}}]})
+    tgt = sim_target_of(sim, CLIENT, "web-headless:8080")
+    assert (tgt.ip, tgt.port) == ("10.244.1.5", 8080)
+    assert "10.244.1.5, 10.244.2.7 (headless Service default/web-headless" in tgt.dns.lines[1]
+
+
 def _agent(state: NodeProxyState, previous, last_text: str):
     proxier = SimpleNamespace(mode="nftables", previous=previous, last_text=last_text)
     return SimpleNamespace(proxier=proxier, state=lambda: state)
