@@ -357,6 +357,18 @@ def _onward(w: _Walk, path: _Path, node: str, pkt: _Packet, sfx: str, nf: list[s
         _at_node(w, path, reached, pkt, "prerouting", depth + 1, sfx)
 
 
+def _affinity(store, svc: str) -> int:
+    """The ClientIP affinity timeout of Service ``ns/name`` in seconds, or 0."""
+    if not svc or "/" not in svc:
+        return 0
+    obj = store.find("Service", *svc.split("/", 1)) or {}
+    spec = obj.get("spec") or {}
+    if spec.get("sessionAffinity") != "ClientIP":
+        return 0
+    config = (spec.get("sessionAffinityConfig") or {}).get("clientIP") or {}
+    return int(config.get("timeoutSeconds") or 10800)
+
+
 def _at_node(w: _Walk, path: _Path, node: str, pkt: _Packet, hook_path: str, depth: int,
              sfx: str = "") -> None:
     """``node``'s netfilter hop, forking once per outcome, and what follows."""
@@ -374,8 +386,11 @@ def _at_node(w: _Walk, path: _Path, node: str, pkt: _Packet, hook_path: str, dep
     nf_hop.lines += lines[0][:common]
     many = len(runs) > 1
     if many:
-        nf_hop.lines.append(f"one of {len(runs)} endpoints: numgen random picks one per new "
-                            "connection")
+        affinity = _affinity(w.inputs.store, svc)
+        nf_hop.lines.append(
+            f"one of {len(runs)} endpoints: numgen random picks one per new connection"
+            + (f"; sessionAffinity ClientIP then keeps this client on the endpoint it got for "
+               f"{affinity} s (the live trace says which: affinity)" if affinity else ""))
     for i, res in enumerate(runs):
         after = _Packet(res.src_ip, res.dst_ip, res.dport) if res else pkt
         child, csfx, ind = path, sfx, ""

@@ -200,6 +200,16 @@ def test_pod_to_cluster_ip_lists_every_endpoint():
     assert ("default/client", "svc:default/web") in result.hops[0].path
 
 
+def test_client_ip_affinity_is_said_beside_the_random_pick():
+    sim = inputs()
+    sim.store.mutate("Service", "default", "web", lambda o: o["spec"].update(
+        sessionAffinity="ClientIP", sessionAffinityConfig={"clientIP": {"timeoutSeconds": 60}}))
+    nf = lines(simulate(sim, CLIENT, target(WEB_IP, 80)), "node1: netfilter")
+    assert ("one of 2 endpoints: numgen random picks one per new connection; sessionAffinity "
+            "ClientIP then keeps this client on the endpoint it got for 60 s (the live trace "
+            "says which: affinity)") in nf
+
+
 def test_service_without_endpoints_is_rejected():
     result = simulate(inputs(), CLIENT, target(EMPTY_IP, 80))
     assert titles(result) == ["pod default/client", "node1: netfilter"]
