@@ -136,8 +136,8 @@ SPECIAL = {   # in the lab's own words
 }
 _NAME = re.compile(r"^([A-Z][a-z]+)?(V\d+(?:alpha\d+|beta\d+)?)([A-Z]\w*)$")
 _MODEL_WORD = re.compile(r"\b(?:[A-Z][a-z]+)?V\d+(?:alpha\d+|beta\d+)?[A-Z]\w*\b")
-_LIST = re.compile(r"^[Ll]ist\[(.+)\]$")                 # List[V1X] (list[V1X] before 37)
-_DICT = re.compile(r"^(?:Dict\[str, (.+)\]|dict\(str, (.+)\))$")
+LIST_TYPE = re.compile(r"^[Ll]ist\[(.+)\]$")             # List[V1X] (list[V1X] before 37)
+DICT_TYPE = re.compile(r"^(?:Dict\[str, (.+)\]|dict\(str, (.+)\))$")
 _GENERATED = "NOTE: This class is auto generated"      # the old client's class docstring
 _REQUIRED = "must not be `None`"                        # the old client's setter error
 
@@ -266,7 +266,7 @@ def _package(group_word: str) -> str:
 def _referenced(kind: str) -> str | None:
     """The model an openapi type names, through lists and maps; None for a scalar."""
     while True:
-        inner = _LIST.match(kind) or _DICT.match(kind)
+        inner = LIST_TYPE.match(kind) or DICT_TYPE.match(kind)
         if inner is None:
             break
         kind = next(g for g in inner.groups() if g)
@@ -353,9 +353,9 @@ def _ref(name: str) -> dict:
 
 def _type_schema(kind: str, group: str, leaf: dict | None = None) -> dict:
     """The schema of an openapi type; ``leaf`` replaces its scalar (a Quantity)."""
-    if (inner := _LIST.match(kind)) is not None:
+    if (inner := LIST_TYPE.match(kind)) is not None:
         return {"type": "array", "items": _type_schema(inner.group(1), group, leaf)}
-    if (inner := _DICT.match(kind)) is not None:
+    if (inner := DICT_TYPE.match(kind)) is not None:
         value = inner.group(1) or inner.group(2)
         return {"type": "object", "additionalProperties": _type_schema(value, group, leaf)}
     if kind in SCALARS:

@@ -220,25 +220,31 @@ def run(words: list[str], env: dict[str, str], note: Callable[[str], None],
         note(f"*** kubectl {quoted(rewritten)}")
         words = rewritten
     bound = limit(words, timeout) if timeout is not None else None
+    return _run_bounded([binary(), *words], words, bound, env=env, stdout=stdout,
+                        stderr=stderr,
+                        stdin=None if reads_stdin(words) else subprocess.DEVNULL)
+
+
+def _run_bounded(argv: list[str], words: list[str], bound: float | None, **popen) -> int:
+    """Run ``argv`` (kubectl with ``words``, or a shell around it) for at most
+    ``bound`` seconds; its output through ``streams`` (a script's lines end);
+    past the bound it is stopped and K8snetError raised; Ctrl-C stops it and
+    is raised again."""
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
-    pump_it = stdout is None and streams.piped()     # a script: its lines end (streams)
-    proc = subprocess.Popen([binary(), *words], env=env,
-                            stdout=subprocess.PIPE if pump_it else stdout, stderr=stderr,
-                            stdin=None if reads_stdin(words) else subprocess.DEVNULL)
-    pump = streams.Pump(proc.stdout) if pump_it else None
+    group = bool(popen.get("start_new_session"))
+    proc, pump = streams.popen(argv, **popen)
     try:
         return proc.wait(timeout=bound)
     except subprocess.TimeoutExpired:
-        _stop(proc, signal.SIGTERM)
+        _stop(proc, signal.SIGTERM, group)
         raise K8snetError(f"error: kubectl {verb_of(words)[1]} did not finish in {bound:g}s; "
                           "the lab's CLI stopped it") from None
     except KeyboardInterrupt:
-        _stop(proc, signal.SIGINT)
+        _stop(proc, signal.SIGINT, group)
         raise
     finally:
-        if pump is not None:
-            pump.finish()
+        streams.finish(pump)
 
 
 SHELL_OPERATORS = frozenset({"|", "||", "&", "&&", ";", ">", ">>", "<", "<<", "|&", ">&"})
@@ -262,29 +268,9 @@ def run_shell(line: str, words: list[str], env: dict[str, str]) -> int:
     the first operator, which bound the time as ``run`` does).  The pinned
     kubectl comes first on PATH, for a second ``kubectl`` in the line; the
     lab's ``kubectl run`` shorthand is not rewritten here."""
-    bound = limit(words)
     env = dict(env, PATH=os.pathsep.join([os.path.dirname(binary()), env.get("PATH", "")]))
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    pump_it = streams.piped()
-    proc = subprocess.Popen(["sh", "-c", f"{shlex.quote(binary())} {line}"], env=env,
-                            stdin=subprocess.DEVNULL, start_new_session=True,
-                            stdout=subprocess.PIPE if pump_it else None)
-    pump = streams.Pump(proc.stdout) if pump_it else None
-    try:
-        return proc.wait(timeout=bound)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait()
-        raise K8snetError(f"error: kubectl {verb_of(words)[1]} did not finish in {bound:g}s; "
-                          "the lab's CLI stopped it") from None
-    except KeyboardInterrupt:
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait()
-        raise
-    finally:
-        if pump is not None:
-            pump.finish()
+    return _run_bounded(["sh", "-c", f"{shlex.quote(binary())} {line}"], words, limit(words),
+                        env=env, stdin=subprocess.DEVNULL, start_new_session=True)
 
 
 def complete(words: list[str], env: dict[str, str]) -> list[str]:
@@ -301,12 +287,21 @@ def complete(words: list[str], env: dict[str, str]) -> list[str]:
             if line and not line.startswith(":")]
 
 
-def _stop(proc: subprocess.Popen, sig: int) -> None:
-    """Signal kubectl, give it GRACE seconds, then kill it."""
-    if proc.poll() is None:
-        proc.send_signal(sig)
+def _stop(proc: subprocess.Popen, sig: int, group: bool = False) -> None:
+    """Signal kubectl (``group``: the process group it leads, a shell line's),
+    give it GRACE seconds, then kill it."""
+    def send(s: int) -> None:
+        if group:
+            try:
+                os.killpg(proc.pid, s)
+            except ProcessLookupError:
+                pass
+        elif proc.poll() is None:
+            proc.send_signal(s)
+
+    send(sig)
     try:
         proc.wait(timeout=GRACE)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        send(signal.SIGKILL)
         proc.wait()

@@ -119,10 +119,8 @@ class K8sCLI(CLI):
         rt = pods.runtime(pod)
         command = " ".join(substitute(words, self.name_map()))
         sys.stdout.flush()
-        piped = streams.piped()
-        proc = subprocess.Popen(["ip", "netns", "exec", rt.netns, "sh", "-c", command],
-                                env=pods.env(pod), stdout=subprocess.PIPE if piped else None)
-        pump = streams.Pump(proc.stdout) if piped else None
+        proc, pump = streams.popen(["ip", "netns", "exec", rt.netns, "sh", "-c", command],
+                                   env=pods.env(pod))
         try:
             return proc.wait()
         except KeyboardInterrupt:            # the child got the SIGINT too
@@ -134,8 +132,7 @@ class K8sCLI(CLI):
             output("\n")
             return 130
         finally:
-            if pump is not None:
-                pump.finish()
+            streams.finish(pump)
 
     def _pod_names(self) -> set[str]:
         names = set()

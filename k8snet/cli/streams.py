@@ -17,6 +17,7 @@ exited and its output has been quiet for ``QUIET`` seconds.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -32,6 +33,22 @@ def piped() -> bool:
         return not os.isatty(sys.stdout.fileno())
     except (AttributeError, OSError, ValueError):   # a replaced stdout: no fd
         return False
+
+
+def popen(argv: list[str], **kw) -> tuple[subprocess.Popen, Pump | None]:
+    """``subprocess.Popen(argv, **kw)``, its stdout (when not given) through a
+    ``Pump`` if the CLI's output is not a terminal; ``finish(pump)`` after."""
+    pump_it = kw.get("stdout") is None and piped()
+    if pump_it:
+        kw["stdout"] = subprocess.PIPE
+    proc = subprocess.Popen(argv, **kw)
+    return proc, Pump(proc.stdout) if pump_it else None
+
+
+def finish(pump: Pump | None) -> None:
+    """``pump.finish()``, if there is one."""
+    if pump is not None:
+        pump.finish()
 
 
 class Pump:

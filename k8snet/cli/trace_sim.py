@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from k8snet.api.convert import slices_of
 from k8snet.errors import K8snetError
 from k8snet.trace.model import Endpoint, Hop, Target
 from k8snet.trace.picture import EXT, service_id
@@ -96,10 +97,8 @@ def _service_name(inputs: SimInputs, name: str, namespace: str) -> tuple[str, st
 def _headless_addresses(store, svc: dict) -> list[str]:
     """The A records of a headless Service: its EndpointSlices' ready addresses
     (all, with ``publishNotReadyAddresses``), in the slices' order."""
-    meta = svc["metadata"]
     every = bool((svc.get("spec") or {}).get("publishNotReadyAddresses"))
-    slices = store.list("EndpointSlice", meta["namespace"], where=lambda s: (
-        (s["metadata"].get("labels") or {}).get("kubernetes.io/service-name") == meta["name"]))
+    slices = slices_of(svc, store.list("EndpointSlice", svc["metadata"]["namespace"]))
     return list(dict.fromkeys(
         addr for sl in slices for ep in sl.get("endpoints") or []
         if every or (ep.get("conditions") or {}).get("ready", True)

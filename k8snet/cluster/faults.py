@@ -214,8 +214,7 @@ def active(network, cluster: str) -> list[str]:
     for node in sorted(network.nodes):
         comment = _loss_comment(naming.node_netns(cluster, node))
         if comment:
-            out.append(f"{comment.replace('on eth0', 'on eth0 of ' + node)} "
-                       f"(loss {node} 0)")
+            out.append(f"{comment} of {node} (loss {node} 0)")
         ports = [port for _, port in node_uplinks(network, node)]
         if ports and not uplink_check(ports)():
             out.append(f"{node}'s links to the fabric down (node {node} up)")

@@ -15,14 +15,12 @@ resource, or a kind the client has no model for, is not.
 """
 from __future__ import annotations
 
-import re
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
 from k8snet.api.kinds import BY_KIND
-
-_LIST = re.compile(r"^[Ll]ist\[(.+)\]$")                 # List[V1X] (list[V1X] before 37)
-_DICT = re.compile(r"^(?:Dict\[str, (.+)\]|dict\(str, (.+)\))$")
+from k8snet.api.openapi_schema import DICT_TYPE, LIST_TYPE, model_for
 
 
 @cache
@@ -50,17 +48,12 @@ def model_of(api_version: str, kind: str) -> str | None:
     known = BY_KIND.get(kind)
     if not version or known is None or known.group != group:
         return None
-    plain = f"{version[0].upper()}{version[1:]}{kind}"
-    for name in (plain, f"{(group.split('.')[0] or 'core').capitalize()}{plain}"):
-        fields = _fields(name)            # the second where the client tells two apart:
-        if fields is not None and "kind" in fields:      # CoreV1Event, EventsV1Event
-            return name
-    return None
+    return model_for(replace(known, version=version))   # CoreV1Event where prefixed
 
 
 def _walk(value: Any, model: str, path: str, out: list[tuple[str, dict, str]]) -> None:
     """Append (path, the dict holding it, its key) for each unknown field."""
-    list_of, dict_of = _LIST.match(model), _DICT.match(model)
+    list_of, dict_of = LIST_TYPE.match(model), DICT_TYPE.match(model)
     if list_of:
         if isinstance(value, list):
             for i, item in enumerate(value):
