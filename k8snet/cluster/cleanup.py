@@ -4,7 +4,9 @@ Only k8snet's own objects are touched: processes it wrote down (with their
 start time, so a PID reused by another process is left alone) and processes
 inside its namespaces, namespaces named ``k8snet-*``, OVS bridges tagged
 ``external-ids:k8snet-cluster``, and root-namespace links whose alias says
-k8snet made them (``k8snet:<cluster>``).  Running it twice is harmless.
+k8snet made them (``k8snet:<cluster>``), and the tmpfs it mounted on
+/run/k8snet and /run/netns once they are empty (k8snet.cluster.memfs).
+Running it twice is harmless.
 """
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ import signal
 import subprocess
 import time
 
-from k8snet.cluster.rundir import LINK_ALIAS, cluster_dirs, recorded, start_time
+from k8snet.cluster import memfs
+from k8snet.cluster.rundir import LINK_ALIAS, RUN_ROOT, cluster_dirs, recorded, start_time
 from k8snet.naming import PREFIX
+from k8snet.node.netns import NETNS_DIR
 
 
 def _run(*argv: str, timeout: float = 10) -> str:
@@ -139,9 +143,15 @@ def clean(cluster: str | None = None, verbose: bool = True) -> dict[str, int]:
         counts["links"] += 1
     for d in dirs:
         shutil.rmtree(d, ignore_errors=True)
-    # Per-pod resolver files (/etc/netns/NAME/{resolv.conf,hosts}).
+    # Per-pod resolver files (/etc/netns/NAME/{resolv.conf,hosts}): a
+    # directory, or a link to one in the run directory (gone above).
     for d in our_etc_netns(ns_prefix):
-        shutil.rmtree(d, ignore_errors=True)
+        if os.path.islink(d):
+            os.unlink(d)
+        else:
+            shutil.rmtree(d, ignore_errors=True)
+    for path in (str(RUN_ROOT), NETNS_DIR):
+        memfs.release(path)          # k8snet's tmpfs there, once nothing is left in it
     say("*** k8snet clean: removed {processes} processes, {netns} namespaces, "
         "{bridges} OVS bridges, {links} links".format(**counts))
     return counts

@@ -28,12 +28,12 @@ from k8snet.apiserver.controller import Controller
 from k8snet.apiserver.http import serve
 from k8snet.apiserver.registry import strategies
 from k8snet.apiserver.store import Store, now_rfc3339
-from k8snet.cluster import preflight
+from k8snet.cluster import memfs, preflight
 from k8snet.cluster.fabric_agent import FabricAgent
 from k8snet.cluster.faults import controller_running, node_uplinks, uplink_check
 from k8snet.cluster.network import API_PORT, OFP_PORT, Network
 from k8snet.cluster.pods import KubeletExec, KubeletLogs, Pods
-from k8snet.cluster.rundir import KEEP_LOGS, RunDir, keep_logs
+from k8snet.cluster.rundir import KEEP_LOGS, RUN_ROOT, RunDir, keep_logs
 from k8snet.cluster.supervisor import Supervised, Supervisor
 from k8snet.control.binder import Binder
 from k8snet.control.daemonset import DaemonSetController
@@ -50,12 +50,17 @@ from k8snet.node.heartbeat import NodeHeartbeat, ready_condition
 from k8snet.node.ipam import NodeIpam
 from k8snet.node.kubelet import Kubelet, KubeletConfig, NodeFacts
 from k8snet.node.mountns import SandboxMounts
+from k8snet.node.netns import NETNS_DIR
 from k8snet.node.netpol_agent import NetpolAgent
 from k8snet.node.proxy_agent import ProxyAgent
 from kproxy.apply import Proxier, require_mode
 
 SYSTEM_READY_TIMEOUT = 30.0
 KUBELET_VERSION = "v1.35.0-k8snet"   # as the API server's (discovery.VERSION)
+# tmpfs sizes where /run is on disk (k8snet.cluster.memfs): the run directory
+# (pods' logs and resolver files, the lab's own logs) and the namespace pins
+RUN_TMPFS_SIZE = "25%"
+PINS_TMPFS_SIZE = "16m"
 
 
 def node_object(node: Node, capacity: int) -> dict:
@@ -161,6 +166,8 @@ class Cluster:
             preflight.require_netem(f"link delay/loss in {self.spec.source or 'the topology'}")
         preflight.require_port_free(OFP_PORT, "OpenFlow")
         preflight.require_port_free(API_PORT, "controller API")
+        in_memory = {str(RUN_ROOT): memfs.ensure(str(RUN_ROOT), RUN_TMPFS_SIZE),
+                     NETNS_DIR: memfs.ensure(NETNS_DIR, PINS_TMPFS_SIZE, shared=True)}
         self.rundir = RunDir(self.spec.name)
         for sub in ("dns", "ingress"):
             (self.rundir.path / sub).mkdir(exist_ok=True)
@@ -170,6 +177,8 @@ class Cluster:
         logger.handlers = [handler]
         logger.setLevel(logging.INFO)
         logger.propagate = False
+        for path, done in in_memory.items():
+            logger.info("per-pod files in %s: tmpfs %s", path, done)
 
     def _start_network(self) -> None:
         self.network = Network(self.spec, self.rundir)
@@ -202,7 +211,7 @@ class Cluster:
         node_ns = naming.node_netns(self.spec.name, node.name)
         config = KubeletConfig(self.spec.name, system.dns_ip(net), net.cluster_domain,
                                net.ext_dns_ip, str(self.rundir.logs), self.trusted_owners,
-                               str(self.sandbox_mounts.link))
+                               str(self.sandbox_mounts.link), str(self.rundir.path / "etc-netns"))
         # The kubelet reaches the API server while any of the node's fabric links is up.
         reachable = uplink_check([port for _, port in node_uplinks(self.network, node.name)])
         self.kubelets[node.name] = Kubelet(
@@ -387,6 +396,9 @@ class Cluster:
         if self.rundir is not None:
             from k8snet.cluster.cleanup import clean
             self.kept_logs = keep_logs(self.rundir.path, self.keep_logs)
+            for handler in logging.getLogger("k8snet").handlers:
+                handler.close()                  # agents.log: nothing left open in the run dir
+            logging.getLogger("k8snet").handlers = []
             clean(cluster=self.spec.name, verbose=False)
             self.rundir = None
 

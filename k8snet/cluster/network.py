@@ -48,6 +48,7 @@ class Network:
         self.net: Mininet | None = None
         self.controller: ControllerProcess | None = None
         self.aux_procs: list = []
+        self._ext_log = None                       # ext-dns's log, open while ext runs
         self.nodes: dict[str, Node] = {n.name: n for n in spec.nodes}
         self.vips: tuple[Vip, ...] = ()
         self.rx_buffers = ovs_rx.Tuned(skipped="not started")
@@ -111,7 +112,7 @@ class Network:
         zone.mkdir(exist_ok=True)
         zone_file = zone / "ext-zone.yaml"
         zone_file.write_text(dns.default_ext_zone(plan.ext_ip))
-        log = open(self.rundir.logs / "ext-dns.log", "ab")  # noqa: SIM115 - lives with ext
+        log = self._ext_log = open(self.rundir.logs / "ext-dns.log", "ab")  # noqa: SIM115
         self.ext_specs = [
             ("ext-http", [sys.executable, "-m", "k8snet.node.netexec", "--pod", "ext",
                           "--port", "80/TCP"], {}),
@@ -230,6 +231,9 @@ class Network:
                     proc.terminate()
                     proc.wait()
             self.aux_procs = []
+            if self._ext_log is not None:      # the run directory can go (k8snet.cluster.memfs)
+                self._ext_log.close()
+                self._ext_log = None
         if self.net is not None:
             self.net.stop()
             self.net = None

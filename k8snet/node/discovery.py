@@ -8,6 +8,8 @@ kproxy gets, so DNS and the data path never disagree for long.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 from k8snet.api.model import Pod
@@ -55,24 +57,60 @@ def hosts_file(pod: Pod, ip: str, domain: str) -> str:
             f"{ip}\t{' '.join(names)}\n")
 
 
-def write_pod_files(netns_name: str, resolv: str, hosts: str) -> Path:
+def write_pod_files(netns_name: str, resolv: str, hosts: str, store: str = "") -> Path:
     """/etc/netns/NAME/{resolv.conf,hosts}: ``ip netns exec`` bind-mounts them
-    over /etc for every process started in the pod."""
+    over /etc for every process started in the pod.  With ``store`` (a
+    directory in memory: k8snet.cluster.memfs) the files are kept in
+    STORE/NAME and /etc/netns/NAME is a link there: one new file on /etc's
+    disk instead of three."""
     directory = ETC_NETNS / netns_name
-    syscalls.make_dirs(str(directory))
-    write_atomic(directory / "resolv.conf", resolv)
-    write_atomic(directory / "hosts", hosts)
+    if store:
+        kept = Path(store) / netns_name
+        _write_files(kept, resolv, hosts)
+        if _link(kept, directory):
+            return directory
+        # a directory of an older run is in the way: written in place instead
+        shutil.rmtree(kept, ignore_errors=True)
+    _write_files(directory, resolv, hosts)
     return directory
 
 
+def _write_files(directory: Path, resolv: str, hosts: str) -> None:
+    syscalls.make_dirs(str(directory))
+    write_atomic(directory / "resolv.conf", resolv)
+    write_atomic(directory / "hosts", hosts)
+
+
+def _link(target: Path, link: Path) -> bool:
+    """``link`` -> ``target``, replacing a link left by an earlier pod of
+    the same name; False if a real directory is in the way."""
+    try:
+        os.symlink(target, link)
+    except FileNotFoundError:
+        syscalls.make_dirs(str(link.parent))
+        os.symlink(target, link)
+    except FileExistsError:
+        if not link.is_symlink():
+            return False
+        tmp = link.with_name(f".{link.name}.tmp")
+        tmp.unlink(missing_ok=True)
+        os.symlink(target, tmp)
+        os.replace(tmp, link)
+    return True
+
+
 def remove_pod_files(netns_name: str) -> None:
+    """The pod's resolver files and their directory (or link); quiet about
+    what is already gone."""
     directory = ETC_NETNS / netns_name
+    kept = Path(os.readlink(directory)) if directory.is_symlink() else directory
     for name in (*POD_FILES, *(f".{n}.tmp" for n in POD_FILES)):
         try:
-            (directory / name).unlink()
+            (kept / name).unlink()
         except FileNotFoundError:
             pass
-    try:
-        directory.rmdir()
-    except OSError:
-        pass
+    for remove in (kept.rmdir, directory.unlink) if kept != directory else (kept.rmdir,):
+        try:
+            remove()
+        except OSError:
+            pass

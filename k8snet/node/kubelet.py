@@ -69,6 +69,9 @@ class KubeletConfig:
     trusted_owners: set = field(default_factory=set)
     # the mount namespace sandboxes start from (k8snet.node.mountns); "" = the host's
     sandbox_mounts: str = ""
+    # where pods' resolver files are kept, /etc/netns/NAME linking there
+    # (k8snet.node.discovery.write_pod_files); "" = in /etc/netns itself
+    pod_files: str = ""
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,7 @@ class Kubelet(Controller):
                 resolv = discovery.resolv_conf(ns, self.config.cluster_domain,
                                                self.config.cluster_dns)
             discovery.write_pod_files(netns, resolv, discovery.hosts_file(
-                pod_from(pod), ip, self.config.cluster_domain))
+                pod_from(pod), ip, self.config.cluster_domain), self.config.pod_files)
             if spec.get("volumes") and not self._trusted(pod):
                 rt.volume_dir = volumes.pod_volume_dir(
                     os.path.join(os.path.dirname(self.config.log_dir), "volumes"), ns, name, uid)

@@ -23,11 +23,13 @@ from mininet.log import setLogLevel
 
 from k8snet.apiserver import apply
 from k8snet.apiserver.store import key_of
-from k8snet.cluster import preflight
+from k8snet.cluster import memfs, preflight
 from k8snet.cluster.cleanup import clean, our_bridges, our_etc_netns, our_netns
 from k8snet.cluster.cluster import Cluster
 from k8snet.cluster.network import OFP_PORT
+from k8snet.cluster.rundir import RUN_ROOT, cluster_dirs
 from k8snet.load import documents, topofile
+from k8snet.node.netns import NETNS_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -240,6 +242,11 @@ def _check_clean() -> None:
     assert not our_netns(), "cluster teardown left namespaces behind"
     assert not our_bridges(), "cluster teardown left OVS bridges behind"
     assert not our_etc_netns(), "cluster teardown left /etc/netns files behind"
+    if not cluster_dirs():                                 # no cluster of another test runs
+        info = open("/proc/self/mountinfo").read()
+        for path in (str(RUN_ROOT), os.path.realpath(NETNS_DIR)):
+            assert memfs.top_mount(info, path) != ("tmpfs", memfs.SOURCE), \
+                f"k8snet's tmpfs left on {path} with no cluster running"
     preflight.require_port_free(OFP_PORT, "OpenFlow")   # no controller left running
 
 

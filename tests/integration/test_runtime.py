@@ -67,6 +67,34 @@ def test_pod_added_and_deleted_at_runtime(cluster):
     _gone(cluster, "late")
 
 
+def test_per_pod_files_are_kept_in_memory_and_removed_with_the_pod(cluster):
+    """The run directory and the namespace pins are on a tmpfs (k8snet's, or
+    the machine's) unless they held something already, as agents.log says;
+    /etc/netns/POD links to the pod's resolver files in the run directory
+    (k8snet.cluster.memfs), and all of it goes with the pod."""
+    from pathlib import Path
+
+    from k8snet.cluster import memfs
+    from k8snet.cluster.rundir import RUN_ROOT
+    from k8snet.node.netns import NETNS_DIR
+    said = (cluster.rundir.path / "agents.log").read_text()
+    for path in (str(RUN_ROOT), NETNS_DIR):
+        [line] = [ln for ln in said.splitlines() if f"per-pod files in {path}:" in ln]
+        assert memfs.in_memory(path) == ("stays on disk" not in line), line
+    apply_yaml(cluster, LATE)
+    pod = _running(cluster, "late")
+    rt = cluster.pods.runtime(pod)
+    link = Path("/etc/netns") / rt.netns
+    assert link.is_symlink()
+    assert link.resolve() == (cluster.rundir.path / "etc-netns" / rt.netns)
+    assert "nameserver 10.96.0.10" in (link / "resolv.conf").read_text()
+    assert in_pod(cluster, "late", "cat /etc/resolv.conf").stdout == \
+        (link / "resolv.conf").read_text()
+    cluster.store.delete("Pod", "default", "late")
+    _gone(cluster, "late")
+    assert not os.path.lexists(link) and not (cluster.rundir.path / "etc-netns" / rt.netns).exists()
+
+
 def test_a_sandbox_that_fails_after_its_network_is_undone_and_made_again(cluster, monkeypatch):
     """The resolver files cannot be written (disk full) after the CNI ADD: the
     kubelet says FailedCreatePodSandBox, undoes the namespace and the IP, and
@@ -74,12 +102,12 @@ def test_a_sandbox_that_fails_after_its_network_is_undone_and_made_again(cluster
     from k8snet.node import kubelet as kubelet_mod
     real, calls = kubelet_mod.discovery.write_pod_files, []
 
-    def full_once(netns_name, resolv, hosts):
+    def full_once(netns_name, resolv, hosts, store=""):
         calls.append(netns_name)
         if len(calls) == 1:
             assert cni.netns_exists(netns_name)       # the network was made first
             raise OSError(28, f"write {netns_name}/resolv.conf: No space left on device")
-        return real(netns_name, resolv, hosts)
+        return real(netns_name, resolv, hosts, store)
     monkeypatch.setattr(kubelet_mod.discovery, "write_pod_files", full_once)
     apply_yaml(cluster, LATE)
     wait_for(lambda: any(e.get("reason") == "FailedCreatePodSandBox"

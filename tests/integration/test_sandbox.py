@@ -125,9 +125,10 @@ def test_an_empty_dir_is_shared_writable_and_read_only_where_asked(empty_cluster
 
 
 def _pinned(pid: int) -> list[str]:
-    """Network namespace pins (/run/netns) in the mount table of ``pid``."""
+    """Network namespace pins (nsfs mounts in /run/netns) in the mount table
+    of ``pid``; /run/netns itself may be a mount (ip netns, k8snet's tmpfs)."""
     with open(f"/proc/{pid}/mountinfo") as f:
-        return [line for line in f if " /run/netns" in line]
+        return [line for line in f if " /run/netns/" in line and " - nsfs " in line]
 
 
 def test_sandboxes_start_from_a_mount_namespace_without_the_pins(empty_cluster):

@@ -3,6 +3,7 @@ per-pod resolver files."""
 from __future__ import annotations
 
 import json
+import os
 
 from k8snet.addons.dns_agent import snapshot as dns_snapshot
 from k8snet.api.model import Pod
@@ -109,3 +110,35 @@ def test_hosts_file_names_the_pod_and_its_stable_fqdn():
     assert "127.0.0.1\tlocalhost\n" in plain and plain.endswith("10.244.1.2\tweb-1\n")
     sts = hosts_file(DB0, "10.244.2.2", "cluster.local")
     assert sts.endswith("10.244.2.2\tdb-0.db.shop.svc.cluster.local db-0\n")
+
+
+def test_pod_files_kept_in_a_store_with_a_link_in_etc_netns(tmp_path, monkeypatch):
+    from k8snet.node import discovery
+    etc, store = tmp_path / "etc-netns", tmp_path / "run" / "etc-netns"
+    monkeypatch.setattr(discovery, "ETC_NETNS", etc)
+    made = discovery.write_pod_files("k8snet-a-p1", "nameserver 10.96.0.10\n", "hosts\n",
+                                     str(store))
+    assert made == etc / "k8snet-a-p1" and made.is_symlink()
+    assert (made / "resolv.conf").read_text() == "nameserver 10.96.0.10\n"
+    assert (store / "k8snet-a-p1" / "hosts").read_text() == "hosts\n"
+    # the same pod name again (its old link still there): the link is replaced
+    discovery.write_pod_files("k8snet-a-p1", "nameserver 10.96.0.11\n", "hosts\n",
+                              str(tmp_path / "other"))
+    assert (made / "resolv.conf").read_text() == "nameserver 10.96.0.11\n"
+    discovery.remove_pod_files("k8snet-a-p1")
+    assert not os.path.lexists(made)
+    assert not (tmp_path / "other" / "k8snet-a-p1").exists()
+    discovery.remove_pod_files("k8snet-a-p1")          # quiet when already gone
+
+
+def test_pod_files_without_a_store_or_over_an_older_directory(tmp_path, monkeypatch):
+    from k8snet.node import discovery
+    etc = tmp_path / "etc-netns"
+    monkeypatch.setattr(discovery, "ETC_NETNS", etc)
+    plain = discovery.write_pod_files("k8snet-a-p2", "r\n", "h\n")
+    assert plain.is_dir() and not plain.is_symlink()
+    # a directory left by an older run is written in place, not linked over
+    again = discovery.write_pod_files("k8snet-a-p2", "r2\n", "h\n", str(tmp_path / "s"))
+    assert not again.is_symlink() and (again / "resolv.conf").read_text() == "r2\n"
+    discovery.remove_pod_files("k8snet-a-p2")
+    assert not plain.exists()
