@@ -2,7 +2,9 @@
 
 ``/run/k8snet/<cluster>/`` holds the PIDs k8snet started and the names of
 root-namespace links, so ``make clean`` can undo a crashed run without
-guessing.  /run is a tmpfs: a reboot empties it along with the kernel state.
+guessing.  It also keeps the pods' logs and resolver files.  On most
+machines /run is a tmpfs; where it is on disk, the cluster mounts one of its
+own there while the directory is empty (k8snet.cluster.memfs).
 """
 from __future__ import annotations
 
