@@ -22,7 +22,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from k8snet import naming
 from k8snet.api.convert import container_from, pod_from
@@ -33,6 +33,7 @@ from k8snet.errors import K8snetError
 from k8snet.node import cni, containers, discovery, envvars, exits, probes, sandbox, volumes
 from k8snet.node.env import EnvError, container_env
 from k8snet.node.ipam import NodeIpam
+from k8snet.node.kubelet_config import KubeletConfig, NodeFacts
 from k8snet.node.probes import probe_order, run_probe, trackers
 from k8snet.node.runtime import (
     ContainerRuntime,
@@ -52,40 +53,6 @@ ENDPOINTS_POLL = 0.05
 MONITOR_TICK = 0.05       # seconds at least between two monitor passes (exits, due probes)
 IDLE_TICK = 0.5           # seconds at most between two passes (the node's reachability)
 COMPONENT = "kubelet"
-
-
-@dataclass(frozen=True)
-class KubeletConfig:
-    """What the kubelet needs of the cluster: ``clusterDNS``, ``clusterDomain``,
-    the DNS used by ``dnsPolicy: Default`` pods, and where logs go."""
-
-    cluster: str
-    cluster_dns: str
-    cluster_domain: str
-    upstream_dns: str
-    log_dir: str
-    # uids of the lab's own Deployments (cluster DNS, ingress-nginx): their pods
-    # run the lab's programs unsandboxed; filled once the system objects exist.
-    trusted_owners: set = field(default_factory=set)
-    # the mount namespace sandboxes start from (k8snet.node.mountns); "" = the host's
-    sandbox_mounts: str = ""
-    # where pods' resolver files are kept, /etc/netns/NAME linking there
-    # (k8snet.node.discovery.write_pod_files); "" = in /etc/netns itself
-    pod_files: str = ""
-
-
-@dataclass(frozen=True)
-class NodeFacts:
-    """The node this kubelet runs: name, IP, pod CIDR, its network namespace."""
-
-    name: str
-    ip: str
-    pod_cidr: str
-    netns: str
-
-    @property
-    def gateway(self) -> str:
-        return str(ipaddress.ip_network(self.pod_cidr).network_address + 1)
 
 
 class Kubelet(Controller):
