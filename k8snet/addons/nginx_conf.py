@@ -126,8 +126,9 @@ def render(ingresses: list[dict], services: dict[str, dict], conf_dir: str,
     namespace/name), which decides conflicts.  ``services``: Service objects
     keyed ``"namespace/name"``; ``spec.clusterIP``, ``spec.type`` and
     ``spec.ports[]`` (``name``, ``port``) are used.  ``conf_dir``: absolute
-    directory for the pid file, error.log, access.log and nginx's temp
-    directories.  ``port``/``address``: what the servers listen on (``listen
+    directory for the pid file and nginx's temp directories; the error and
+    access logs go to the container's stderr and stdout, as ingress-nginx's
+    image links them (``kubectl logs``).  ``port``/``address``: what the servers listen on (``listen
     80`` by default; ``address="127.0.0.1"`` binds one address).
 
     The text has no ``daemon`` directive (give ``-g 'daemon off;'``) and is
@@ -309,14 +310,14 @@ def _document(conf_dir: str, class_name: str, blocks: list[str]) -> str:
 # Run with: nginx -c <this file> -g 'daemon off;'
 worker_processes 1;
 pid {under('nginx.pid')};
-error_log {under('error.log')} notice;
+error_log stderr notice;
 
 events {{
     worker_connections 1024;
 }}
 
 http {{
-    access_log {under('access.log')};
+    access_log /dev/stdout;
 {temps}
     server_tokens off;
     server_names_hash_bucket_size 512;

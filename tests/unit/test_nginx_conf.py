@@ -533,8 +533,8 @@ def test_output_is_deterministic():
 def test_document_shape():
     ingresses, services = load(CASE16)
     text = nc.render(ingresses, services, "/run/ingress").text
-    for line in ("pid /run/ingress/nginx.pid;", "error_log /run/ingress/error.log notice;",
-                 "access_log /run/ingress/access.log;",
+    for line in ("pid /run/ingress/nginx.pid;", "error_log stderr notice;",
+                 "access_log /dev/stdout;",
                  "client_body_temp_path /run/ingress/client_body_temp;",
                  "proxy_temp_path /run/ingress/proxy_temp;",
                  "proxy_set_header Host $http_host;", "proxy_set_header X-Real-IP $remote_addr;",
