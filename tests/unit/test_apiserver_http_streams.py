@@ -112,6 +112,36 @@ def test_exec_it_gives_a_shell_on_a_terminal(lab):
         os.close(master)
 
 
+def test_exec_it_delivers_a_nul_typed_on_the_terminal(lab):
+    """A NUL kubectl reads from its terminal is stdin like any other byte: it
+    reaches the command, and the command's terminal echoes it as ``^@`` (as a
+    kubelet's runtime does; wsstream drops only empty messages).  This is where
+    the stray ``^@`` of ``script -qec '... kubectl exec -it ...' </dev/null``
+    comes from: script writes VEOF to kubectl's terminal when its own stdin
+    ends, and once kubectl turns the terminal raw that pending EOF reads as a
+    NUL byte.  The server must not drop it."""
+    _, popen, _, _ = lab
+    master, slave = pty.openpty()
+    proc = popen("exec", "-it", "p", "--", "sh", "-c", "head -c 2 | od -An -tx1",
+                 stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    try:
+        deadline = time.monotonic() + 15
+        while termios.tcgetattr(master)[3] & termios.ICANON:    # until kubectl is raw
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        os.write(master, b"\x00")                    # a frame of its own: [0, 0]
+        out = _read_until(master, b"^@")             # the command's terminal echoes it
+        os.write(master, b"\n")
+        out += _read_until(master, b"00 0a")
+        assert b"00 0a" in out, out                # the NUL and the newline, in order
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+
+
 def test_attach_streams_what_the_container_prints_from_now_on(lab):
     _, popen, store, log = lab
     proc = popen("attach", "p", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
