@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from k8snet.api.defaults import apply_defaults
 from k8snet.api.kinds import BUILTIN, BY_KIND, kind_info
 from k8snet.api.validation import validate
-from k8snet.api.validation.strict import strict_message, unknown_fields
+from k8snet.api.validation.strict import decode_message, type_errors, unknown_fields
 from k8snet.apiserver.registry import raise_invalid
 from k8snet.apiserver.store import Store, key_of
 from k8snet.errors import BadRequest, K8snetError, StatusError
@@ -109,11 +109,15 @@ def _pod_change_forbidden(old: dict, new: dict) -> bool:
 
 
 class StrictDecodingError(BadRequest):
-    """Fields the kind does not have (``fieldValidation=Strict``, kubectl's default)."""
+    """A manifest its kind's type cannot hold: values of the wrong type (Go's
+    type errors, first) and fields the kind does not have
+    (``fieldValidation=Strict``, kubectl's default), all in one message."""
 
-    def __init__(self, obj: dict, paths: list[str]) -> None:
-        super().__init__(strict_message(obj, paths))
-        self.paths = paths
+    def __init__(self, obj: dict, paths: list[str],
+                 types: list[tuple[str, str]] | None = None) -> None:
+        types = types or []
+        super().__init__(decode_message(obj, [text for _, text in types], paths))
+        self.paths = [where for where, _ in types] + paths
 
 
 def _located(doc: Document, exc: StatusError) -> str:
@@ -124,9 +128,9 @@ def _located(doc: Document, exc: StatusError) -> str:
 
 
 def _one(store: Store, doc: Document, dry_run: bool) -> str:
-    unknown = unknown_fields(doc.obj)
-    if unknown:
-        raise StrictDecodingError(doc.obj, unknown)
+    types, unknown = type_errors(doc.obj), unknown_fields(doc.obj)
+    if types or unknown:            # decoding comes before anything else, as upstream
+        raise StrictDecodingError(doc.obj, unknown, types)
     obj = copy.deepcopy(doc.obj)
     applied = copy.deepcopy(doc.obj)         # what kubectl records: namespace filled in,
     applied_meta = applied.setdefault("metadata", {})   # annotations present but not itself

@@ -10,9 +10,11 @@ import urllib.request
 import pytest
 
 from k8snet.api.validation.strict import (
+    decode_message,
     drop_unknown_fields,
     model_of,
     strict_message,
+    type_errors,
     unknown_fields,
 )
 from k8snet.apiserver import apply
@@ -78,6 +80,53 @@ def test_the_api_servers_message_names_every_field() -> None:
         'Service in version "v1" cannot be handled as a Service: strict decoding error: '
         'unknown field "metadata.labelz", unknown field "spec.selectr", '
         'unknown field "spec.ports[0].prot"')
+
+
+MULTI_BAD = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "multi"},
+             "spec": {"replicas": "three", "selectr": {"matchLabels": {"app": "m"}},
+                      "selector": {"matchLabels": {"app": "m"}},
+                      "template": {"metadata": {"labels": {"app": "m"}},
+                                   "spec": {"containers": [{"name": "c", "image": "x"}]}}}}
+REPLICAS = ("json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas "
+            "of type int32")
+
+
+def test_type_errors_in_gos_words_every_one_in_document_order() -> None:
+    assert type_errors(MULTI_BAD) == [("spec.replicas", REPLICAS)]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": 1}},
+           "spec": {"hostNetwork": "yes", "terminationGracePeriodSeconds": 1.5,
+                    "securityContext": {"runAsUser": "root", "supplementalGroups": ["x"]},
+                    "containers": [{"name": "c", "image": "x", "ports": [
+                        {"containerPort": 2**31, "protocol": "TCP"}],
+                        "resources": {"limits": {"cpu": 1}}}],        # a Quantity may be a number
+                    "volumes": "none", "affinity": None}}
+    assert type_errors(pod) == [
+        ("metadata.labels[a]", "json: cannot unmarshal number into Go struct field "
+                               "ObjectMeta.metadata.labels of type string"),
+        ("spec.hostNetwork", "json: cannot unmarshal string into Go struct field "
+                             "PodSpec.spec.hostNetwork of type bool"),
+        ("spec.terminationGracePeriodSeconds", "json: cannot unmarshal number 1.5 into Go "
+         "struct field PodSpec.spec.terminationGracePeriodSeconds of type int64"),
+        ("spec.securityContext.runAsUser", "json: cannot unmarshal string into Go struct field "
+         "PodSecurityContext.spec.securityContext.runAsUser of type int64"),
+        ("spec.securityContext.supplementalGroups[0]", "json: cannot unmarshal string into Go "
+         "struct field PodSecurityContext.spec.securityContext.supplementalGroups of type int64"),
+        ("spec.containers[0].ports[0].containerPort", "json: cannot unmarshal number 2147483648 "
+         "into Go struct field ContainerPort.spec.containers.ports.containerPort of type int32"),
+        ("spec.volumes", "json: cannot unmarshal string into Go struct field PodSpec.spec.volumes "
+                         "of type []v1.Volume")]
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+           "spec": {"ports": [{"port": 80, "targetPort": "http", "protocol": 6}]}}
+    assert type_errors(svc) == []       # IntOrString, and a named string type: not named here
+    assert type_errors({"apiVersion": "example.com/v1", "kind": "Widget",
+                        "spec": {"replicas": "x"}}) == [] and type_errors([]) == []
+
+
+def test_the_type_error_comes_first_then_the_strict_decoding_error() -> None:
+    assert decode_message(MULTI_BAD, [t for _, t in type_errors(MULTI_BAD)],
+                          unknown_fields(MULTI_BAD)) == (
+        f'Deployment in version "v1" cannot be handled as a Deployment: {REPLICAS}, '
+        'strict decoding error: unknown field "spec.selectr"')
 
 
 def test_apply_refuses_unknown_fields_on_their_line_and_applies_nothing() -> None:
@@ -149,3 +198,40 @@ def test_field_validation_strict_warn_and_ignore(server) -> None:
                                  {**body, "metadata": {"name": "typo3"}},
                                  "application/apply-patch+yaml")
     assert code == 201 and len(warnings) == 2 and "selectr" not in made["spec"]
+
+
+def test_apply_gives_the_type_error_and_the_unknown_field_at_once() -> None:
+    by, default = strategies("10.96.0.0/12")
+    store = Store(by, default_strategy=default)
+    store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+    text = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\n---\n"
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: multi\nspec:\n"
+            "  replicas: three\n  selectr:\n    matchLabels: {app: m}\n"
+            "  selector:\n    matchLabels: {app: m}\n  template:\n    metadata:\n"
+            "      labels: {app: m}\n    spec:\n      containers:\n      - {name: c, image: x}\n")
+    with pytest.raises(apply.ApplyError) as info:
+        apply.apply(store, parse_text(text, "multi-bad.yaml"))
+    assert str(info.value) == (
+        f'multi-bad.yaml:11: document 2: Deployment in version "v1" cannot be handled as a '
+        f'Deployment: {REPLICAS}, strict decoding error: unknown field "spec.selectr"')
+    assert store.find("ConfigMap", "default", "fine") is None       # nothing half-applied
+
+
+def test_a_type_error_fails_decoding_in_every_field_validation_mode(server) -> None:
+    base = "/apis/apps/v1/namespaces/default/deployments"
+    prefix = f'Deployment in version "v1" cannot be handled as a Deployment: {REPLICAS}'
+    code, status, _ = _send(server, "POST", f"{base}?fieldValidation=Strict", MULTI_BAD)
+    assert code == 400 and status["reason"] == "BadRequest"
+    assert status["message"] == f'{prefix}, strict decoding error: unknown field "spec.selectr"'
+    for mode in ("Warn", "Ignore"):          # upstream: the type error alone, no warnings
+        code, status, warnings = _send(server, "POST", f"{base}?fieldValidation={mode}",
+                                       MULTI_BAD)
+        assert (code, status["message"], warnings) == (400, prefix, [])
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(server.url + f"{base}/multi", timeout=10)
+    assert info.value.code == 404
+    good = {**MULTI_BAD, "spec": {**MULTI_BAD["spec"], "replicas": 1}}
+    code, _, _ = _send(server, "POST", f"{base}?fieldValidation=Warn", good)
+    assert code == 201
+    code, status, _ = _send(server, "PUT", f"{base}/multi?fieldValidation=Strict", MULTI_BAD)
+    assert code == 400 and status["message"].startswith(prefix)

@@ -22,7 +22,13 @@ import copy
 from aiohttp import web
 
 import k8snet.apiserver.http.status as st
-from k8snet.api.validation.strict import drop_unknown_fields, strict_message, unknown_fields
+from k8snet.api.validation.strict import (
+    decode_message,
+    drop_unknown_fields,
+    strict_message,
+    type_errors,
+    unknown_fields,
+)
 from k8snet.apiserver.http.common import Api, Target, answer, body_of, dry_run
 from k8snet.apiserver.http.reads import predicate
 from k8snet.apiserver.http.resources import STATUS_KINDS
@@ -60,16 +66,38 @@ def checked_body(target: Target, obj: object) -> dict:
 FIELD_VALIDATION = ("Ignore", "Strict", "Warn")
 
 
+def field_validation(request: web.Request) -> str:
+    """The request's ``fieldValidation``: Strict, Warn (the default) or Ignore."""
+    mode = request.query.get("fieldValidation", "") or "Warn"
+    if mode not in FIELD_VALIDATION:
+        raise BadRequest(f'fieldValidation: Unsupported value: "{mode}": supported values: '
+                         + ", ".join(f'"{m}"' for m in FIELD_VALIDATION))
+    return mode
+
+
+def decoded_warnings(request: web.Request, obj: dict) -> list[str]:
+    """A POST or PUT body decoded as kube-apiserver's create and update
+    handlers decode it: a value of the wrong type fails decoding whatever
+    ``fieldValidation`` says (400, ``... cannot be handled as a Deployment:
+    json: cannot unmarshal string into Go struct field ...``), and with
+    ``Strict`` the unknown fields are named in the same message after the
+    type errors (upstream stops at its first type error, and sends no
+    unknown-field warnings then); otherwise as ``unknown_field_warnings``."""
+    mode = field_validation(request)
+    types = type_errors(obj)
+    if types:
+        unknown = unknown_fields(obj) if mode == "Strict" else []
+        raise BadRequest(decode_message(obj, [text for _, text in types], unknown))
+    return unknown_field_warnings(request, obj)
+
+
 def unknown_field_warnings(request: web.Request, obj: dict) -> list[str]:
     """The request's ``fieldValidation`` (KEP-2885) over ``obj``'s fields:
     ``Strict`` (kubectl's default) raises BadRequest naming every unknown
     field; otherwise they are removed from ``obj`` (the API server's decoding
     drops them) and ``Warn`` (the server's default) returns them as
     warnings, ``Ignore`` nothing."""
-    mode = request.query.get("fieldValidation", "") or "Warn"
-    if mode not in FIELD_VALIDATION:
-        raise BadRequest(f'fieldValidation: Unsupported value: "{mode}": supported values: '
-                         + ", ".join(f'"{m}"' for m in FIELD_VALIDATION))
+    mode = field_validation(request)
     if mode == "Strict":
         unknown = unknown_fields(obj)
         if unknown:
@@ -116,14 +144,14 @@ async def create(api: Api, request: web.Request, target: Target) -> web.Response
         raise BadRequest("the server could not find the requested resource: a namespaced "
                          "object is created under /namespaces/{namespace}/")
     obj = checked_body(target, await body_of(request))
-    warnings = unknown_field_warnings(request, obj)
+    warnings = decoded_warnings(request, obj)
     return warned(answer(api.store.create(obj, dry_run=dry_run(request)), 201), warnings)
 
 
 async def update(api: Api, request: web.Request, target: Target) -> web.Response:
     """``PUT`` on an object or its ``status``."""
     obj = checked_body(target, await body_of(request))
-    warnings = unknown_field_warnings(request, obj)
+    warnings = decoded_warnings(request, obj)
     dry = dry_run(request)
     store = api.store
     with store.lock:
