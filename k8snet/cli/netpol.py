@@ -17,7 +17,7 @@ from k8snet.cli.args import ArgParser
 from k8snet.errors import K8snetError
 from k8snet.netpol import generator, matrix, model
 from k8snet.netpol.cases import load, model_pod_keys
-from k8snet.netpol.live import LiveLab
+from k8snet.netpol.live import LiveLab, refused_cells
 from k8snet.netpol.oracle import truth_table
 from k8snet.netpol.snapshot import from_store
 
@@ -181,8 +181,21 @@ def _probes(args, store, keys: list[str]) -> list[tuple[int | str, str]]:
     return declared[:8]
 
 
+def undeclared(store, keys: list[str], port: int | str, protocol: str) -> list[str]:
+    """The pods of ``keys`` that declare no container port ``port``/``protocol``
+    (a number; names are checked before probing): nothing may listen there."""
+    if not isinstance(port, int):
+        return []
+    return [k for k in keys if not any(
+        int(p.get("containerPort", 0)) == port and (p.get("protocol") or "TCP") == protocol
+        for p in _container_ports(store, [k]))]
+
+
 def probe_command(cluster, words: list[str], out: Out) -> int:
-    """``probe``: the live matrix beside the oracle's; the number of discrepancies."""
+    """``probe``: the live matrix beside the oracle's; the number of discrepancies.
+
+    A cell the pod refused (TCP reset, ICMP port unreachable) reached the pod
+    through the policy: it is marked ``R`` and compared as allowed."""
     args = _probe_parser().parse_args(words)
     keys = choose_pods(cluster.store, args.pods, args.namespace, args.selector)
     probes = _probes(args, cluster.store, keys)
@@ -190,20 +203,26 @@ def probe_command(cluster, words: list[str], out: Out) -> int:
     lab.timeout = args.timeout
     observed = lab.probe(keys, keys, probes, args.via)
     snap = from_store(cluster.store)
-    matrices, comparisons, bad, compared, skipped = [], [], 0, 0, 0
+    matrices, comparisons, bad, compared, skipped, refused = [], [], 0, 0, 0, 0
     for (port, proto), (table, errors) in zip(probes, observed, strict=True):
         why = lab.unsupported.get(proto)
         got = matrix.Matrix.from_table(port, proto, table, keys, keys,
                                        {(s, d): why for s in keys for d in keys}
-                                       if why else None)
+                                       if why else None, refused_cells(errors))
         want = matrix.Matrix.from_table(port, proto, truth_table(snap, keys, keys, port, proto),
                                         keys, keys)
         comparison = matrix.compare(want, got)
         bad += len(comparison.discrepancies)
         compared, skipped = compared + comparison.total, skipped + comparison.not_run
+        refused += comparison.refused
         matrices.append(got)
         comparisons.append(comparison)
         if args.output == "table":
+            idle = undeclared(cluster.store, keys, port, proto)
+            if idle and not why:
+                out(f"warning: probe: {', '.join(idle)} "
+                    f"{'declares' if len(idle) == 1 else 'declare'} no port {port}/{proto}: "
+                    f"nothing may listen there ({matrix.REFUSED} where the pod refuses)\n")
             out(matrix.render_comparison(want, got))
             for (s, d), err in sorted(errors.items()):
                 if comparison and any(x[:2] == (s, d) for x in comparison.discrepancies):
@@ -211,9 +230,11 @@ def probe_command(cluster, words: list[str], out: Out) -> int:
     if args.output == "json":
         out(json.dumps(matrix.to_json(matrices, comparisons), indent=2) + "\n")
     else:
+        plural = "" if refused == 1 else "s"
         verdict = (f"{bad} discrepancies" if bad else "no cell was run" if not compared
                    else "the lab agrees with the oracle")
         out(f"*** {len(probes)} probes of {len(keys)}x{len(keys)} pods: {verdict}"
+            f"{f'; {refused} cell{plural} refused (reached, not served)' if refused else ''}"
             f"{f'; {skipped} cells not run' if skipped else ''}\n")
     return bad
 
@@ -279,7 +300,14 @@ def netpol_command(cluster, words: list[str], out: Out) -> int:
         for o in bad:
             out(f"     step {o.step} {o.port}/{o.protocol}: " + "; ".join(
                 f"{s}->{d} expected {'allowed' if w else 'blocked'}"
+                f"{', got refused: reached the pod' if (s, d) in o.refused else ''}"
                 for s, d, w, _ in o.discrepancies[:6]) + "\n")
+        quiet = sorted({c for o in outcomes for c in o.refused} - {
+            (s, d) for o in bad for s, d, _, _ in o.discrepancies})
+        if quiet:
+            out(f"     refused (reached the pod, nothing listens): "
+                f"{', '.join(f'{s}->{d}' for s, d in quiet[:6])}"
+                f"{', ...' if len(quiet) > 6 else ''}\n")
     lab.reset_model()
     out(case_summary(len(cases), failed, not_run))
     return failed

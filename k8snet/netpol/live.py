@@ -5,6 +5,11 @@ netpol agents (to wait until they have synced); nothing else.  Each source
 pod runs one ``k8snet.netpol.prober`` process in its namespace that makes
 all of that source's connections at once, so a 9 x 9 matrix on two ports
 and two protocols is nine processes, not 324.
+
+A connection the destination pod refuses (a TCP reset, an ICMP port
+unreachable: nothing listens there) got through the NetworkPolicy, which
+only ever rejects with ICMP admin-prohibited (``k8snet.netpol.nft``): as a
+policy verdict it is "allowed", and ``refused_cells`` finds those cells.
 """
 from __future__ import annotations
 
@@ -15,10 +20,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from k8snet.api.convert import slices_of
 from k8snet.errors import K8snetError
 from k8snet.netpol import oracle
 from k8snet.netpol.cases import MODEL_NAMESPACES, Case, Probe, Step, model_pod_keys, with_pod_ips
 from k8snet.netpol.model import service_name
+from k8snet.netpol.prober import REFUSED
 from k8snet.netpol.snapshot import PodInfo, from_store
 
 Table = dict[tuple[str, str], bool]
@@ -39,6 +46,8 @@ class ProbeOutcome:
 
     written: bool = False          # the expectation is a case's written table
     not_run: str = ""              # why the probe could not be tried (its protocol)
+    # cells the pod refused: observed True, the policy let them through
+    refused: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def discrepancies(self) -> list[tuple[str, str, bool, bool]]:
@@ -51,6 +60,30 @@ class ProbeOutcome:
         return [(s, d, want, self.observed.get((s, d))) for (s, d), want in
                 sorted(self.expected.items())
                 if self.observed.get((s, d)) != want and not (self.written and s == d)]
+
+
+def refused_cells(errors: dict[tuple[str, str], str]) -> set[tuple[str, str]]:
+    """The cells the destination refused: reached the pod, nothing listens."""
+    return {cell for cell, error in errors.items() if error == REFUSED}
+
+
+def reached(table: Table, errors: dict[tuple[str, str], str]) -> Table:
+    """The policy's verdict per cell: connected, or refused by the pod."""
+    refused = refused_cells(errors)
+    return {cell: ok or cell in refused for cell, ok in table.items()}
+
+
+def _endpoint_of(store, svc: dict, info: PodInfo, port: int, protocol: str) -> bool:
+    """Whether the pod is a ready endpoint of Service ``svc`` on ``port``/``protocol``."""
+    for sl in slices_of(svc, store.list("EndpointSlice", info.namespace)):
+        if not any(p.get("port") == port and (p.get("protocol") or "TCP") == protocol
+                   for p in sl.get("ports") or []):
+            continue
+        for ep in sl.get("endpoints") or []:
+            if info.ip in (ep.get("addresses") or []) and \
+                    (ep.get("conditions") or {}).get("ready") is not False:
+                return True
+    return False
 
 
 def unsupported_reason(protocol: str) -> str:
@@ -96,7 +129,10 @@ class LiveLab:
         """For each (port, protocol): the observed table and the errors seen.
 
         The cells of a protocol the kernel lacks are False with the prober's
-        error; ``self.unsupported`` names such protocols and why."""
+        error; ``self.unsupported`` names such protocols and why.  An error
+        "connection refused" (``refused_cells``) means the pod itself refused;
+        through a Service of which the pod is no ready endpoint, the refusal
+        is kproxy's, not the pod's, and the error says so."""
         probes = list(probes)
         self.unsupported = {}
         snap = from_store(self.store)
@@ -106,12 +142,19 @@ class LiveLab:
             for key in missing:
                 self._pod(key)            # raises with the reason
         jobs: dict[str, list[dict]] = {s: [] for s in sources}
+        not_endpoint: set[tuple[int, str]] = set()      # (probe, dst): via a Service
         tables: list[Table] = [{} for _ in probes]
         errors: list[dict] = [{} for _ in probes]
         for i, (port, protocol) in enumerate(probes):
             for dst in destinations:
                 info = infos[dst]
                 number = port if isinstance(port, int) else info.named_port(port, protocol)
+                if number is not None and via == "service":
+                    self._address(info, number, protocol, via)     # raises without one
+                    svc = self.store.find("Service", info.namespace,
+                                          service_name(info.namespace, info.name))
+                    if not _endpoint_of(self.store, svc, info, number, protocol):
+                        not_endpoint.add((i, dst))
                 for src in sources:
                     if number is None:
                         tables[i][(src, dst)] = False
@@ -141,8 +184,12 @@ class LiveLab:
             for tid, res in answer["results"].items():
                 i, dst = tid.split("|", 1)
                 tables[int(i)][(src, dst)] = bool(res.get("connected"))
-                if res.get("error"):
-                    errors[int(i)][(src, dst)] = res["error"]
+                error = res.get("error")
+                if error == REFUSED and (int(i), dst) in not_endpoint:
+                    error = (f"{REFUSED} by the Service, not by {dst}: it is no ready "
+                             f"endpoint of {service_name(*dst.split('/', 1))}")
+                if error:
+                    errors[int(i)][(src, dst)] = error
         return list(zip(tables, errors, strict=True))
 
     # --- changes and their propagation --------------------------------------------
@@ -237,9 +284,11 @@ class LiveLab:
             for probe, (table, errs) in zip(step.probes, observed, strict=True):
                 want = oracle.truth_table(snap, pods, pods, probe.port, probe.protocol)
                 expected = want if probe.from_oracle else probe.expected(pods, pods)
-                outcomes.append(ProbeOutcome(n, probe.port, probe.protocol, expected, table,
-                                             want, errs, written=not probe.from_oracle,
-                                             not_run=self.unsupported.get(probe.protocol, "")))
+                outcomes.append(ProbeOutcome(n, probe.port, probe.protocol, expected,
+                                             reached(table, errs), want, errs,
+                                             written=not probe.from_oracle,
+                                             not_run=self.unsupported.get(probe.protocol, ""),
+                                             refused=refused_cells(errs)))
         return outcomes
 
 

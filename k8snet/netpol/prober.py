@@ -25,10 +25,15 @@ within ``timeout`` seconds (default 1.0):
   socket).  Without SCTP in the kernel every SCTP target fails with
   "sctp: not supported by this kernel".
 
-Errors are words: "connection refused" (a TCP reset, ICMP port unreachable),
-"administratively prohibited" (ICMP admin-prohibited, read with IP_RECVERR
-from the socket's error queue since Linux reports it as EHOSTUNREACH; or
-EACCES/EPERM), "host unreachable", "no route to host", "timed out", ...
+Errors are words: "connection refused" (the target answered that nothing
+listens: a TCP reset, an SCTP abort, to UDP an ICMP port unreachable),
+"rejected: ICMP port unreachable" (a TCP connection refused by an ICMP
+error, which a pod's kernel never sends for TCP: something on the way
+rejected it, such as kproxy for a Service without endpoints),
+"administratively prohibited" (ICMP admin-prohibited, what the lab's
+NetworkPolicy sends; read with IP_RECVERR from the socket's error queue since
+Linux reports it as EHOSTUNREACH; or EACCES/EPERM), "host unreachable", "no
+route to host", "timed out", ...
 Malformed input exits 2 with one ``prober: error: ...`` line on stderr.
 Standard library only, so that it starts fast inside a pod's namespace.
 """
@@ -50,6 +55,8 @@ PROTOCOLS = ("TCP", "UDP", "SCTP")
 UDP_PAYLOAD = b"hostname\n"
 IPPROTO_SCTP = getattr(socket, "IPPROTO_SCTP", 132)
 SCTP_UNSUPPORTED = "sctp: not supported by this kernel"
+REFUSED = "connection refused"          # the target answered: nothing listens there
+ICMP_REJECTED = "rejected: ICMP port unreachable"     # to TCP: not the target's answer
 _NO_PROTOCOL = {errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT, errno.EAFNOSUPPORT}
 # Linux's IP_RECVERR queues each ICMP error with its type and code (``struct
 # sock_extended_err``): the errno alone cannot tell "administratively prohibited"
@@ -160,7 +167,10 @@ def _connect(target: dict, timeout: float) -> tuple[bool, str, str | None]:
             data = sock.recv(2048)
         except OSError as exc:
             timed_out = isinstance(exc, TimeoutError) and not exc.errno
-            return False, (None if timed_out else _queued_icmp(sock)) or describe_error(exc), None
+            icmp = None if timed_out else _queued_icmp(sock)
+            if icmp == REFUSED and protocol == "TCP":
+                icmp = ICMP_REJECTED    # a pod's kernel refuses TCP with a reset
+            return False, icmp or describe_error(exc), None
         return True, "", data.decode("utf-8", "replace").strip()[:200]
 
 

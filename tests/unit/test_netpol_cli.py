@@ -3,7 +3,10 @@
 The lab is the e2e model (namespaces x, y, z; pods a, b, c) in a plain Store;
 the per-pod prober process is replaced by ``FakeProber``: a kernel without
 SCTP (the real prober module answers those targets) whose TCP and UDP
-connections do exactly what the oracle says.
+connections do exactly what the oracle says: blocked ones are rejected with
+ICMP admin-prohibited, allowed ones to a port in ``FakeProber.closed`` are
+refused by the pod; the pods of ``FakeProber.leaky`` are reached whatever
+the policy says (a broken data path).
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import pytest
 from k8snet.apiserver.store import Store
 from k8snet.cli import netpol as cli
 from k8snet.errors import K8snetError
-from k8snet.netpol import live, model, prober
+from k8snet.netpol import live, matrix, model, prober
 from k8snet.netpol.live import ProbeOutcome, unsupported_reason
 from k8snet.netpol.matrix import Matrix, compare, from_json, render_comparison, to_json
 from k8snet.netpol.oracle import truth_table
@@ -29,6 +32,8 @@ class FakeProber:
     """``ip netns exec NETNS python3 -m k8snet.netpol.prober`` where NETNS is the pod key."""
 
     runs: list[str] = []
+    closed: set[tuple[str, int, str]] = set()      # (pod, port, protocol) nobody serves
+    leaky: set[str] = set()                       # pods the policy fails to protect
 
     def __init__(self, store: Store, argv: list[str]) -> None:
         self.store, self.src = store, argv[3]
@@ -44,11 +49,24 @@ class FakeProber:
         snap = from_store(self.store)
         for t in targets:
             if t["protocol"] != "SCTP":
-                dst = snap.pod_by_ip(t["ip"]).key
+                dst = self._destination(snap, t["ip"])
                 table = truth_table(snap, [self.src], [dst], t["port"], t["protocol"])
-                answer["results"][t["id"]] = {"connected": table[(self.src, dst)],
-                                              "error": "", "ms": 0.1}
+                reached = table[(self.src, dst)] or dst in FakeProber.leaky
+                closed = (dst, t["port"], t["protocol"]) in FakeProber.closed
+                answer["results"][t["id"]] = {
+                    "connected": reached and not closed,
+                    "error": "" if reached and not closed else prober.REFUSED if reached
+                    else "administratively prohibited", "ms": 0.1}
         self.stdout = io.StringIO(json.dumps(answer))
+
+    def _destination(self, snap, ip: str) -> str:
+        """The pod at ``ip``, or behind the model Service whose ClusterIP it is."""
+        info = snap.pod_by_ip(ip)
+        if info is not None:
+            return info.key
+        svc = next(s for s in self.store.list("Service") if s["spec"].get("clusterIP") == ip)
+        ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+        return f"{ns}/{name.removeprefix(f's-{ns}-')}"
 
     def wait(self) -> int:
         return 0
@@ -66,7 +84,7 @@ def cluster(monkeypatch):
     monkeypatch.setattr(prober, "sctp_supported", lambda: False)
     monkeypatch.setattr(live, "subprocess", SimpleNamespace(
         PIPE=-1, Popen=lambda argv, **_: FakeProber(store, argv)))
-    FakeProber.runs = []
+    FakeProber.runs, FakeProber.closed, FakeProber.leaky = [], set(), set()
     runtime = SimpleNamespace(runtime=lambda pod: SimpleNamespace(
         netns=f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"))
     return SimpleNamespace(store=store, pods=runtime, netpols={})
@@ -238,3 +256,101 @@ def test_unknown_case_name_suggests_near_ones(cluster):
         run(cli.netpol_command, cluster, "cases", "upstream", "default-deny-all",
             "default-deny-ingres")
     assert FakeProber.runs == []
+
+
+# --- 6. a refused connection reached the pod: not a block -----------------------------
+# The lab's policy rejects with ICMP admin-prohibited; a TCP reset or an ICMP port
+# unreachable from the pod means the packet got through it and nothing listened.
+
+DENY_INGRESS_X = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                  "metadata": {"name": "deny", "namespace": "x"},
+                  "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}
+
+
+def test_probe_of_a_port_nobody_serves_is_refused_not_blocked(cluster):
+    FakeProber.closed = {(k, 8080, "TCP") for k in ("x/a", "x/b")}
+    rc, text = run(cli.probe_command, cluster, "x/a", "x/b", "--ports", "8080")
+    assert rc == 0
+    lines = text.splitlines()
+    assert lines[0] == ("warning: probe: x/a, x/b declare no port 8080/TCP: nothing may "
+                        "listen there (R where the pod refuses)")
+    assert "x/a  R   R" in text                                   # the observed grid
+    assert "4/4 cells agree; 4 refused (R)" in lines
+    assert lines.count(matrix.REFUSED_LEGEND) == 1
+    assert "expected allowed, got" not in text and "connection refused" not in text
+    assert lines[-1] == ("*** 1 probes of 2x2 pods: the lab agrees with the oracle; "
+                         "4 cells refused (reached, not served)")
+
+
+def test_refused_where_the_policy_blocks_is_a_discrepancy(cluster):
+    cluster.store.create(DENY_INGRESS_X)
+    FakeProber.closed = {(k, 8080, "TCP") for k in ("x/a", "x/b", "y/a")}
+    FakeProber.leaky = {"x/b"}                  # the policy does not hold for x/b
+    rc, text = run(cli.probe_command, cluster, "x/a", "x/b", "y/a", "--ports", "8080")
+    expected = truth_table(from_store(cluster.store), ["x/a", "x/b", "y/a"], ["x/b"],
+                           8080, "TCP")
+    blocked = sorted(s for (s, _), ok in expected.items() if not ok)
+    assert blocked and rc == len(blocked)
+    for src in blocked:
+        assert f"{src} -> x/b: expected blocked, got refused: reached the pod" in text
+        assert f"  {src} -> x/b: connection refused" in text
+    assert "y/a -> x/a" not in text             # blocked by admin-prohibited: agrees
+    assert text.splitlines()[-1].startswith(f"*** 1 probes of 3x3 pods: {rc} discrepancies; ")
+    # the JSON says which discrepancies were refusals
+    rc, text = run(cli.probe_command, cluster, "x/a", "x/b", "y/a", "--ports", "8080",
+                   "-o", "json")
+    doc = json.loads(text)["probes"][0]
+    assert doc["observed"]["y/a"]["x/a"] is False
+    assert {"from": blocked[0], "to": "x/b", "expected": False, "observed": True,
+            "refused": True} in doc["discrepancies"]
+    assert {"from": "y/a", "to": "y/a"} in doc["refused"]
+    observed, _ = from_json({"probes": [doc]})[0]
+    assert ("y/a", "y/a") in observed.refused and ("y/a", "x/a") not in observed.refused
+
+
+def test_declared_ports_give_no_warning(cluster):
+    rc, text = run(cli.probe_command, cluster, "x/a", "x/b", "--ports", "80")
+    assert rc == 0 and "warning" not in text and "refused" not in text
+    assert cli.undeclared(cluster.store, ["x/a", "y/b"], 80, "UDP") == []
+    assert cli.undeclared(cluster.store, ["x/a", "y/b"], 82, "TCP") == ["x/a", "y/b"]
+    assert cli.undeclared(cluster.store, ["x/a"], "serve-80-tcp", "TCP") == []
+
+
+def test_case_expecting_a_block_fails_on_a_refusal(cluster):
+    FakeProber.closed = {("x/a", 80, "TCP")}
+    FakeProber.leaky = {"x/a"}
+    rc, text = run(cli.netpol_command, cluster, "cases", "upstream", "default-deny-ingress",
+                   "--via", "pod")
+    assert rc == 1 and "FAIL default-deny-ingress\n" in text
+    assert "->x/a expected blocked, got refused: reached the pod" in text
+
+
+def test_case_expecting_allowed_agrees_with_a_refusal_and_says_so(cluster):
+    FakeProber.closed = {("y/b", 80, "TCP")}
+    rc, text = run(cli.netpol_command, cluster, "cases", "upstream", "default-deny-ingress",
+                   "--via", "pod")
+    assert rc == 0 and "ok   default-deny-ingress\n" in text
+    assert "     refused (reached the pod, nothing listens): x/a->y/b, " in text
+
+
+def test_refusal_through_a_service_without_the_pod_is_not_the_pods(cluster):
+    store = cluster.store
+    store.mutate("Service", "x", "s-x-b", lambda s: s["spec"].update(clusterIP="10.96.0.42"))
+    FakeProber.closed = {("x/b", 80, "UDP")}
+    lab = cli.lab_of(cluster)
+    (table, errors), = lab.probe(["x/a"], ["x/b"], [(80, "UDP")], via="service")
+    assert table == {("x/a", "x/b"): False}
+    assert errors == {("x/a", "x/b"): "connection refused by the Service, not by x/b: it "
+                                      "is no ready endpoint of s-x-b"}
+    assert live.refused_cells(errors) == set()
+    b_ip = from_store(store).pod("x/b").ip
+    store.create({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                  "metadata": {"name": "s-x-b-1", "namespace": "x",
+                               "labels": {"kubernetes.io/service-name": "s-x-b"}},
+                  "addressType": "IPv4",
+                  "endpoints": [{"addresses": [b_ip], "conditions": {"ready": True}}],
+                  "ports": [{"name": "service-port-udp-80", "port": 80, "protocol": "UDP"}]})
+    (table, errors), = lab.probe(["x/a"], ["x/b"], [(80, "UDP")], via="service")
+    assert errors == {("x/a", "x/b"): "connection refused"}
+    assert live.refused_cells(errors) == {("x/a", "x/b")}
+    assert live.reached(table, errors) == {("x/a", "x/b"): True}

@@ -6,6 +6,8 @@ import json
 import pytest
 
 from k8snet.netpol.matrix import (
+    REFUSED,
+    REFUSED_LEGEND,
     Matrix,
     compare,
     describe,
@@ -124,3 +126,52 @@ def test_json_shape_and_round_trip():
 def test_to_json_rejects_mismatched_comparisons():
     with pytest.raises(ValueError):
         to_json([matrix(lambda s, d: True)], [])
+
+
+# --- refused cells: the packet reached the pod, nothing listened --------------------
+
+def test_refused_cells_are_marked_r_and_count_as_reached():
+    m = Matrix.from_table(8080, "TCP", {(s, d): False for s in PODS for d in PODS},
+                          refused={("x/a", "x/b"), ("x/b", "x/b"), ("q/q", "x/a")},
+                          not_run={("x/b", "x/b"): "why"})
+    assert m.refused == {("x/a", "x/b")}           # not-run wins; outside cells dropped
+    assert m.get("x/a", "x/b") is True and m.get("x/b", "x/b") is None
+    text = render(m)
+    assert cell(text, "x/a", "x/b") == REFUSED == "R"
+    assert cell(text, "x/b", "x/b") == "-" and cell(text, "x/a", "y/c") == "X"
+
+
+def test_refused_agrees_with_allowed_and_contradicts_blocked():
+    expected = matrix(lambda s, d: d != "y/c")                  # y/c's ingress blocked
+    observed = Matrix.from_table(8080, "TCP", {}, PODS, PODS,
+                                 refused={(s, d) for s in PODS for d in PODS})
+    c = compare(expected, observed)
+    assert c.refused == 9 and (c.agree, c.total) == (6, 9)
+    assert [d[:2] for d in c.discrepancies] == [("x/a", "y/c"), ("x/b", "y/c"), ("y/c", "y/c")]
+    assert describe(c.discrepancies[0], refused=True) == \
+        "x/a -> y/c: expected blocked, got refused: reached the pod"
+    lines = render_comparison(expected, observed).splitlines()
+    assert "6/9 cells agree; 9 refused (R)" in lines
+    assert lines.count(REFUSED_LEGEND) == 1 and max(len(line) for line in lines) <= 100
+    assert "y/c -> y/c: expected blocked, got refused: reached the pod" in lines
+
+
+def test_no_refused_cells_no_legend():
+    lines = render_comparison(matrix(lambda s, d: True), matrix(lambda s, d: True))
+    assert REFUSED_LEGEND not in lines and "refused" not in lines
+
+
+def test_json_round_trip_keeps_refused_cells():
+    expected = matrix(lambda s, d: d != "y/c")
+    observed = Matrix.from_table(80, "TCP", {(s, d): s != "y/c" for s in PODS for d in PODS},
+                                 refused={("x/a", "y/c"), ("y/c", "x/a")})
+    data = json.loads(json.dumps(to_json([observed], [compare(expected, observed)])))
+    probe = data["probes"][0]
+    assert probe["refused"] == [{"from": "x/a", "to": "y/c"}, {"from": "y/c", "to": "x/a"}]
+    assert probe["observed"]["y/c"]["x/a"] is True
+    assert {"from": "x/a", "to": "y/c", "expected": False, "observed": True,
+            "refused": True} in probe["discrepancies"]
+    assert {"from": "x/b", "to": "y/c", "expected": False, "observed": True} \
+        in probe["discrepancies"]
+    (back, exp), = from_json(data)
+    assert back == observed and exp == expected

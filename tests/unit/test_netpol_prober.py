@@ -209,3 +209,13 @@ def test_module_bad_input_exits_2(stdin, words):
     assert proc.stdout == ""
     assert proc.stderr.startswith("prober: error: ") and words in proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+def test_tcp_refused_by_icmp_is_a_reject_on_the_way(monkeypatch):
+    """A pod's kernel refuses TCP with a reset; an ICMP port unreachable to TCP
+    comes from something on the way (kproxy, a Service without endpoints)."""
+    monkeypatch.setattr(prober, "_queued_icmp", lambda sock: prober.REFUSED)
+    out = probe([target("t", free_port(socket.SOCK_STREAM)),
+                 target("u", free_port(socket.SOCK_DGRAM), "UDP")], 1.0)
+    assert out["results"]["t"]["error"] == prober.ICMP_REJECTED
+    assert out["results"]["u"]["error"] == prober.REFUSED      # UDP: the pod's own answer
