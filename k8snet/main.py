@@ -19,6 +19,7 @@ from k8snet.errors import K8snetError
 
 APPLY_SETTLE = 30.0   # seconds `run -f` waits for the applied pods to start
 READY_GRACE = 10.0    # ... and then for them to be ready (a pod may never be)
+TERMINATED = 128 + signal.SIGTERM   # the exit status of a run SIGTERM ended (torn down)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,18 +53,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _teardown_on_sigterm() -> None:
-    """SIGTERM tears the cluster down as Ctrl-C does, in this process only.
+def _teardown_on_sigterm(during_teardown: bool = False) -> None:
+    """SIGTERM, in this process only, stops what is running as Ctrl-C does
+    and ends the run (``shell.terminate``: ``Terminated``, a
+    KeyboardInterrupt): during bring-up, the CLI's command and the CLI
+    itself, interactive or ``--script``; then the cluster is torn down.
+    ``during_teardown``: a SIGTERM is only noted, the teardown must finish.
 
     pyroute2 forks helpers that inherit handlers; a forked copy must just exit,
     never run the teardown itself.
     """
+    from k8snet.cli.shell import terminate
+
     owner = os.getpid()
 
-    def handler(*_):
+    def handler(*args):
         if os.getpid() != owner:
             os._exit(0)
-        raise KeyboardInterrupt
+        if not during_teardown:
+            terminate(*args)
 
     signal.signal(signal.SIGTERM, handler)
 
@@ -71,8 +79,7 @@ def _teardown_on_sigterm() -> None:
 def _run(args: argparse.Namespace) -> int:
     from mininet.log import info, setLogLevel
 
-    from k8snet.apiserver import apply
-    from k8snet.cli.shell import K8sCLI, ping_pods
+    from k8snet.cli.shell import Terminated
     from k8snet.cluster.cluster import Cluster
     from k8snet.load import documents, topofile
 
@@ -85,33 +92,53 @@ def _run(args: argparse.Namespace) -> int:
                       keep_logs=Path(args.keep_logs) if args.keep_logs else None)
     _teardown_on_sigterm()
     with cluster:
-        info(f"*** Cluster {spec.name} up in {time.monotonic() - t0:.1f}s: "
-             f"{len(spec.nodes)} nodes, {len(cluster.store.list('Pod'))} system pods\n")
-        if docs:
-            info(f"*** Applying {', '.join(args.filename)}\n")
-            done = apply.apply(cluster.store, docs)
-            for line in done.notes + done.lines:
-                info(line + "\n")
-            waiting = cluster.wait_started(timeout=APPLY_SETTLE)
-            if waiting:
-                info(f"*** Still starting after {APPLY_SETTLE:g}s: {', '.join(waiting)}\n")
-            else:
-                unready = cluster.wait_pods_ready(timeout=READY_GRACE)
-                if unready:
-                    info(f"*** Running but not ready after {READY_GRACE:g}s: "
-                         f"{', '.join(unready)}\n")
-        os.environ["KUBECONFIG"] = str(cluster.kubeconfig)   # `sh kubectl ...` in the CLI
-        if args.test == "pingall":
-            dropped = ping_pods(cluster)
-            return 0 if dropped == 0 else 1
-        if args.test == "none":
-            return 0
-        if args.script:
-            K8sCLI(cluster.net, cluster, script=args.script)
-            return 0
-        K8sCLI(cluster.net, cluster)
-    if cluster.kept_logs:
+        try:
+            status = _session(args, cluster, docs, time.monotonic() - t0)
+        except Terminated:
+            info("\n*** SIGTERM: the run ends; tearing the cluster down\n")
+            status = TERMINATED
+        finally:
+            _teardown_on_sigterm(during_teardown=True)
+    interactive = not args.script and args.test is None
+    if cluster.kept_logs and (interactive or status == TERMINATED):
         info(f"*** Logs of this run kept in {cluster.kept_logs}\n")
+    return status
+
+
+def _session(args: argparse.Namespace, cluster, docs: list, took: float) -> int:
+    """The run with its cluster up: apply the manifests, then ``--test``,
+    ``--script`` or the interactive CLI.  Returns the run's exit status."""
+    from mininet.log import info
+
+    from k8snet.apiserver import apply
+    from k8snet.cli.shell import K8sCLI, ping_pods
+
+    spec = cluster.spec
+    info(f"*** Cluster {spec.name} up in {took:.1f}s: "
+         f"{len(spec.nodes)} nodes, {len(cluster.store.list('Pod'))} system pods\n")
+    if docs:
+        info(f"*** Applying {', '.join(args.filename)}\n")
+        done = apply.apply(cluster.store, docs)
+        for line in done.notes + done.lines:
+            info(line + "\n")
+        waiting = cluster.wait_started(timeout=APPLY_SETTLE)
+        if waiting:
+            info(f"*** Still starting after {APPLY_SETTLE:g}s: {', '.join(waiting)}\n")
+        else:
+            unready = cluster.wait_pods_ready(timeout=READY_GRACE)
+            if unready:
+                info(f"*** Running but not ready after {READY_GRACE:g}s: "
+                     f"{', '.join(unready)}\n")
+    os.environ["KUBECONFIG"] = str(cluster.kubeconfig)   # `sh kubectl ...` in the CLI
+    if args.test == "pingall":
+        dropped = ping_pods(cluster)
+        return 0 if dropped == 0 else 1
+    if args.test == "none":
+        return 0
+    if args.script:
+        K8sCLI(cluster.net, cluster, script=args.script)
+        return 0
+    K8sCLI(cluster.net, cluster)
     return 0
 
 
@@ -144,7 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     except K8snetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        from k8snet.cli.shell import Terminated
+        if isinstance(exc, Terminated):       # SIGTERM during bring-up
+            print("\n*** terminated; cluster torn down", file=sys.stderr)
+            return TERMINATED
         print("\n*** interrupted; cluster torn down", file=sys.stderr)
         return 130
 

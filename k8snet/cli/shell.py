@@ -3,13 +3,21 @@
 Every Mininet command keeps working.  As Mininet does for host names, pod
 and node names in a pod command are replaced by their IPs.  No command,
 however wrong, ends the cluster: any error is one ``error:`` line.
+
+Ctrl-C (SIGINT) stops the current command only, as in Mininet.  SIGTERM to
+the k8snet process (``terminate``, installed by k8snet.main) stops the
+current command the same way and then ends the CLI, interactive or
+``--script``, by raising ``Terminated``; the caller tears the cluster down.
 """
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import traceback
 
 from mininet.cli import CLI
@@ -19,6 +27,64 @@ from k8snet import naming
 from k8snet.cli import faults, kubectl, netpol, reach, streams
 from k8snet.cli import trace as tracecli
 from k8snet.errors import K8snetError
+
+SH_GRACE = 2.0     # seconds an `sh` command gets to end after Ctrl-C before it is killed
+SH_KILL_AFTER = 1  # ... and after a signal from outside (make clean's SIGTERM): see sh_argv
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: the current command is stopped as Ctrl-C stops it (whatever
+    stops its child on KeyboardInterrupt stops it on this too), then the CLI
+    ends instead of reading its next line."""
+
+
+_TERMINATED = threading.Event()
+
+
+def terminate(*_) -> None:
+    """SIGTERM's handler in the k8snet process: the first SIGTERM raises
+    ``Terminated`` (and is remembered, so a command that swallows the
+    interrupt, as Mininet's node commands do, still ends the CLI); later
+    ones are only noted, so the stop of the current command and the
+    teardown are not cut short."""
+    if _TERMINATED.is_set():
+        return
+    _TERMINATED.set()
+    raise Terminated
+
+
+def terminated() -> bool:
+    """Whether SIGTERM has asked the run to end."""
+    return _TERMINATED.is_set()
+
+
+def sh_argv(line: str) -> list[str]:
+    """The argv of ``sh LINE``: ``sh -c LINE`` as Mininet runs it, under
+    coreutils' ``timeout`` with no time limit, which leads the command's
+    process group and passes any SIGINT, SIGTERM or SIGHUP it gets on to
+    the whole group (then SIGKILL after ``SH_KILL_AFTER`` s).  Its PID is
+    the one written to the run directory: ``make clean`` after a crash
+    SIGTERMs it, and with it ``sleep 200`` under ``sh -c``, which killing
+    the shell alone would leave running."""
+    return ["timeout", f"--kill-after={SH_KILL_AFTER}", "0", "sh", "-c", line]
+
+
+def stop_group(proc: subprocess.Popen, sig: int, grace: float = SH_GRACE) -> None:
+    """Signal the process group ``proc`` leads (started in a session of its
+    own), give it ``grace`` seconds to end, then SIGKILL the group."""
+    for s in (sig, signal.SIGKILL):
+        if proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, s)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    proc.wait()
 
 
 def substitute(words: list[str], names: dict[str, str]) -> list[str]:
@@ -75,27 +141,47 @@ class K8sCLI(CLI):
     prompt = "k8snet> "
 
     def __init__(self, mininet, cluster, **kwargs):
+        """Run the CLI (interactive, or ``script=FILE``) until it ends; raises
+        ``Terminated`` when SIGTERM ended it."""
         self.cluster = cluster
         super().__init__(mininet, **kwargs)
+        if terminated():
+            raise Terminated
+
+    def cmdloop(self, intro=None):
+        """Mininet's ``run`` takes any KeyboardInterrupt for Ctrl-C and reads
+        on; SIGTERM's ends the loop (``__init__`` raises it again)."""
+        try:
+            super().cmdloop(intro)
+        except Terminated:
+            pass
 
     def onecmd(self, line):
         """Any failure of any command is one line; the cluster keeps running.
-        ``CMD --help`` (or ``-h``) of the lab's own commands is ``help CMD``."""
+        ``CMD --help`` (or ``-h``) of the lab's own commands is ``help CMD``.
+        Ctrl-C ends the command; SIGTERM ends it and raises ``Terminated``."""
         try:
             cmd, arg, _ = self.parseline(line)
-            if cmd and cmd != "kubectl" and f"do_{cmd}" in K8sCLI.__dict__ \
+            if cmd and cmd not in ("kubectl", "sh") and f"do_{cmd}" in K8sCLI.__dict__ \
                     and {"--help", "-h"} & set((arg or "").split()):
-                return self.do_help(cmd)        # kubectl has its own --help
-            return super().onecmd(line)
+                return self.do_help(cmd)        # kubectl's and sh's --help are their own
+            stop = super().onecmd(line)
         except K8snetError as exc:
             output(f"{exc if str(exc).startswith(('error', 'Error')) else f'error: {exc}'}\n")
+            stop = False
         except KeyboardInterrupt:
+            if terminated():
+                raise Terminated from None
             output("\nInterrupt\n")
+            stop = False
         except Exception as exc:  # noqa: BLE001 - a bug in one command must not end the lab
             output(f"error: {type(exc).__name__}: {exc} (a k8snet bug: please report it)\n")
             with open(self.cluster.rundir.path / "cli-errors.log", "a") as log:
                 log.write(f"{line}\n{traceback.format_exc()}\n")
-        return False
+            stop = False
+        if terminated():                         # a command swallowed SIGTERM's interrupt
+            raise Terminated
+        return stop
 
     def parseline(self, line):
         """``NS/POD CMD`` is a pod's command, never Mininet's command named by
@@ -123,7 +209,9 @@ class K8sCLI(CLI):
                                    env=pods.env(pod))
         try:
             return proc.wait()
-        except KeyboardInterrupt:            # the child got the SIGINT too
+        except KeyboardInterrupt:            # Ctrl-C: the child got the SIGINT too
+            if terminated() and proc.poll() is None:
+                proc.send_signal(signal.SIGINT)   # SIGTERM came to k8snet alone
             try:
                 proc.wait(timeout=2)
             except subprocess.TimeoutExpired:  # it ignores SIGINT
@@ -163,6 +251,23 @@ class K8sCLI(CLI):
                       | {p for p in self._pod_names() if p.startswith(text)})
 
     # --- commands --------------------------------------------------------------------
+
+    def do_sh(self, line):
+        """Run an external shell command
+           Usage: sh [cmd args]
+           (in a process group of its own, written down in the run directory:
+           `make clean` stops it after a crash; Ctrl-C stops the group)"""
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        proc, pump = streams.popen(sh_argv(line), start_new_session=True)
+        try:
+            self.cluster.rundir.record_pid(proc.pid)
+            proc.wait()        # its exit status is the command's own business, as in Mininet
+        except BaseException:  # Ctrl-C (the terminal's is ours alone: its own session), SIGTERM
+            stop_group(proc, signal.SIGINT)
+            raise
+        finally:
+            streams.finish(pump)
 
     def do_pingpods(self, _line):
         """Ping every pod from every pod, each node's pods from the node,

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -247,3 +248,94 @@ def test_run_with_a_bad_manifest_fails_and_leaves_nothing(tmp_path):
         "Invalid value: -1: must be greater than or equal to 0" in errors[0]
     assert time.monotonic() - t0 < 10
     assert_nothing_left()
+
+
+def _start_script(tmp_path, lines: str) -> tuple[subprocess.Popen, list[str]]:
+    """``k8snet run --script`` with ``lines``, in a process group of its own;
+    its output lines collect in the list as they come."""
+    script = tmp_path / "cmds"
+    script.write_text(lines)
+    proc = subprocess.Popen([*K8SNET, "run", "--topo", "single", "--script", str(script)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, cwd=REPO,
+                            start_new_session=True)
+    seen: list[str] = []
+
+    def read() -> None:
+        for line in proc.stdout:
+            seen.append(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return proc, seen
+
+
+def _wait_seen(seen: list[str], text: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not any(text in line for line in seen) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert any(text in line for line in seen), "".join(seen)[-3000:]
+
+
+def _group_left(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_sigterm_ends_a_script_blocked_on_a_following_line(tmp_path):
+    """A script line that never ends (``kubectl get pods -w``): SIGTERM to
+    k8snet alone stops it, skips the script's other lines and tears the
+    cluster down; nothing of the run's process group is left."""
+    proc, seen = _start_script(tmp_path, "kubectl get pods -A -w\nsh echo never-run\n")
+    try:
+        _wait_seen(seen, "NAMESPACE")                 # kubectl -w is watching
+        time.sleep(1)
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=90) == 143, "".join(seen)[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    out = "".join(seen)
+    assert "never-run" not in out and "Interrupt" not in out, out[-3000:]
+    assert "SIGTERM: the run ends" in out, out[-3000:]
+    assert_nothing_left()
+    deadline = time.monotonic() + 5
+    while _group_left(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _group_left(proc.pid), "kubectl -w left running"
+
+
+def test_make_clean_stops_an_sh_line_after_a_crash(tmp_path):
+    """``sh sleep 200`` runs in a process group of its own, written down in
+    the run directory: after ``kill -9`` of k8snet, make clean stops it,
+    the shell and its ``sleep`` both."""
+    proc, seen = _start_script(tmp_path, "sh echo sh-started; sleep 200\n")
+    try:
+        _wait_seen(seen, "sh-started")
+        leader = None
+        for pid in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    cmd = fh.read().split(b"\0")
+            except OSError:
+                continue
+            if cmd[:1] == [b"timeout"] and b"echo sh-started; sleep 200" in cmd:
+                leader = int(pid)
+        assert leader is not None and os.getsid(leader) == leader
+        os.kill(proc.pid, signal.SIGKILL)   # a crash: no teardown runs
+        proc.wait(timeout=10)
+        assert _group_left(leader)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    res = k8snet("clean")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert_nothing_left()
+    deadline = time.monotonic() + 5
+    while _group_left(leader) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _group_left(leader), "sh sleep 200 left running"

@@ -83,7 +83,8 @@ def test_fifty_malformed_commands_leave_the_cluster_running(tmp_path):
     assert 'error: the server doesn\'t have a resource type "nosuchkind"' in out
     assert 'Error from server (NotFound): pods "nosuch" not found' in out
     assert 'namespaces "default" is forbidden: this namespace may not be deleted' in out
-    assert 'spec.ports[0].port: Invalid value: "80": must be an integer' in out
+    assert ('json: cannot unmarshal string into Go struct field ServicePort.spec.ports.port '
+            'of type int32') in out                   # decoding fails first, as upstream
     assert "malformed.yaml: error converting YAML to JSON: yaml: line 3" in out
     assert 'error: required flag(s) "image" not set' in out          # kubectl run
     assert 'The Pod "Bad_Name" is invalid: \n* metadata.name: Invalid value: "Bad_Name"' in out
