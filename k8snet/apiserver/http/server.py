@@ -28,7 +28,7 @@ from k8snet.apiserver.store import Store
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 # One line per request, as kube-apiserver's httplog: verb and URI, status,
-# bytes, latency (ms), the client's User-Agent (kubectl/v1.37.1 ...).
+# bytes, latency (ms), the client's User-Agent (kubectl/v1.36.4 ...).
 ACCESS_FORMAT = '"%r" %s %b %Dus "%{User-Agent}i"'
 
 
