@@ -246,6 +246,25 @@ class K8sCLI(CLI):
                               "`kubectl get pods -A` the pods)")
         super().default(line)
 
+    def waitForNode(self, node):
+        """Mininet's, and when the CLI's output is not a terminal (a script, a
+        pipe) the newline a command's output lacks is added, so the next
+        output starts a line of its own (``ext curl -s .../hostname``)."""
+        last = [""]
+        monitor = node.monitor
+
+        def watched(*args, **kwargs):
+            data = monitor(*args, **kwargs)
+            last[0] = data[-1:] or last[0]
+            return data
+        node.monitor = watched
+        try:
+            super().waitForNode(node)
+        finally:
+            del node.monitor                    # the class's method again
+        if last[0] not in ("", "\n") and streams.piped():
+            output("\n")
+
     def completenames(self, text, *ignored):
         return sorted(set(super().completenames(text, *ignored))
                       | {p for p in self._pod_names() if p.startswith(text)})

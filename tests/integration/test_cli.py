@@ -43,6 +43,8 @@ def test_script_runs_cli_commands_and_tears_down(tmp_path):
                       "kubectl get nodes\n"
                       "client ping -c1 -W1 web-2\n"
                       "web-1 curl -s http://203.0.113.10/hostname\n"
+                      "ext curl -s http://203.0.113.10/hostname\n"
+                      "sh echo after-ext\n"
                       "nodes\n"
                       "netpol model\n"
                       "x/a echo hi-from-x-a\n")
@@ -57,6 +59,8 @@ def test_script_runs_cli_commands_and_tears_down(tmp_path):
     # The pod name was replaced by its IP, as Mininet does for hosts.
     assert f"PING {ip} ({ip})" in out and "1 received" in out
     assert "ext" in out  # netexec on ext answered /hostname
+    # a Mininet host's output without a final newline does not run into the next
+    assert out.splitlines().count("ext") == 2 and "after-ext" in out.splitlines(), out[-2000:]
     # README's tour: a pod of namespace x, never Mininet's x (xterm) command
     assert "hi-from-x-a" in out and "KeyError" not in out, out[-2000:]
     assert_nothing_left()
