@@ -203,10 +203,27 @@ def _pod_spec(spec: dict, is_pod: bool) -> None:
         _volume(volume)
 
 
+def _service_account(spec: dict, is_pod: bool) -> None:
+    """The pod's ServiceAccount, as the ``ServiceAccount`` admission plugin
+    (plugin/pkg/admission/serviceaccount/admission.go) and the v1 conversion
+    of PodSpec give it: ``serviceAccountName`` (else the deprecated
+    ``serviceAccount``, else, for a Pod, ``default``) in both fields.  A
+    template only gets the two fields mirrored, as admission runs on Pods.
+    The plugin's other work is left out: it does not refuse a pod whose
+    account is missing (the ServiceAccounts controller makes ``default``
+    soon after its Namespace) and adds no token volume, because the lab
+    has no tokens."""
+    name = next((v for v in (spec.get("serviceAccountName"), spec.get("serviceAccount"))
+                 if isinstance(v, str) and v), "default" if is_pod else "")
+    if name:
+        spec["serviceAccountName"] = spec["serviceAccount"] = name
+
+
 def _pod(obj: dict) -> None:
     spec = _spec(obj)
     if spec is not None:
         _pod_spec(spec, is_pod=True)
+        _service_account(spec, is_pod=True)
 
 
 def _template(spec: dict) -> None:
@@ -214,6 +231,7 @@ def _template(spec: dict) -> None:
     pod_spec = _obj(template, "spec", create=False)
     if pod_spec is not None:
         _pod_spec(pod_spec, is_pod=False)
+        _service_account(pod_spec, is_pod=False)
 
 
 # --------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from k8snet.control.gc import GarbageCollector
 from k8snet.control.loadbalancer import LoadBalancerController
 from k8snet.control.nodelifecycle import NodeLifecycleController
 from k8snet.control.replicaset import ReplicaSetController
+from k8snet.control.serviceaccount import ServiceAccountsController
 from k8snet.control.statefulset import StatefulSetController
 from k8snet.errors import K8snetError
 from k8snet.node.heartbeat import NodeHeartbeat, ready_condition
@@ -188,7 +189,7 @@ class Cluster:
         net = self.spec.network
         for cls in (Binder, ReplicaSetController, DeploymentController, StatefulSetController,
                     DaemonSetController, EndpointSliceController, EndpointsMirror,
-                    GarbageCollector):
+                    GarbageCollector, ServiceAccountsController):
             self.controllers.append(cls(self.store).start())
         self.controllers.append(LoadBalancerController(self.store, net.lb_pool).start())
         self.controllers.append(NodeLifecycleController(self.store, self.node_grace).start())

@@ -190,6 +190,19 @@ def _comm(pid: int) -> str:
         return ""
 
 
+def kill_leftovers(pgid: int) -> None:
+    """SIGKILL what is left of a container's process group once its first
+    process has ended.  A runtime ends a container's processes with it (its
+    PID namespace dies with its first process, kernel pid_namespaces(7)); the
+    sandbox's own PID namespace does that, but an unsandboxed container (the
+    lab's DNS and ingress-nginx) is a process group: without this an nginx
+    worker whose master was killed would outlive its container."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def stop_process(proc: subprocess.Popen, grace: float = 2.0, sandboxed: bool = False) -> None:
     """SIGTERM the container's process group, SIGKILL it after ``grace``.
 
@@ -214,8 +227,6 @@ def stop_process(proc: subprocess.Popen, grace: float = 2.0, sandboxed: bool = F
     try:
         proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_leftovers(proc.pid)
         proc.wait(timeout=grace)
+    kill_leftovers(proc.pid)                # its orphans, if the first process left any

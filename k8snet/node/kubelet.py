@@ -238,6 +238,7 @@ class Kubelet(Controller):
 
     def _exited(self, pod: dict, rt: PodRuntime, c: ContainerRuntime, policy: str) -> None:
         code = c.proc.proc.poll()
+        containers.kill_leftovers(c.proc.proc.pid)   # the container ends with its first process
         code = 128 + (-code) if code is not None and code < 0 else (code or 0)
         c.finished = terminated_state(code, c.started_at)
         if time.time() - c.started_at > 600:

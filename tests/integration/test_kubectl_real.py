@@ -358,3 +358,28 @@ def test_python_client_lists_watches_and_creates(cluster):
         assert cluster.store.get("ConfigMap", "default", "from-python")["data"] == {"a": "1"}
     finally:
         api.delete_namespaced_config_map("from-python", "default")
+
+
+def test_auth_can_i_whoami_and_default_service_accounts(cluster):
+    """``kubectl auth`` against a lab without authorization, and the
+    ``default`` ServiceAccount of every namespace (made again when deleted)."""
+    can = kubectl(cluster, "auth", "can-i", "create", "pods")
+    assert (can.returncode, can.stdout) == (0, "yes\n"), can.stderr
+    assert "*.*" in kubectl(cluster, "auth", "can-i", "--list", check=True).stdout
+    who = json.loads(kubectl(cluster, "auth", "whoami", "-o", "json", check=True).stdout)
+    assert who["status"]["userInfo"]["username"] == "system:unsecured"
+    namespaces = {ns["metadata"]["name"] for ns in cluster.store.list("Namespace")}
+    wait_for(lambda: {sa["metadata"]["namespace"] for sa in
+                      cluster.store.list("ServiceAccount")} >= namespaces, 10,
+             "a default ServiceAccount in every namespace")
+    listed = kubectl(cluster, "get", "sa", "-A", check=True).stdout
+    assert {ns for ns, name, *_ in (line.split() for line in listed.splitlines()[1:])
+            if name == "default"} == namespaces
+    uid = cluster.store.get("ServiceAccount", "default", "default")["metadata"]["uid"]
+    kubectl(cluster, "delete", "sa", "default", check=True)
+    wait_for(lambda: (cluster.store.find("ServiceAccount", "default", "default") or
+                      {"metadata": {"uid": uid}})["metadata"]["uid"] != uid, 10,
+             "the default ServiceAccount made again")
+    got = kubectl(cluster, "get", "pod", "web-1", "-o",
+                  "jsonpath={.spec.serviceAccountName}", check=True)
+    assert got.stdout == "default"

@@ -111,6 +111,7 @@ def test_pod_defaults():
                         **CONTAINER_DEFAULTS}],
         **POD_SPEC_DEFAULTS,
         "enableServiceLinks": True,
+        "serviceAccountName": "default", "serviceAccount": "default",
     }
 
 

@@ -64,3 +64,32 @@ def test_a_gone_group_has_no_members():
     proc = subprocess.Popen(["true"], start_new_session=True)
     proc.wait()
     assert containers._members(proc.pid) == []
+
+
+def test_an_orphan_does_not_outlive_its_container():
+    """The container's first process ends (nginx's master killed) and leaves
+    a child in its group (a worker): kill_leftovers ends it, as a runtime's
+    PID namespace would; stop_process does the same after its wait."""
+    for stop in (False, True):
+        proc = subprocess.Popen(["sh", "-c", "sleep 300 & echo $!; exec sleep 0.2"],
+                                stdout=subprocess.PIPE, text=True, start_new_session=True)
+        orphan = int(proc.stdout.readline())
+        if stop:
+            containers.stop_process(proc, grace=2.0)
+        else:
+            proc.wait(timeout=5)
+            assert os.getpgid(orphan) == proc.pid          # left behind in the group
+            containers.kill_leftovers(proc.pid)
+        deadline = time.monotonic() + 5
+        while _alive(orphan) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not _alive(orphan)
+    containers.kill_leftovers(proc.pid)                    # quiet when nothing is left
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

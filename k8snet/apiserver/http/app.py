@@ -5,6 +5,7 @@ the handler, with every ``StatusError`` turned into a ``metav1.Status``.
     /api  /api/v1  /apis  /apis/<g>/<v>       discovery
     /openapi/v3  /openapi/v3/<gv>             field-validation support
     /api/v1/...  /apis/<g>/<v>/...            resources (common.Target)
+    /apis/authorization.k8s.io/v1/selfsubject...reviews, ...   reviews (never stored)
 
 Source: https://kubernetes.io/docs/reference/using-api/api-concepts/ and
 https://kubernetes.io/docs/reference/using-api/health-checks/
@@ -23,6 +24,7 @@ import k8snet.apiserver.http.execws as execws
 import k8snet.apiserver.http.patch as patch
 import k8snet.apiserver.http.portforward as portforward
 import k8snet.apiserver.http.reads as reads
+import k8snet.apiserver.http.reviews as reviews
 import k8snet.apiserver.http.status as st
 import k8snet.apiserver.http.subresources as subresources
 import k8snet.apiserver.http.watch as watch
@@ -152,7 +154,8 @@ async def group_version(request: web.Request) -> web.Response:
 
 async def group(request: web.Request) -> web.Response:
     """``GET /apis/<group>``: one APIGroup."""
-    versions = group_versions(request.app[API].store).get(request.match_info["group"])
+    versions = group_versions(request.app[API].store).get(request.match_info["group"]) \
+        or reviews.GROUPS.get(request.match_info["group"])
     if not versions:
         return failure(st.not_found_path(request.path))
     return answer(dict(discovery.api_group(request.match_info["group"], versions),
@@ -218,6 +221,8 @@ def make_app(api: Api) -> web.Application:
     app.router.add_get("/openapi/v2", openapi_v2)
     app.router.add_get("/openapi/v3", openapi_root)
     app.router.add_get("/openapi/v3/{gv:.*}", openapi_gv)
+    for path in reviews.REVIEWS:
+        app.router.add_route("*", path, reviews.create)
     for method in methods:
         app.router.add_route(method, "/api/{version}/{tail:.+}", resources)
         app.router.add_route(method, "/apis/{group}/{version}/{tail:.+}", resources)

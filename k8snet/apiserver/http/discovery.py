@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 
+import k8snet.apiserver.http.reviews as reviews
 from k8snet.api.kinds import Kind
 from k8snet.api.openapi_schema import component_schemas, schema_source
 from k8snet.apiserver.http.resources import SUB_VERBS, VERBS, group_versions, kinds_in, subresources
@@ -62,6 +63,7 @@ def api_group(name: str, versions: list[str]) -> dict:
 def api_group_list(store: Store | None) -> dict:
     """``GET /apis``: every group but the core one."""
     groups = [api_group(g, vs) for g, vs in group_versions(store).items() if g]
+    groups += [api_group(g, vs) for g, vs in reviews.GROUPS.items()]
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
@@ -96,7 +98,7 @@ def resource_list(store: Store | None, group: str, version: str) -> dict | None:
     """``GET /api/v1`` or ``/apis/<group>/<version>``; None for an unknown one."""
     kinds = kinds_in(store, group, version)
     if not kinds:
-        return None
+        return reviews.resource_list(group, version)
     resources = []
     for kind in kinds:
         resources.append(resource(kind))

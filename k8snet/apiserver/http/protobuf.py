@@ -27,7 +27,8 @@ MAGIC = b"k8s\x00"
 CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
 GROUP_PACKAGE = {"": "core", "apps": "apps", "batch": "batch", "networking.k8s.io": "networking",
                  "rbac.authorization.k8s.io": "rbac", "policy": "policy",
-                 "scheduling.k8s.io": "scheduling", "meta.k8s.io": "meta"}
+                 "scheduling.k8s.io": "scheduling", "meta.k8s.io": "meta",
+                 "authorization.k8s.io": "authorization", "authentication.k8s.io": "authentication"}
 KEEP_ZERO = ("replicas",)
 Field = tuple[str, str]        # (json name, type code)
 

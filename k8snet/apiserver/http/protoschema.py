@@ -91,6 +91,18 @@ policy.v1.PodDisruptionBudgetSpec 1 minAvailable m:intstr.IntOrString;2 selector
   m:meta.v1.LabelSelector;3 maxUnavailable m:intstr.IntOrString;4 unhealthyPodEvictionPolicy s
 core.v1.ResourceQuotaSpec 1 hard Mm:resource.Quantity;2 scopes rs;3 scopeSelector
   m:core.v1.ScopeSelector
+authorization.v1.SelfSubjectAccessReview 1 metadata m:meta.v1.ObjectMeta;2 spec
+  m:authorization.v1.SelfSubjectAccessReviewSpec
+authorization.v1.SelfSubjectAccessReviewSpec 1 resourceAttributes
+  m:authorization.v1.ResourceAttributes;2 nonResourceAttributes
+  m:authorization.v1.NonResourceAttributes
+authorization.v1.ResourceAttributes 1 namespace s;2 verb s;3 group s;4 version s;5 resource s;6
+  subresource s;7 name s
+authorization.v1.NonResourceAttributes 1 path s;2 verb s
+authorization.v1.SelfSubjectRulesReview 1 metadata m:meta.v1.ObjectMeta;2 spec
+  m:authorization.v1.SelfSubjectRulesReviewSpec
+authorization.v1.SelfSubjectRulesReviewSpec 1 namespace s
+authentication.v1.SelfSubjectReview 1 metadata m:meta.v1.ObjectMeta
 runtime.TypeMeta 1 apiVersion s;2 kind s
 meta.v1.Preconditions 1 uid s;2 resourceVersion s
 meta.v1.Time 1 seconds i;2 nanos i
