@@ -151,6 +151,8 @@ class K8sCLI(CLI):
     def cmdloop(self, intro=None):
         """Mininet's ``run`` takes any KeyboardInterrupt for Ctrl-C and reads
         on; SIGTERM's ends the loop (``__init__`` raises it again)."""
+        if terminated():               # came outside the loop (Mininet's stty): no more input
+            return
         try:
             super().cmdloop(intro)
         except Terminated:

@@ -104,6 +104,14 @@ class BoundedLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._reset_bounds()
 
+    def construct_yaml_float(self, node: Any) -> float | int:
+        """A float, or an integer when it has no fraction: kubectl hands the
+        API server JSON made from the YAML (sigs.k8s.io/yaml), and Go's
+        encoding/json writes the float 1.0 as ``1``, so ``replicas: 1.0`` is
+        the integer 1 there."""
+        value = super().construct_yaml_float(node)
+        return int(value) if value.is_integer() and abs(value) < 1e21 else value
+
     def _reset_bounds(self) -> None:
         self._sizes: dict[int, int] = {}    # id(node) -> its size with aliases expanded
         self._decoded = 0
@@ -185,3 +193,4 @@ def load_one(text: str | bytes) -> Any:
 
 BoundedLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"),
                                     list("yYnN"))
+BoundedLoader.add_constructor("tag:yaml.org,2002:float", BoundedLoader.construct_yaml_float)

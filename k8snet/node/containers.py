@@ -211,6 +211,7 @@ def stop_process(proc: subprocess.Popen, grace: float = 2.0, sandboxed: bool = F
     container's own processes get the SIGTERM instead and bubblewrap exits
     when they have finished, so a server drains its connections."""
     if proc.poll() is not None:
+        kill_leftovers(proc.pid)            # it ended before anyone looked: its orphans
         return
     try:
         if sandboxed:

@@ -230,3 +230,18 @@ def test_yaml_booleans_are_go_yamls_as_kubectl_reads_them():
     assert [str(e) for e in validate(obj)] == [
         "spec.ingress[0].from[0].namespaceSelector.matchLabels[ns]: Invalid value: true: "
         "must be a string"]
+
+
+def test_an_integral_float_is_an_integer_as_kubectl_sends_it():
+    """kubectl turns YAML into JSON (sigs.k8s.io/yaml) and Go writes 1.0 as 1:
+    ``replicas: 1.0`` reaches the API server as the integer 1, so it must not
+    be a type error here; 1.5 stays a float (and is one there too)."""
+    from k8snet.api.validation.strict import type_errors
+    from k8snet.load import documents
+    [doc] = documents.parse_text("apiVersion: apps/v1\nkind: Deployment\n"
+                                 "metadata: {name: a}\nspec: {replicas: 1.0}\n")
+    assert doc.obj["spec"]["replicas"] == 1 and isinstance(doc.obj["spec"]["replicas"], int)
+    assert type_errors(doc.obj) == []
+    [doc] = documents.parse_text("apiVersion: apps/v1\nkind: Deployment\n"
+                                 "metadata: {name: a}\nspec: {replicas: 1.5}\n")
+    assert [where for where, _ in type_errors(doc.obj)] == ["spec.replicas"]
