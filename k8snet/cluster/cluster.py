@@ -212,7 +212,7 @@ class Cluster:
         node_ns = naming.node_netns(self.spec.name, node.name)
         config = KubeletConfig(self.spec.name, system.dns_ip(net), net.cluster_domain,
                                net.ext_dns_ip, str(self.rundir.logs), self.trusted_owners,
-                               str(self.sandbox_mounts.link), str(self.rundir.path / "etc-netns"))
+                               str(self.sandbox_mounts.link), str(self.rundir.pod_files))
         # The kubelet reaches the API server while any of the node's fabric links is up.
         reachable = uplink_check([port for _, port in node_uplinks(self.network, node.name)])
         self.kubelets[node.name] = Kubelet(

@@ -56,6 +56,11 @@ class RunDir:
         return self.path / "fabric.json"
 
     @property
+    def pod_files(self) -> Path:
+        """Where the pods' resolver files are kept (/etc/netns/POD links here)."""
+        return self.path / "etc-netns"
+
+    @property
     def controller_log(self) -> Path:
         return self.path / "controller.log"
 
