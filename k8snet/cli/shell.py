@@ -24,7 +24,7 @@ from mininet.cli import CLI
 from mininet.log import output
 
 from k8snet import naming
-from k8snet.cli import faults, kubectl, netpol, reach, streams
+from k8snet.cli import faults, jobcontrol, kubectl, netpol, reach, streams
 from k8snet.cli import trace as tracecli
 from k8snet.errors import K8snetError
 
@@ -277,17 +277,22 @@ class K8sCLI(CLI):
         """Run an external shell command
            Usage: sh [cmd args]
            (in a process group of its own, written down in the run directory:
-           `make clean` stops it after a crash; Ctrl-C stops the group)"""
+           `make clean` stops it after a crash; Ctrl-C stops the group; at the
+           prompt it has the terminal, as a job-control shell's command does)"""
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
-        proc, pump = streams.popen(sh_argv(line), start_new_session=True)
+        terminal = jobcontrol.Terminal(getattr(self, "stdin", None))
+        with terminal.starting():
+            proc, pump = streams.popen(sh_argv(line), **terminal.popen_kwargs())
         try:
+            terminal.lend(proc.pid)
             self.cluster.rundir.record_pid(proc.pid)
             proc.wait()        # its exit status is the command's own business, as in Mininet
-        except BaseException:  # Ctrl-C (the terminal's is ours alone: its own session), SIGTERM
+        except BaseException:  # Ctrl-C (the CLI's own where the terminal is not lent), SIGTERM
             stop_group(proc, signal.SIGINT)
             raise
         finally:
+            terminal.take_back()
             streams.finish(pump)
 
     def do_pingpods(self, _line):

@@ -262,3 +262,87 @@ def test_a_sigterm_during_bring_up_exits_143(monkeypatch, capsys) -> None:
     monkeypatch.setattr(k8snet_main, "_run", run)
     assert k8snet_main.main(["run"]) == 143
     assert "terminated; cluster torn down" in capsys.readouterr().err
+
+
+def _at_a_terminal(tmp_path: Path, lines: list[str], keys: list[tuple[float, bytes]],
+                   timeout: float = 20.0) -> None:
+    """The CLI's ``sh`` at an interactive prompt: a child process leads a
+    session on a new pseudo-terminal (its controlling one, its stdin), runs
+    each of ``lines`` through the CLI, then writes ``done``; the test types
+    ``keys`` (after their delay in seconds) at the terminal meanwhile."""
+    import pty
+    program = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from types import SimpleNamespace
+        from pathlib import Path
+        from k8snet.cli.shell import K8sCLI
+        from k8snet.cluster.rundir import RunDir
+        out = Path({str(tmp_path)!r})
+        rundir = object.__new__(RunDir)
+        rundir.path = out
+        cli = object.__new__(K8sCLI)
+        cli.cluster = SimpleNamespace(rundir=rundir)
+        cli.mn = {{}}
+        cli.stdin = sys.stdin
+        for line in {lines!r}:
+            cli.onecmd(line)
+        (out / "cli").write_text(f"{{os.getpgrp()}} {{os.tcgetpgrp(0)}}")
+        (out / "done").write_text("done")
+    """)
+    pid, master = pty.fork()
+    if pid == 0:                                    # the child: a session on the pty
+        try:
+            os.execv(sys.executable, [sys.executable, "-c", program])
+        finally:
+            os._exit(127)
+    try:
+        start = time.monotonic()
+        for delay, data in keys:
+            time.sleep(max(0.0, start + delay - time.monotonic()))
+            os.write(master, data)
+        deadline = time.monotonic() + timeout
+        while not (tmp_path / "done").exists() and time.monotonic() < deadline:
+            try:
+                os.read(master, 4096)                 # keep the terminal's output flowing
+            except OSError:
+                break
+        assert (tmp_path / "done").exists(), "the CLI did not get through its lines"
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+        os.close(master)
+
+
+def test_at_the_prompt_the_command_has_the_terminal_and_the_cli_gets_it_back(tmp_path) -> None:
+    """A job-control shell's command: its own group, the terminal's foreground
+    group while it runs (so it has a controlling terminal and can read it);
+    the CLI's group in the foreground again afterwards."""
+    out = tmp_path
+    _at_a_terminal(tmp_path, [
+        f"sh ps -o pgid= -o tpgid= -p $$ > {out / 'ps'}; read word; echo $word > {out / 'read'}",
+        f"sh tty > {out / 'tty'}",
+    ], keys=[(1.0, b"hello\n")])
+    pgid, tpgid = (int(v) for v in (out / "ps").read_text().split())
+    cli_pgrp, foreground = (int(v) for v in (out / "cli").read_text().split())
+    assert pgid == tpgid != cli_pgrp           # the command's group held the terminal
+    assert foreground == cli_pgrp              # ... and gave it back
+    assert (out / "read").read_text() == "hello\n"
+    assert (out / "tty").read_text().startswith("/dev/pts/")
+    assert int(recorded(tmp_path, "pids")[0].split()[0]) == pgid   # make clean's handle
+
+
+def test_at_the_prompt_ctrl_c_reaches_the_command_and_ctrl_z_stops_nothing(tmp_path) -> None:
+    out = tmp_path
+    t0 = time.monotonic()
+    _at_a_terminal(tmp_path, [
+        "sh sleep 30",                                        # Ctrl-C ends it
+        f"sh sleep 1; echo after-ctrl-z > {out / 'z'}",       # Ctrl-Z does not stop it
+    ], keys=[(1.5, b"\x03"), (2.5, b"\x1a")])
+    assert time.monotonic() - t0 < 15
+    assert (out / "z").read_text() == "after-ctrl-z\n"
+    cli_pgrp, foreground = (int(v) for v in (out / "cli").read_text().split())
+    assert foreground == cli_pgrp
