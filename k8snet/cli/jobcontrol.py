@@ -17,8 +17,9 @@ from __future__ import annotations
 import os
 import signal
 import termios
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Iterator
+from typing import IO
 
 
 def _foreground(fd: int) -> bool:
