@@ -185,8 +185,10 @@ def test_field_validation_strict_warn_and_ignore(server) -> None:
     code, status, _ = _send(server, "PATCH", f"{base}/typo2?fieldValidation=Strict",
                             {"spec": {"sessionAfinity": "ClientIP"}},
                             "application/merge-patch+json")
-    assert code == 400 and status["message"].endswith(
-        'strict decoding error: unknown field "spec.sessionAfinity"')   # nothing stored before
+    assert code == 422 and status["reason"] == "Invalid"      # patch.go: NewInvalid on "patch"
+    assert status["message"].startswith(' "" is invalid: patch: Invalid value: "{')
+    assert status["message"].endswith(
+        'strict decoding error: unknown field "spec.sessionAfinity"')   # nothing stored
     code, status, _ = _send(server, "PATCH", f"{base}/typo3?fieldValidation=Strict&"
                             "fieldManager=kubectl", {**body, "metadata": {"name": "typo3"}},
                             "application/apply-patch+yaml")
@@ -235,3 +237,68 @@ def test_a_type_error_fails_decoding_in_every_field_validation_mode(server) -> N
     assert code == 201
     code, status, _ = _send(server, "PUT", f"{base}/multi?fieldValidation=Strict", MULTI_BAD)
     assert code == 400 and status["message"].startswith(prefix)
+
+
+def test_a_patch_with_a_wrong_type_is_invalid_in_the_patch_handlers_words(server) -> None:
+    """kube-apiserver's patch handler (patch.go): the patched object does not
+    decode, so the answer is a 422 on the field ``patch`` with no kind and no
+    name (kubectl prints "The request is invalid: patch: ..."), in every
+    fieldValidation mode, and nothing is stored."""
+    base = "/apis/apps/v1/namespaces/default/deployments"
+    deploy = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+              "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}},
+                       "template": {"metadata": {"labels": {"a": "b"}},
+                                    "spec": {"containers": [{"name": "c", "image": "x"}]}}}}
+    assert _send(server, "POST", base, deploy)[0] == 201
+    code, status, _ = _send(server, "PATCH", f"{base}/d?fieldValidation=Ignore",
+                            {"spec": {"replicas": "three"}}, "application/merge-patch+json")
+    assert code == 422 and status["reason"] == "Invalid"
+    assert status["details"]["kind"] == "" and status["details"]["name"] == ""
+    [cause] = status["details"]["causes"]
+    assert cause["field"] == "patch" and cause["reason"] == "FieldValueInvalid"
+    assert cause["message"].startswith('Invalid value: "{\\"apiVersion\\":\\"apps/v1\\"')
+    assert cause["message"].endswith('": json: cannot unmarshal string into Go struct field '
+                                     'DeploymentSpec.spec.replicas of type int32')
+    assert status["message"] == ' "" is invalid: patch: ' + cause["message"]
+    code, status, _ = _send(server, "PATCH", f"{base}/d?fieldValidation=Strict",
+                            {"spec": {"replicas": "three", "paused": "yes", "selectr": {}}},
+                            "application/strategic-merge-patch+json")
+    assert code == 422
+    assert status["message"] == (
+        ' "" is invalid: patch: Invalid value: "map[spec:map[paused:yes replicas:three '
+        'selectr:map[]]]": cannot convert string to int32, cannot convert string to bool, '
+        'strict decoding error: unknown field "spec.selectr"')
+    code, status, _ = _send(server, "PATCH", f"{base}/d",
+                            [{"op": "replace", "path": "/spec/template/spec/containers",
+                              "value": "c"}], "application/json-patch+json")
+    assert code == 422 and status["message"].endswith(
+        "json: cannot unmarshal string into Go struct field PodSpec.spec.template.spec."
+        "containers of type []v1.Container")
+    with urllib.request.urlopen(server.url + f"{base}/d", timeout=10) as resp:
+        stored = json.loads(resp.read())
+    assert stored["spec"]["replicas"] == 1 and stored["metadata"]["generation"] == 1
+
+
+def test_the_converters_words_for_each_kind_of_type_error() -> None:
+    from k8snet.api.validation.strict import converter_text
+    head = "json: cannot unmarshal {} into Go struct field X.spec.f of type {}"
+    assert converter_text(head.format("string", "int32")) == "cannot convert string to int32"
+    assert converter_text(head.format("number", "string")) == "cannot convert int64 to string"
+    assert converter_text(head.format("number 1.5", "int32")) == (
+        "cannot convert float64 to int32")
+    assert converter_text(head.format("object", "bool")) == (
+        "cannot convert map[string]interface {} to bool")
+    assert converter_text(head.format("string", "[]v1.Container")) == (
+        "cannot restore slice from string")
+    assert converter_text(head.format("array", "map[string]string")) == (
+        "cannot restore map from slice")
+    assert converter_text(head.format("string", "v1.PodSpec")) == (
+        "cannot restore struct from: string")
+    assert converter_text("something else") == "something else"
+
+
+def test_go_plus_v_prints_decoded_json_as_go_does() -> None:
+    from k8snet.api.validation.errors import go_plus_v
+    assert go_plus_v({"b": [1, 2.5, None, True], "a": {"x": "y z"}}) == (
+        "map[a:map[x:y z] b:[1 2.5 <nil> true]]")
+    assert go_plus_v(1e21) == "1e+21" and go_plus_v(2.0) == "2" and go_plus_v([]) == "[]"

@@ -158,3 +158,35 @@ def _go_slice(value: list | tuple) -> str:
 def _intstr_text(value: Any) -> _GoText:
     """An IntOrString prints through its String(): ``25%``, ``3``, no quotes."""
     return _GoText(str(value))
+
+
+def go_plus_v(value: Any) -> str:
+    """``value`` (decoded JSON) as Go's ``fmt.Sprintf("%+v", v)`` prints it:
+    ``map[spec:map[replicas:three]]`` (keys sorted), ``[a b]``, ``<nil>``;
+    the value in a strategic merge patch's Invalid error (patch.go)."""
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return _go_float_v(value)
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{go_plus_v(value[k])}" for k in sorted(value)) + "]"
+    if isinstance(value, (list, tuple)):
+        return "[" + " ".join(go_plus_v(v) for v in value) + "]"
+    return str(value)
+
+
+def _go_float_v(value: float) -> str:
+    """A float64 as ``%v`` prints it (``%g`` with the shortest repr; an
+    exponent from 1e21 up, as strconv's 'g' format with -1 precision)."""
+    if math.isnan(value) or math.isinf(value):
+        return _go_float(value)
+    if value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    text = repr(value)
+    if "e" in text:
+        mantissa, exp = text.split("e")
+        sign, digits = (exp[0], exp[1:]) if exp[0] in "+-" else ("+", exp)
+        text = f"{mantissa}e{sign}{int(digits):02d}"
+    return text

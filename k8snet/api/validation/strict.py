@@ -116,12 +116,51 @@ def decode_message(obj: dict, type_errors: list[str], paths: list[str]) -> str:
     that order and each in Go's words, joined by ", " as the strict decoding
     error joins its own: upstream's message is the start of this one."""
     kind, version = str(obj.get("kind", "")), str(obj.get("apiVersion", "v1"))
+    return (f'{kind} in version "{version.rpartition("/")[2]}" cannot be handled as a '
+            f"{kind}: {decode_causes(type_errors, paths)}")
+
+
+def decode_causes(type_errors: list[str], paths: list[str]) -> str:
+    """The type errors, then the strict decoding error naming every unknown
+    field in ``paths``, joined by ", " (``json: cannot unmarshal ..., strict
+    decoding error: unknown field "spec.selectr"``)."""
     causes = list(type_errors)
     if paths:
         causes.append("strict decoding error: "
                       + ", ".join(f'unknown field "{p}"' for p in paths))
-    return (f'{kind} in version "{version.rpartition("/")[2]}" cannot be handled as a '
-            f"{kind}: {', '.join(causes)}")
+    return ", ".join(causes)
+
+
+_GO_JSON_ERROR = re.compile(r"^json: cannot unmarshal (\w+)( \S+)? into Go (?:struct field|value)"
+                            r" .* of type (\S+)$")
+_UNSTRUCTURED = {"string": ("string", "string"), "bool": ("bool", "bool"),
+                 "object": ("map[string]interface {}", "map"),
+                 "array": ("[]interface {}", "slice")}
+_GO_SCALARS = {"string", "bool", "int32", "int64", "float64"}
+
+
+def converter_text(go_json_error: str) -> str:
+    """A type error from ``type_errors`` in the words of apimachinery's
+    unstructured converter (runtime/converter.go ``fromUnstructured``), which
+    a strategic merge patch's result is decoded with: ``cannot convert string
+    to int32``, ``cannot restore struct from: string``, ``cannot restore
+    slice from map``.  Text it does not recognise comes back unchanged."""
+    match = _GO_JSON_ERROR.match(go_json_error)
+    if not match:
+        return go_json_error
+    what, number, go_type = match.groups()
+    if what == "number":
+        integral = number is None or re.fullmatch(r" -?\d+", number) is not None
+        source = ("int64", "int64") if integral else ("float64", "float64")
+    else:
+        source = _UNSTRUCTURED.get(what, (what, what))
+    if go_type in _GO_SCALARS:
+        return f"cannot convert {source[0]} to {go_type}"
+    if go_type.startswith("[]"):
+        return f"cannot restore slice from {source[1]}"
+    if go_type.startswith("map["):
+        return f"cannot restore map from {source[1]}"
+    return f"cannot restore struct from: {source[1]}"
 
 
 # Go's json decoding into the API's types (sigs.k8s.io/json, a fork of

@@ -17,6 +17,7 @@ https://kubernetes.io/docs/tasks/manage-kubernetes-objects/update-api-object-kub
 from __future__ import annotations
 
 import copy
+import json
 
 import jsonpatch
 from aiohttp import web
@@ -24,9 +25,17 @@ from aiohttp import web
 import k8snet.apiserver.http.status as st
 import k8snet.apiserver.http.strategic as strategic
 from k8snet.api.kinds import BY_KIND
+from k8snet.api.validation.errors import INVALID, FieldError, go_plus_v
+from k8snet.api.validation.strict import (
+    converter_text,
+    decode_causes,
+    type_errors,
+    unknown_fields,
+)
 from k8snet.apiserver.http.common import Api, Target, answer, body_of, dry_run, failure
 from k8snet.apiserver.http.writes import (
     checked_body,
+    field_validation,
     keep_parts,
     unknown_field_warnings,
     warned,
@@ -85,8 +94,35 @@ async def patch(api: Api, request: web.Request, target: Target) -> web.Response:
             store.get(kind.kind, target.namespace, target.name)    # raises NotFound
         new = patched(copy.deepcopy(old), body, content_type, kind.kind)
         new = _same_identity(target, old, new)
-        warnings = unknown_field_warnings(request, new)
+        warnings = decoded_warnings(request, content_type, body, old, new)
         return warned(answer(store.update(keep_parts(target, old, new), dry_run=dry)), warnings)
+
+
+def decoded_warnings(request: web.Request, content_type: str, body: object, old: dict,
+                     new: dict) -> list[str]:
+    """The patched object ``new`` decoded as kube-apiserver's patch handler
+    decodes it (patch.go): a value of the wrong type, or under ``Strict`` an
+    unknown field, is a 422 Invalid on the field ``patch`` whose value is the
+    patched object as JSON (JSON and merge patches) or the patch as Go's
+    ``%+v`` prints it (strategic merge, with the unstructured converter's
+    words: ``cannot convert string to int32``).  Upstream names the first
+    type error alone; here every cause is named, type errors first.
+    Otherwise as ``unknown_field_warnings``: the unknown fields dropped,
+    and under Warn returned as warnings.  Type errors the stored ``old``
+    already had (written by the lab's own controllers, never decoded) are
+    not the patch's doing and are let be."""
+    strict = field_validation(request) == "Strict"
+    before = set(type_errors(old))
+    types = [text for path, text in type_errors(new) if (path, text) not in before]
+    unknown = unknown_fields(new) if strict else []
+    if not types and not unknown:
+        return unknown_field_warnings(request, new)
+    if content_type == STRATEGIC:
+        value, types = go_plus_v(body), [converter_text(t) for t in types]
+    else:
+        value = json.dumps(new, separators=(",", ":"), ensure_ascii=False)
+    cause = FieldError("patch", INVALID, value, decode_causes(types, unknown))
+    raise Invalid(f' "" is invalid: {cause}', [str(cause)])
 
 
 def _accepted(kind: str) -> list[str]:

@@ -24,7 +24,9 @@ _CAUSE_TYPES = {
     "Too long": "FieldValueTooLong", "Too many": "FieldValueTooMany",
     "Internal error": "InternalError",
 }
-_INVALID_HEAD = re.compile(r'^The (\S+) "((?:[^"\\]|\\.)*)" is invalid')
+# `The Service "x" is invalid`; ` "" is invalid` (no kind, no name: a patch
+# that does not decode, errors.NewInvalid(schema.GroupKind{}, "", ...))
+_INVALID_HEAD = re.compile(r'^(?:The )?(\S*) "((?:[^"\\]|\\.)*)" is invalid')
 
 
 def status(code: int, reason: str, message: str, details: dict | None = None) -> dict:
