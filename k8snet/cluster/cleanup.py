@@ -150,8 +150,10 @@ def clean(cluster: str | None = None, verbose: bool = True) -> dict[str, int]:
             os.unlink(d)
         else:
             shutil.rmtree(d, ignore_errors=True)
-    for path in (str(RUN_ROOT), NETNS_DIR):
-        memfs.release(path)          # k8snet's tmpfs there, once nothing is left in it
+    with memfs.locked():
+        if not cluster_dirs():           # no cluster left, none starting: no pin to come
+            for path in (str(RUN_ROOT), NETNS_DIR):
+                memfs.release(path)      # k8snet's tmpfs there, once nothing is left in it
     say("*** k8snet clean: removed {processes} processes, {netns} namespaces, "
         "{bridges} OVS bridges, {links} links".format(**counts))
     return counts

@@ -167,9 +167,10 @@ class Cluster:
             preflight.require_netem(f"link delay/loss in {self.spec.source or 'the topology'}")
         preflight.require_port_free(OFP_PORT, "OpenFlow")
         preflight.require_port_free(API_PORT, "controller API")
-        in_memory = {str(RUN_ROOT): memfs.ensure(str(RUN_ROOT), RUN_TMPFS_SIZE),
-                     NETNS_DIR: memfs.ensure(NETNS_DIR, PINS_TMPFS_SIZE, shared=True)}
-        self.rundir = RunDir(self.spec.name)
+        with memfs.locked():          # the run directory exists before another's release
+            in_memory = {str(RUN_ROOT): memfs.ensure(str(RUN_ROOT), RUN_TMPFS_SIZE),
+                         NETNS_DIR: memfs.ensure(NETNS_DIR, PINS_TMPFS_SIZE, shared=True)}
+            self.rundir = RunDir(self.spec.name)
         for sub in ("dns", "ingress"):
             (self.rundir.path / sub).mkdir(exist_ok=True)
         handler = logging.FileHandler(self.rundir.path / "agents.log")

@@ -13,14 +13,19 @@ a tmpfs gets one, mounted by k8snet (source ``k8snet``), but only while the
 directory is empty: nothing of anyone else's is ever hidden.  /run/netns is
 made a shared mount, as ``ip netns add`` makes it.  ``release`` unmounts
 such a tmpfs once it is empty again, and never lazily: a pin still mounted
-inside keeps it (EBUSY).  Sources: tmpfs(5), statfs(2), proc(5) mountinfo,
-ip-netns(8).
+inside keeps it (EBUSY).  Both look, then act: callers hold ``locked()``
+around them and around making a cluster's run directory, so that two
+clusters starting and stopping at once cannot hide or unmount each other's
+files.  Sources: tmpfs(5), statfs(2), proc(5) mountinfo, ip-netns(8), flock(2).
 """
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 SOURCE = "k8snet"                     # the tmpfs's source, as mountinfo shows it
 TMPFS_MAGIC = 0x01021994              # linux/magic.h
@@ -93,3 +98,16 @@ def release(path: str) -> bool:
     except OSError:
         return False
     return subprocess.run(["umount", path], capture_output=True).returncode == 0
+
+
+@contextmanager
+def locked(parent: str = "/run") -> Iterator[None]:
+    """An exclusive flock(2) on the directory ``parent`` (no file is made),
+    held for the block: between k8snet processes that check a directory
+    there is empty and then mount or unmount over it."""
+    fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)                  # closing the last descriptor drops the lock

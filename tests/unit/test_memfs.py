@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from k8snet.cluster import memfs
 
 MOUNTINFO = """\
@@ -54,3 +56,25 @@ def test_release_only_unmounts_k8snets_own_empty_tmpfs(tmp_path, monkeypatch):
     assert memfs.release(str(tmp_path)) and calls == [["umount", path]]
     monkeypatch.setattr(memfs, "_mountinfo", lambda: f"50 22 0:60 / {path} rw - tmpfs x rw\n")
     assert not memfs.release(str(tmp_path))                        # not k8snet's
+
+
+def test_locked_excludes_another_k8snet_process_and_makes_no_file(tmp_path) -> None:
+    """Two k8snet processes (a cluster starting, another's make clean) cannot
+    both be between their look and their mount; the lock is on the
+    directory itself, so nothing is left behind."""
+    import subprocess
+    import sys
+    probe = ("import fcntl, os, sys\n"
+             "fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)\n"
+             "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept OSError:\n"
+             "    sys.exit(3)\n")
+
+    def other_gets_it() -> bool:
+        return subprocess.run([sys.executable, "-c", probe, str(tmp_path)]).returncode == 0
+
+    with memfs.locked(str(tmp_path)):
+        assert not other_gets_it()
+    assert other_gets_it()                            # released at the block's end
+    with pytest.raises(RuntimeError), memfs.locked(str(tmp_path)):
+        raise RuntimeError                            # ... and when it raises
+    assert other_gets_it() and list(tmp_path.iterdir()) == []   # flock(2), not a lock file
