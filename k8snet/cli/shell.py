@@ -70,8 +70,9 @@ def sh_argv(line: str) -> list[str]:
 
 
 def stop_group(proc: subprocess.Popen, sig: int, grace: float = SH_GRACE) -> None:
-    """Signal the process group ``proc`` leads (started in a session of its
-    own), give it ``grace`` seconds to end, then SIGKILL the group."""
+    """Signal the process group ``proc`` leads, give it ``grace`` seconds to
+    end, then SIGKILL the group.  A second Ctrl-C during the grace period
+    kills it at once (it never cancels the kill)."""
     for s in (sig, signal.SIGKILL):
         if proc.poll() is not None:
             return
@@ -82,9 +83,14 @@ def stop_group(proc: subprocess.Popen, sig: int, grace: float = SH_GRACE) -> Non
         try:
             proc.wait(timeout=grace)
             return
-        except subprocess.TimeoutExpired:
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
             pass
-    proc.wait()
+    while True:
+        try:
+            proc.wait()
+            return
+        except KeyboardInterrupt:         # SIGKILLed: this wait is short
+            pass
 
 
 def substitute(words: list[str], names: dict[str, str]) -> list[str]:

@@ -346,3 +346,17 @@ def test_at_the_prompt_ctrl_c_reaches_the_command_and_ctrl_z_stops_nothing(tmp_p
     assert (out / "z").read_text() == "after-ctrl-z\n"
     cli_pgrp, foreground = (int(v) for v in (out / "cli").read_text().split())
     assert foreground == cli_pgrp
+
+
+def test_a_second_ctrl_c_during_the_grace_period_kills_at_once(tmp_path, monkeypatch) -> None:
+    said = []
+    monkeypatch.setattr(shell, "output", said.append)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    cli = _cli(tmp_path)
+    _after(0.5, signal.SIGINT)
+    _after(1.0, signal.SIGINT)                       # within the 2 s grace
+    t0 = time.monotonic()
+    assert not cli.onecmd("sh trap '' INT TERM; sleep 30")   # deaf to the first
+    assert time.monotonic() - t0 < 0.5 + shell.SH_GRACE      # not the whole grace
+    assert _session(_recorded_pid(tmp_path)) == []          # killed, children and all
+    assert said == ["\nInterrupt\n"]
