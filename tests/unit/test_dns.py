@@ -665,6 +665,40 @@ def test_server_reloads_the_snapshot_within_a_second(snapshot_file: Path) -> Non
         wait_for(lambda: rdata(ask(server.port, name)) == ["10.96.0.79"], 1.0)
 
 
+def test_server_looks_often_but_reloads_a_burst_of_writes_a_few_times(
+        snapshot_file: Path) -> None:
+    """The file is looked at every POLL_INTERVAL (a Service is answered
+    before a pod created with it could start), and reloaded at most once per
+    MIN_RELOAD_PERIOD however fast it is rewritten (a burst of 1,000 pods)."""
+    from k8snet.addons import dns
+    with ServerThread(snapshot_file) as server:
+        looks, reloads = [], []
+        real_poll = server.source.poll
+
+        def counting_poll() -> bool:
+            looks.append(time.monotonic())
+            changed = real_poll()
+            if changed:
+                reloads.append(time.monotonic())
+            return changed
+
+        server.source.poll = counting_poll
+        time.sleep(0.5)                                   # quiet
+        assert len(looks) >= 0.5 / dns.POLL_INTERVAL / 2 and reloads == []
+        changed = json.loads(json.dumps(SNAPSHOT))
+        start = time.monotonic()
+        while time.monotonic() - start < 1.0:             # a write every 5 ms for 1 s
+            changed["services"][1]["cluster_ip"] = f"10.96.0.{int(time.monotonic() * 200) % 200}"
+            snapshot_file.write_text(json.dumps(changed))
+            time.sleep(0.005)
+        time.sleep(0.3)
+        assert 2 <= len(reloads) <= 1.0 / dns.MIN_RELOAD_PERIOD + 2
+        gaps = [b - a for a, b in zip(reloads, reloads[1:], strict=False)]
+        assert min(gaps) >= dns.MIN_RELOAD_PERIOD * 0.95
+        final = changed["services"][1]["cluster_ip"]
+        assert rdata(ask(server.port, f"web.default.svc.{Z}")) == [final]   # the last write
+
+
 def test_server_forwards_and_chases_external_names(snapshot_file: Path,
                                                    ext_file: Path) -> None:
     with ServerThread(ext_file, zone_file=True) as ext, \
