@@ -176,7 +176,7 @@ def dnsrace_command(cluster, words: list[str], out: Out) -> list:
     node = pod["spec"]["nodeName"]
     node_ns = naming.node_netns(cluster.spec.name, node)
     try:
-        with open(f"/etc/netns/{rt.netns}/resolv.conf") as f:
+        with open(f"/etc/netns/{rt.files_name}/resolv.conf") as f:
             nameserver, options = dnsrace.resolv_options(f.read())
     except OSError:
         nameserver, options = "", []

@@ -15,6 +15,11 @@ that fails names the node's reason (pkg/scheduler/framework/plugins):
   terms (matchExpressions on labels: In, NotIn, Exists, DoesNotExist, Gt, Lt;
   matchFields on ``metadata.name``) -> ``node(s) didn't match Pod's node
   affinity/selector``;
+- NodePorts: the pod's host ports (``hostPort`` of its containers; a
+  hostNetwork pod's container ports are its host ports) must be free on the
+  node: no other pod there has the same protocol and port on the same or a
+  wildcard host IP -> ``node(s) didn't have free ports for the requested pod
+  ports``;
 - NodeResourcesFit, pods only: non-terminating pods on the node must stay
   below ``status.allocatable.pods`` -> ``Too many pods``.
 
@@ -34,6 +39,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Hashable, Iterable
 
+from k8snet.api.hostports import ERR_REASON as MSG_PORTS
+from k8snet.api.hostports import HostPort, host_ports, ports_conflict
 from k8snet.api.selectors import matches_map
 from k8snet.apiserver.controller import Controller
 from k8snet.apiserver.events import NORMAL, WARNING, record
@@ -150,8 +157,10 @@ def max_pods(node: dict) -> int:
     return DEFAULT_MAX_PODS
 
 
-def why_not(pod: dict, node: dict, pods_on_node: int) -> str | None:
-    """The first filter that rejects ``node`` for ``pod`` (its reason), or None."""
+def why_not(pod: dict, node: dict, pods_on_node: int,
+            used_ports: Iterable[HostPort] = ()) -> str | None:
+    """The first filter that rejects ``node`` for ``pod`` (its reason), or None;
+    ``used_ports`` are the host ports the node's pods hold."""
     spec = pod.get("spec") or {}
     tolerations = spec.get("tolerations") or []
     if (node.get("spec") or {}).get("unschedulable") and untolerated_taint(
@@ -162,6 +171,9 @@ def why_not(pod: dict, node: dict, pods_on_node: int) -> str | None:
         return MSG_TAINT.format(key=taint.get("key", ""), value=taint.get("value", "") or "")
     if not matches_node(spec, node):
         return MSG_AFFINITY
+    wanted = host_ports(pod)
+    if wanted and ports_conflict(wanted, used_ports):
+        return MSG_PORTS
     if pods_on_node + 1 > max_pods(node):
         return MSG_TOO_MANY_PODS
     return None
@@ -200,23 +212,35 @@ class Binder(Controller):
         # costs the same with 10 or 10,000 pods.
         self._node_of: dict[Hashable, str] = {}
         self.load: Counter[str] = Counter()
+        self._ports: dict[Hashable, set[HostPort]] = {}     # bound pods' host ports
 
-    def _place(self, key: Hashable, node_name: str | None) -> None:
+    def _place(self, key: Hashable, node_name: str | None,
+               ports: set[HostPort] | None = None) -> None:
         old = self._node_of.pop(key, None)
+        self._ports.pop(key, None)
         if old is not None:
             self.load[old] -= 1
         if node_name:
             self._node_of[key] = node_name
             self.load[node_name] += 1
+            if ports:
+                self._ports[key] = ports
 
     def _note(self, pod: dict, gone: bool = False) -> None:
-        """Count ``pod`` on its node unless it is gone or terminating."""
+        """Count ``pod`` (and its host ports) on its node unless it is gone
+        or terminating."""
         node = None if gone or names.is_terminating(pod) \
             else names.as_dict(pod.get("spec")).get("nodeName")
-        self._place(key_of(pod), node if isinstance(node, str) else None)
+        self._place(key_of(pod), node if isinstance(node, str) else None, host_ports(pod))
+
+    def used_ports(self, node_name: str) -> list[HostPort]:
+        """The host ports the pods bound to ``node_name`` hold."""
+        return [p for key, ports in self._ports.items()
+                if self._node_of.get(key) == node_name for p in ports]
 
     def initial_keys(self) -> Iterable[Hashable]:
         self._node_of.clear()
+        self._ports.clear()
         self.load.clear()
         for pod in self.store.list("Pod"):
             self._note(pod)
@@ -249,7 +273,7 @@ class Binder(Controller):
         reasons, fits = [], []
         for node in nodes:
             node_name = (node.get("metadata") or {}).get("name", "")
-            reason = why_not(pod, node, load[node_name])
+            reason = why_not(pod, node, load[node_name], self.used_ports(node_name))
             if reason is None:
                 fits.append((load[node_name], node_name))
             else:

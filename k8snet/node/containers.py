@@ -98,30 +98,34 @@ def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
                     env: dict[str, str], log_path: str = "",
                     grpc_ports: tuple[int, ...] = (),
                     sandboxed: tuple[dict, dict] | None = None,
-                    mounts: tuple = (), mount_ns: str = "") -> ContainerProcess:
+                    mounts: tuple = (), mount_ns: str = "", hostname: str = "",
+                    files: str = "") -> ContainerProcess:
     """Start ``container`` in the network namespace ``netns``; its output goes
     to ``log_path`` (default: ``log_dir/<ns>_<pod>_<container>.log``).
+    Its hostname is ``hostname``, else the pod's ``spec.hostname``, else its
+    name; its resolver files are /etc/netns/``files`` (default: ``netns``).
     ``sandboxed`` (the pod's and the container's API spec) runs it in the
     sandbox (k8snet.node.sandbox) as the identity they ask for, with
     ``mounts`` (k8snet.node.volumes.Mount: its volumes) bound in, starting
     from the mount namespace ``mount_ns`` (k8snet.node.mountns) if given."""
     argv = container_argv(pod, container, grpc_ports,
                           path=sandbox.SANDBOX_PATH if sandboxed else None)
+    hostname = hostname or pod.hostname or pod.name
     builtin = "k8snet.node.netexec" in argv
     wrapper = ["ip", "netns", "exec", netns]
     ident = None
     if sandboxed:
         ident = sandbox.identity(sandboxed[0], sandboxed[1], builtin)
         wrapper = [*sandbox.enter(netns_path(netns), mount_ns),
-                   *sandbox.prefix(ident, pod.name, mounts,
+                   *sandbox.prefix(ident, hostname, mounts,
                                    str(sandboxed[1].get("workingDir") or "/"),
-                                   etc_dir=ETC_NETNS / netns,   # the kubelet wrote
-                                   etc_names=POD_FILES)]           # them at sandbox set-up
+                                   etc_dir=ETC_NETNS / (files or netns),   # the kubelet
+                                   etc_names=POD_FILES)]      # wrote them at sandbox set-up
     log_path = log_path or os.path.join(
         log_dir, f"{pod.namespace}_{pod.name}_{container.name}.log")
     syscalls.make_dirs(os.path.dirname(log_path))
     full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "HOSTNAME": pod.name, "POD_NAME": pod.name,
+                "HOSTNAME": hostname, "POD_NAME": pod.name,
                 "POD_NAMESPACE": pod.namespace,
                 "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     if ident is not None and ident.uid != 0:

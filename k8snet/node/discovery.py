@@ -39,13 +39,6 @@ def write_snapshot(path: Path, snapshot: dict) -> bool:
     return True
 
 
-def resolv_conf(namespace: str, domain: str, nameserver: str) -> str:
-    """The kubelet's ClusterFirst resolv.conf."""
-    return (f"search {namespace}.svc.{domain} svc.{domain} {domain}\n"
-            f"nameserver {nameserver}\n"
-            "options ndots:5\n")
-
-
 def hosts_file(pod: Pod, ip: str, domain: str) -> str:
     """The kubelet-managed /etc/hosts: localhost and the pod's own name."""
     names = [pod.hostname or pod.name]

@@ -26,11 +26,23 @@ from dataclasses import replace
 
 from k8snet import naming
 from k8snet.api.convert import container_from, pod_from
+from k8snet.api.hostports import ERR_REASON as PORTS_TAKEN
 from k8snet.apiserver import events
 from k8snet.apiserver.controller import Controller
 from k8snet.apiserver.store import Event, Store, key_of
 from k8snet.errors import K8snetError
-from k8snet.node import cni, containers, discovery, envvars, exits, probes, sandbox, volumes
+from k8snet.node import (
+    admission,
+    cni,
+    containers,
+    discovery,
+    envvars,
+    exits,
+    pod_dns,
+    probes,
+    sandbox,
+    volumes,
+)
 from k8snet.node.env import EnvError, container_env
 from k8snet.node.ipam import NodeIpam
 from k8snet.node.kubelet_config import KubeletConfig, NodeFacts
@@ -112,6 +124,13 @@ class Kubelet(Controller):
         if pod["metadata"].get("deletionTimestamp"):
             return self._terminate(key, pod, rt)
         if rt is None:
+            if (pod.get("status") or {}).get("phase") in ("Failed", "Succeeded"):
+                return None                  # rejected or run to its end before
+            with self.lock:
+                others = [k for k in self.pods if k != key]
+            if admission.ports_taken(self.store, others, pod):
+                admission.reject(self.store, pod, "NodePorts", PORTS_TAKEN, self.node.name)
+                return None
             try:
                 rt = self._sandbox(key, pod)
             except (K8snetError, OSError) as exc:
@@ -138,27 +157,34 @@ class Kubelet(Controller):
     # --- the sandbox -------------------------------------------------------------
 
     def _sandbox(self, key: tuple[str, str], pod: dict) -> PodRuntime:
+        """The pod's network (its own namespace, IP and veth; or, for
+        ``hostNetwork: true``, the node's namespace and IP, as the kubelet
+        gives such a pod the host's), its resolver files and volumes."""
         ns, name = key
-        netns = naming.pod_netns(self.config.cluster, ns, name)
-        veth = naming.host_veth(self.config.cluster, ns, name)
-        ip = self.ipam.allocate(f"{ns}/{name}")
-        prefix = ipaddress.ip_network(self.node.pod_cidr).prefixlen
-        try:
-            self.cni.add_pod(netns, veth, ip, prefix, self.node.gateway)
-        except BaseException:
-            self.ipam.release(ip)
-            raise
         spec, uid = pod.get("spec") or {}, pod["metadata"]["uid"]
-        rt = PodRuntime(uid, ip, netns, veth, self.node.netns,
-                        os.path.join(self.config.log_dir, f"{ns}_{name}_{uid[:8]}"))
+        files = naming.pod_netns(self.config.cluster, ns, name)
+        log_dir = os.path.join(self.config.log_dir, f"{ns}_{name}_{uid[:8]}")
+        typed = pod_from(pod)
+        if spec.get("hostNetwork") is True:
+            rt = PodRuntime(uid, self.node.ip, self.node.netns, "", self.node.netns, log_dir,
+                            host_network=True, files=files)
+            typed = replace(typed, name=self.node.name, hostname="", subdomain="")
+        else:
+            veth = naming.host_veth(self.config.cluster, ns, name)
+            ip = self.ipam.allocate(f"{ns}/{name}")
+            prefix = ipaddress.ip_network(self.node.pod_cidr).prefixlen
+            try:
+                self.cni.add_pod(files, veth, ip, prefix, self.node.gateway)
+            except BaseException:
+                self.ipam.release(ip)
+                raise
+            rt = PodRuntime(uid, ip, files, veth, self.node.netns, log_dir)
         try:                  # anything failing now undoes the sandbox: a retry starts clean
-            if spec.get("dnsPolicy") == "Default":
-                resolv = f"nameserver {self.config.upstream_dns}\n"
-            else:
-                resolv = discovery.resolv_conf(ns, self.config.cluster_domain,
-                                               self.config.cluster_dns)
-            discovery.write_pod_files(netns, resolv, discovery.hosts_file(
-                pod_from(pod), ip, self.config.cluster_domain), self.config.pod_files)
+            resolv = pod_dns.pod_dns_config(
+                spec, ns, self.config.cluster_domain, self.config.cluster_dns,
+                pod_dns.DNSConfig((self.config.upstream_dns,))).resolv_conf()
+            discovery.write_pod_files(files, resolv, discovery.hosts_file(
+                typed, rt.ip, self.config.cluster_domain), self.config.pod_files)
             if spec.get("volumes") and not self._trusted(pod):
                 rt.volume_dir = volumes.pod_volume_dir(
                     os.path.join(os.path.dirname(self.config.log_dir), "volumes"), ns, name, uid)
@@ -176,12 +202,14 @@ class Kubelet(Controller):
             if c.proc is not None:
                 containers.stop_process(c.proc.proc, sandboxed=c.proc.identity is not None)
         try:
-            self.cni.delete_pod(rt.netns)
+            if not rt.host_network:          # the node's namespace is not the pod's to delete
+                self.cni.delete_pod(rt.netns)
         finally:
-            discovery.remove_pod_files(rt.netns)
+            discovery.remove_pod_files(rt.files_name)
             if rt.volume_dir:
                 volumes.remove(rt.volume_dir)
-            self.ipam.release(rt.ip)
+            if not rt.host_network:
+                self.ipam.release(rt.ip)
             with self.lock:
                 self.pods.pop(key, None)
 
@@ -283,7 +311,9 @@ class Kubelet(Controller):
         proc = containers.start_container(typed_pod, typed, rt.netns, rt.log_dir, env,
                                           log_path=log_path, grpc_ports=grpc_ports,
                                           sandboxed=sandboxed, mounts=tuple(mounts),
-                                          mount_ns=self.config.sandbox_mounts)
+                                          mount_ns=self.config.sandbox_mounts,
+                                          hostname=self.node.name if rt.host_network else "",
+                                          files=rt.files_name)
         self._exits.watch(proc.proc.pid)     # before anyone can reap it; False: polled
         if proc.identity is not None and proc.identity.refused:
             events.record(self.store, pod, events.WARNING, "CapabilityRefused",
@@ -298,17 +328,7 @@ class Kubelet(Controller):
                       f"Started container {c.name}", COMPONENT, self.node.name)
 
     def _trusted(self, pod: dict) -> bool:
-        """A pod of the lab's own Deployments (owner chain Pod -> ReplicaSet ->
-        Deployment, by server-assigned uid, which a manifest cannot forge)."""
-        ns = pod["metadata"].get("namespace", "")
-        for ref in pod["metadata"].get("ownerReferences") or []:
-            rs = self.store.find("ReplicaSet", ns, ref.get("name", "")) \
-                if ref.get("kind") == "ReplicaSet" else None
-            if rs and rs["metadata"].get("uid") == ref.get("uid") and any(
-                    o.get("uid") in self.config.trusted_owners
-                    for o in rs["metadata"].get("ownerReferences") or []):
-                return True
-        return False
+        return admission.trusted(self.store, pod, self.config.trusted_owners)
 
     def _volume_problems(self, pod: dict, rt: PodRuntime, problems: list[str]) -> None:
         for problem in problems:                  # once per pod, as a Warning

@@ -74,6 +74,14 @@ class PodRuntime:
     warned: set[str] = field(default_factory=set)
     volume_dir: str = ""                 # its emptyDirs (k8snet.node.volumes), if any
     volumes: dict[str, str] = field(default_factory=dict)
+    host_network: bool = False           # in the node's namespace, with the node's IP
+    files: str = ""                      # its resolver files' name under /etc/netns
+
+    @property
+    def files_name(self) -> str:
+        """The pod's directory name under /etc/netns: its namespace's, or for
+        a hostNetwork pod the name its own namespace would have had."""
+        return self.files or self.netns
 
 
 def backoff(crashes: int) -> float:

@@ -543,6 +543,29 @@ def test_pod_spec_fields():
     ]
 
 
+def test_pod_dns_config():
+    """validatePodDNSConfig: None needs nameservers; limits; IPs; subdomains."""
+    assert texts(pod(dnsPolicy="None")) == [
+        "spec.dnsConfig: Required value: must provide `dnsConfig` when `dnsPolicy` is None"]
+    assert texts(pod(dnsPolicy="None", dnsConfig={"searches": ["a.b"]})) == [
+        "spec.dnsConfig.nameservers: Required value: must provide at least one DNS "
+        "nameserver when `dnsPolicy` is None"]
+    bad = pod(dnsConfig={"nameservers": ["1.1.1.1", "1.0.0.1", "8.8.8.8", "not-an-ip"],
+                         "searches": ["example.com.", "Bad_Name"],
+                         "options": [{"name": "ndots", "value": "2"}, {"value": "1"}]})
+    assert texts(bad) == [
+        'spec.dnsConfig.nameservers: Invalid value: []string{"1.1.1.1", "1.0.0.1", "8.8.8.8", '
+        '"not-an-ip"}: must not have more than 3 nameservers',
+        'spec.dnsConfig.nameservers[3]: Invalid value: "not-an-ip": must be a valid IP '
+        'address, (e.g. 10.9.8.7 or 2001:db8::ffff)',
+        f'spec.dnsConfig.searches[1]: Invalid value: "Bad_Name": {DNS1123_SUBDOMAIN_MSG}',
+        "spec.dnsConfig.options[1]: Required value: must not be empty",
+    ]
+    many = pod(dnsConfig={"searches": [f"s{i}.example" for i in range(33)]})
+    assert texts(many)[0].endswith("must not have more than 32 search paths")
+    assert texts(pod(dnsPolicy="None", dnsConfig={"nameservers": ["192.0.2.1"]})) == []
+
+
 def test_pod_volume_mounts_must_name_a_volume():
     mounts = [{"name": "data", "mountPath": "/data"}, {"name": "cache", "mountPath": "/data"}]
     ok = pod(container(volumeMounts=mounts[:1]), volumes=[{"name": "data", "emptyDir": {}}])

@@ -192,3 +192,38 @@ def test_a_burst_is_spread_and_the_load_follows_deletions(store):
     store.create(pod("late"))
     binder.settle()
     assert scheduled(store, "late")[0] == emptiest
+
+
+def test_host_ports_must_be_free_on_the_node(store):
+    """NodePorts: a hostNetwork pod's container ports are host ports (the API
+    server defaults hostPort to containerPort); a second pod asking for the
+    same protocol and port goes elsewhere, and with nowhere left is pending."""
+    from k8snet.api.hostports import host_ports, ports_conflict
+    binder = Binder(store)
+
+    def hostnet(name, port=8080, protocol="TCP", host_ip=None):
+        port_spec = {"containerPort": port, "hostPort": port, "protocol": protocol}
+        if host_ip:
+            port_spec["hostIP"] = host_ip
+        return pod(name, hostNetwork=True,
+                   containers=[{"name": "c", "image": "nginx", "ports": [port_spec]}])
+
+    for i in range(3):
+        store.create(hostnet(f"h{i}"))
+        binder.settle()
+    assert sorted(scheduled(store, f"h{i}")[0] for i in range(3)) == ["node1", "node2", "node3"]
+    store.create(hostnet("h3"))
+    store.create(hostnet("udp", protocol="UDP"))             # another protocol fits
+    binder.settle()
+    node_name, cond = scheduled(store, "h3")
+    assert node_name == "" and cond["message"] == (
+        "0/3 nodes are available: 3 node(s) didn't have free ports for the requested pod "
+        "ports.")
+    assert scheduled(store, "udp")[0] != ""
+    store.delete("Pod", "default", "h0", grace_seconds=0)   # room again
+    binder.settle()
+    assert scheduled(store, "h3")[0] == "node1"
+    assert host_ports(hostnet("x", host_ip="10.0.0.1")) == {("10.0.0.1", "TCP", 8080)}
+    assert ports_conflict({("10.0.0.1", "TCP", 80)}, [("0.0.0.0", "TCP", 80)])
+    assert not ports_conflict({("10.0.0.1", "TCP", 80)}, [("10.0.0.2", "TCP", 80)])
+    assert not ports_conflict({("0.0.0.0", "TCP", 80)}, [("0.0.0.0", "UDP", 80)])

@@ -7,7 +7,7 @@ import os
 
 from k8snet.addons.dns_agent import snapshot as dns_snapshot
 from k8snet.api.model import Pod
-from k8snet.node.discovery import hosts_file, resolv_conf, write_snapshot
+from k8snet.node.discovery import hosts_file, write_snapshot
 
 
 def svc(name, ns, spec):
@@ -97,12 +97,6 @@ def test_write_snapshot_only_rewrites_on_change(tmp_path):
     assert write_snapshot(path, snapshot()) is False
     assert path.stat().st_ino == inode
     assert json.loads(path.read_text())["domain"] == "cluster.local"
-
-
-def test_resolv_conf_is_cluster_first_with_ndots_5():
-    assert resolv_conf("shop", "cluster.local", "10.96.0.10") == (
-        "search shop.svc.cluster.local svc.cluster.local cluster.local\n"
-        "nameserver 10.96.0.10\noptions ndots:5\n")
 
 
 def test_hosts_file_names_the_pod_and_its_stable_fqdn():

@@ -5,8 +5,20 @@ from collections.abc import Iterable
 
 from .containers import _validate_containers
 from .errors import _GoText
-from .fields import _BOOLEAN, _INTEGER, _OBJECT, _STRING, _child, _Errors, _spec, _struct
+from .fields import (
+    _BOOLEAN,
+    _INTEGER,
+    _LIST,
+    _OBJECT,
+    _STRING,
+    _child,
+    _Errors,
+    _index,
+    _spec,
+    _struct,
+)
 from .formats import _range_error, is_dns1123_label, is_dns1123_subdomain
+from .ips import _IP_MSG, _parse_ip
 from .label_selectors import _selector_is_empty, _selector_matches
 from .meta import _validate_annotations, _validate_labels
 
@@ -42,6 +54,7 @@ def _validate_pod_spec(errs: _Errors, spec: dict, path: str,
         value = errs.get(spec, key, _child(path, key), _STRING)
         if value and value not in allowed:
             errs.not_supported(_child(path, key), value, allowed)
+    _validate_dns_config(errs, spec, _child(path, "dnsConfig"))
     selector = errs.strings(spec, "nodeSelector", _child(path, "nodeSelector"))
     _validate_labels(errs, selector, _child(path, "nodeSelector"))
     for key, check in (("serviceAccountName", is_dns1123_subdomain),
@@ -59,6 +72,56 @@ def _validate_pod_spec(errs: _Errors, spec: dict, path: str,
         errs.get(spec, key, _child(path, key), _BOOLEAN)
     errs.get(spec, "schedulerName", _child(path, "schedulerName"), _STRING)
     errs.get(spec, "securityContext", _child(path, "securityContext"), _OBJECT)
+
+
+# Limits of resolv.conf as glibc reads it (validation.go: MaxDNSNameservers,
+# MaxDNSSearchPaths and MaxDNSSearchListChars, as raised by ExpandedDNSConfig).
+MAX_DNS_NAMESERVERS = 3
+MAX_DNS_SEARCH_PATHS = 32
+MAX_DNS_SEARCH_LIST_CHARS = 2048
+
+
+def _validate_dns_config(errs: _Errors, spec: dict, path: str) -> None:
+    """``validatePodDNSConfig``: dnsPolicy None needs a dnsConfig with a
+    nameserver; at most 3 nameservers, each an IP; at most 32 search paths
+    of 2,048 characters in all, each a DNS subdomain (a trailing dot is
+    fine); every option named."""
+    config = errs.get(spec, "dnsConfig", path, _OBJECT)
+    if spec.get("dnsPolicy") == "None":
+        if config is None:
+            errs.required(path, "must provide `dnsConfig` when `dnsPolicy` is None")
+            return
+        if not config.get("nameservers"):
+            errs.required(_child(path, "nameservers"),
+                          "must provide at least one DNS nameserver when `dnsPolicy` is None")
+            return
+    if config is None:
+        return
+    servers_path = _child(path, "nameservers")
+    servers = errs.get(config, "nameservers", servers_path, _LIST) or []
+    if len(servers) > MAX_DNS_NAMESERVERS:
+        errs.invalid(servers_path, servers,
+                     f"must not have more than {MAX_DNS_NAMESERVERS} nameservers")
+    for i, server in enumerate(servers):
+        if not isinstance(server, str) or _parse_ip(server) is None:
+            errs.invalid(_index(servers_path, i), server, _IP_MSG)
+    searches_path = _child(path, "searches")
+    searches = errs.get(config, "searches", searches_path, _LIST) or []
+    if len(searches) > MAX_DNS_SEARCH_PATHS:
+        errs.invalid(searches_path, searches,
+                     f"must not have more than {MAX_DNS_SEARCH_PATHS} search paths")
+    if len(" ".join(str(s) for s in searches)) > MAX_DNS_SEARCH_LIST_CHARS:
+        errs.invalid(searches_path, searches, f"must not have more than "
+                     f"{MAX_DNS_SEARCH_LIST_CHARS} characters (including spaces) in the "
+                     "search list")
+    for i, search in enumerate(searches):
+        if isinstance(search, str):
+            trimmed = search[:-1] if search.endswith(".") else search
+            errs.each(_index(searches_path, i), trimmed, is_dns1123_subdomain(trimmed))
+    for option_path, option in errs.objects(config, "options", _child(path, "options")):
+        if not errs.get(option, "name", _child(option_path, "name"), _STRING):
+            errs.required(option_path, "must not be empty")
+        errs.get(option, "value", _child(option_path, "value"), _STRING)
 
 
 def _validate_pod(errs: _Errors, obj: dict) -> None:
