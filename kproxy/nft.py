@@ -10,6 +10,12 @@ endpoint.  For scale the per-Service part is only map elements
     with 2 ready endpoints: ct mark set numgen random mod 2) -> dnat through
     @cluster-ip-endpoints, keyed by the packet's daddr . proto . dport . ct mark
 
+A new connection that no Service port took meets kube-proxy's
+``cluster-ips-check`` after DNAT (filter-forward, filter-output-post-dnat):
+still addressed to a ClusterIP (the ``cluster-ips`` set), it is to a port
+that Service does not have and is rejected; elsewhere in the service CIDR,
+to an address no Service holds, it is dropped.
+
 Session affinity keeps kube-proxy's layout (a chain and a timed set per
 endpoint).  Every rule carries a comment.  ``kproxy.apply`` feeds the text
 to ``nft -f -`` inside the node's namespace; ``kproxy.nft_sync`` keeps what

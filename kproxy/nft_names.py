@@ -24,6 +24,9 @@ BASE_CHAINS = {
     "filter-input": "type filter hook input priority -110; policy accept;",
     "filter-forward": "type filter hook forward priority -110; policy accept;",
     "filter-output": "type filter hook output priority -110; policy accept;",
+    # After nat-output's DNAT (kube-proxy: dstnat + 10): sees where the node's
+    # own packets really go, as filter-forward does for routed ones.
+    "filter-output-post-dnat": "type filter hook output priority -90; policy accept;",
 }
 
 # Service dispatch: one lookup on the destination sends a packet on its way.
@@ -37,6 +40,16 @@ NODEPORT_ENDPOINTS_CHECK = "nodeport-endpoints-check"
 NO_ENDPOINT_SERVICES = "no-endpoint-services"
 NO_ENDPOINT_NODEPORTS = "no-endpoint-nodeports"
 REJECT_CHAIN = "reject-chain"
+
+# Traffic to the service CIDR that no Service port took (kube-proxy's
+# clusterIPsSet and clusterIPsCheckChain).  Seen after DNAT, from
+# filter-forward and filter-output-post-dnat: a new connection still addressed
+# to a ClusterIP is to a port that Service does not have (rejected: ICMP port
+# unreachable, so the client fails at once), one addressed elsewhere in the
+# service CIDR is to an address no Service holds (dropped).  Without them the
+# packet would leave by the default route and time out.
+CLUSTER_IPS = "cluster-ips"                  # set of every proxied ClusterIP
+CLUSTER_IPS_CHECK = "cluster-ips-check"
 
 # Masquerading: marked packets, hairpin and egress SNAT in postrouting.
 MARK_MASQ = "mark-for-masquerade"
@@ -83,7 +96,8 @@ MAPS = {
               f'comment "{policy} policy: Service {key} key . endpoint index : endpoint";')
        for (policy, key), name in ENDPOINT_MAPS.items()},
 }
-SETS = {HAIRPIN: 'type ipv4_addr . ipv4_addr; comment "endpoint . endpoint: hairpin";'}
+SETS = {HAIRPIN: 'type ipv4_addr . ipv4_addr; comment "endpoint . endpoint: hairpin";',
+        CLUSTER_IPS: 'type ipv4_addr; comment "Active ClusterIPs";'}
 
 
 def pick_chain(policy: str, key: str, count: int) -> str:

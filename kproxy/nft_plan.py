@@ -11,7 +11,9 @@ and https://kubernetes.io/docs/reference/networking/virtual-ips/: ClusterIP,
 NodePort and LoadBalancer; ``internalTrafficPolicy`` and
 ``externalTrafficPolicy`` Local; sessionAffinity ClientIP with its timeout;
 masquerade for traffic from outside the pod network and under Cluster
-policy; hairpin masquerade; reject with no ready endpoint; egress SNAT.
+policy; hairpin masquerade; reject with no ready endpoint; reject to a
+ClusterIP's undeclared ports and drop to unallocated service IPs
+(``cluster-ips-check``); egress SNAT.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ import functools
 from dataclasses import dataclass
 
 from kproxy.nft_names import (
+    CLUSTER_IPS,
+    CLUSTER_IPS_CHECK,
     EGRESS,
     ENDPOINT_INDEX,
     ENDPOINT_MAPS,
@@ -90,6 +94,16 @@ def static_chains(ctx: Context) -> dict[str, list[str]]:
         f"fib daddr type local meta l4proto . th dport vmap @{NO_ENDPOINT_NODEPORTS}",
         "node ports with no endpoints")
     add(REJECT_CHAIN, "reject", "no endpoints: ICMP port unreachable")
+    # kube-proxy jumps here after DNAT, behind the endpoints check: from
+    # filter-forward (routed packets: DNAT was in prerouting) and from
+    # filter-output-post-dnat (the node's own, after nat-output).
+    for hook in ("filter-forward", "filter-output-post-dnat"):
+        add(hook, f"ct state new jump {CLUSTER_IPS_CHECK}",
+            "reject undeclared ClusterIP ports, drop unallocated service IPs")
+    add(CLUSTER_IPS_CHECK, f"ip daddr @{CLUSTER_IPS} reject",
+        "Reject traffic to invalid ports of ClusterIPs")
+    add(CLUSTER_IPS_CHECK, f"ip daddr {ctx.service_cidr} drop",
+        "Drop traffic to unallocated ClusterIPs")
     add(SERVICES, f"ip daddr . meta l4proto . th dport vmap @{SERVICE_IPS}",
         "ClusterIP and LoadBalancer IP")
     add(SERVICES, "fib daddr type local ip daddr != 127.0.0.0/8 "
@@ -156,16 +170,19 @@ def fragment(ctx: Context, sp: ServicePortState) -> Fragment:
     nodeport = f"{proto} . {port.node_port}"
     external = svc.type in ("NodePort", "LoadBalancer")
     ready = sp.ready()
+    # Every port of a Service claims its ClusterIP, with or without endpoints
+    # (kube-proxy's "Capture the clusterIP"): the set holds it while one does.
+    owner = (CLUSTER_IPS, svc.cluster_ip, "", "")
     if not ready:
         why = f"{sp.label} has no endpoints"
-        els = [(NO_ENDPOINT_SERVICES, vip, f"goto {REJECT_CHAIN}", why)]
+        els = [owner, (NO_ENDPOINT_SERVICES, vip, f"goto {REJECT_CHAIN}", why)]
         if lb:
             els.append((NO_ENDPOINT_SERVICES, lb, f"goto {REJECT_CHAIN}", why))
         if external:
             els.append((NO_ENDPOINT_NODEPORTS, nodeport, f"goto {REJECT_CHAIN}", why))
         return Fragment(tuple(els))
     local = [e for e in ready if e.node == ctx.node]
-    els = [(HAIRPIN, f"{e.ip} . {e.ip}", "", "") for e in ready]   # shared: no comment
+    els = [owner, *((HAIRPIN, f"{e.ip} . {e.ip}", "", "") for e in ready)]  # hairpin: shared
     addrs = ([("ip", lb, SERVICE_IPS, f"{sp.label} load balancer IP")] if lb else []) + \
         ([("nodeport", nodeport, SERVICE_NODEPORTS, f"{sp.label} node port")]
          if external else [])

@@ -10,8 +10,9 @@ deleted.  ``Delta.commit()`` makes the result the next ``previous``, once
 the kernel took the transaction.
 
 Elements are reference-counted: the hairpin set holds an endpoint as long
-as one Service port has it, a shared chain lives as long as one port sends
-packets to it.  Two ports claiming one map key (which the API server's
+as one Service port has it, the cluster-ips set a ClusterIP as long as one
+port of its Service is proxied, a shared chain lives as long as one port
+sends packets to it.  Two ports claiming one map key (which the API server's
 allocators prevent) resolve to the smallest value whatever the order, so a
 run of partial syncs always ends where a full sync of the last state does.
 """

@@ -261,11 +261,13 @@ class _Loader:
         if name in self.tb.maps:
             held = self.tb.maps[name].elements
             keys = p.braced(lambda: p.key(self.tb.maps[name].key_types))
-        elif name in self.tb.sets and len(self.tb.sets[name].types) > 1:
-            held = self.tb.sets[name].elements
-            keys = p.braced(lambda: p.key(self.tb.sets[name].types))
+        elif name in self.tb.sets:
+            s = self.tb.sets[name]
+            held = s.elements
+            keys = p.braced(lambda: p.key(s.types)) if len(s.types) > 1 else \
+                p.braced(lambda: parse_literal(s.dtype, p.next()))
         else:
-            raise NftTransactionError(f"no such map or concatenated set {name}: {line}")
+            raise NftTransactionError(f"no such set or map {name}: {line}")
         if not p.done():
             raise p.fail("trailing text")
         for key in keys:

@@ -33,6 +33,7 @@ from k8snet.trace.model import Endpoint, Hop, Target, TraceResult
 from k8snet.trace.ofsim import FakeFabric, SwitchHop
 from k8snet.trace.picture import EXT, GATEWAY, bridge_id, service_id
 from k8snet.trace.story import pod_at, service_at
+from kproxy.nft_names import CLUSTER_IPS_CHECK, REJECT_CHAIN
 
 SIMULATED = "simulated: "
 UNSUPPORTED = "simulation of {mode} mode is not supported: kproxy's rules are not walked"
@@ -107,15 +108,27 @@ def _rule_lines(res: nftsim.TraceResult) -> list[str]:
     return [str(r) for r in res.rules if r.rule.comment or r.verdict.startswith("dnat")]
 
 
-def _outcome_lines(inputs: SimInputs, res: nftsim.TraceResult, pkt: _Packet) -> list[str]:
+def _outcome_lines(inputs: SimInputs, res: nftsim.TraceResult, pkt: _Packet,
+                   proto: str) -> list[str]:
     """What became of the packet: the reject or drop and why, the DNAT, the SNAT."""
     if res.verdict == nftsim.REJECT:
         svc = service_at(inputs.store, pkt.dst)
         what = f"Service {svc}" if svc else f"{pkt.dst}:{pkt.port}"
-        why = "has no endpoints" if "reject-chain" in res.chains else "is rejected"
-        return [f"reject: {what} {why} (ICMP port unreachable)"]
+        if REJECT_CHAIN in res.chains:
+            why = f"{what} has no endpoints"
+        elif res.chains[-1:] == [CLUSTER_IPS_CHECK]:
+            # kube-proxy's "Reject traffic to invalid ports of ClusterIPs"
+            why = (story.no_such_port(inputs.store, svc, pkt.port, proto) if svc else "") \
+                or f"{what} is a ClusterIP without that port"
+        else:
+            why = f"{what} is rejected"
+        return [f"reject: {why} (ICMP port unreachable)"]
     if res.verdict == nftsim.DROP:
         last = next((str(r) for r in reversed(res.rules) if r.verdict == "drop"), "")
+        if res.chains[-1:] == [CLUSTER_IPS_CHECK]:
+            # kube-proxy's "Drop traffic to unallocated ClusterIPs"
+            return [f"drop: {pkt.dst} is in the service CIDR but no Service has it "
+                    "(an unallocated ClusterIP)"]
         return [f"drop: {last or 'a chain policy'}"]
     out = []
     if res.dnat:
@@ -400,7 +413,8 @@ def _at_node(w: _Walk, path: _Path, node: str, pkt: _Packet, hook_path: str, dep
             csfx, ind = f"{sfx} ({i + 1} of {len(runs)})", "     "
             nf_hop.lines.append(f"  {i + 1}. {after.dst}:{after.port} "
                                 f"({_where(w.inputs, after.dst)})")
-        mine = lines[i][common:] + (_outcome_lines(w.inputs, res, pkt) if res else [])
+        mine = lines[i][common:] + (_outcome_lines(w.inputs, res, pkt, w.protocol)
+                                    if res else [])
         if res is not None and not lines[i]:
             mine.insert(0, "no kproxy rule met")
         if res is not None and res.verdict != nftsim.ACCEPT:

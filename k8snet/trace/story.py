@@ -15,6 +15,7 @@ from k8snet.trace import kernel, ovstrace
 from k8snet.trace.model import Endpoint, Hop, Lab, TraceResult
 from k8snet.trace.nftrace import TraceEvent
 from k8snet.trace.picture import EXT, GATEWAY, bridge_id, service_id
+from kproxy.nft_names import CLUSTER_IPS_CHECK
 
 
 def leaving(lab: Lab, source: Endpoint, loopback: bool = False) -> Hop:
@@ -129,10 +130,9 @@ def service_at(store, ip: str) -> str:
     return ""
 
 
-def missing_port(store, key: str, port: int, protocol: str) -> str:
-    """``"; the Service ns/name has no port P/PROTO (it serves ...)"`` when the
-    Service ``key`` at the target IP does not serve ``port``: kube-proxy then
-    has no rule for the address and port, so nothing forwards the packet."""
+def no_such_port(store, key: str, port: int, protocol: str) -> str:
+    """``"Service ns/name has no port P/PROTO (it serves ...)"``, or "" when
+    the Service ``key`` serves ``port`` (or is not found)."""
     ns, _, name = key.partition("/")
     svc = store.find("Service", ns, name) or {}
     ports = [(p.get("port"), str(p.get("protocol") or "TCP"))
@@ -140,8 +140,27 @@ def missing_port(store, key: str, port: int, protocol: str) -> str:
     if not ports or (port, protocol.upper()) in ports:
         return ""
     serves = ", ".join(f"{p}/{proto}" for p, proto in ports)
-    return (f"; the Service {key} has no port {port}/{protocol.upper()} (it serves {serves}): "
-            "kproxy has no rule for it, so nothing forwards the packet")
+    return f"Service {key} has no port {port}/{protocol.upper()} (it serves {serves})"
+
+
+def missing_port(store, key: str, port: int, protocol: str, rejected: bool = False) -> str:
+    """``"; the Service ns/name has no port P/PROTO (it serves ...): ..."`` when
+    the Service ``key`` at the target IP does not serve ``port``.  ``rejected``:
+    kproxy's ``cluster-ips-check`` rejected the packet (nftables mode, as
+    kube-proxy's: pkg/proxy/nftables/proxier.go); otherwise (iptables mode,
+    as kube-proxy's) no rule has the address and port, so nothing forwards
+    the packet."""
+    what = no_such_port(store, key, port, protocol)
+    if not what:
+        return ""
+    if rejected:
+        return f"; the {what}: kproxy rejects a ClusterIP's other ports (ICMP port unreachable)"
+    return f"; the {what}: kproxy has no rule for it, so nothing forwards the packet"
+
+
+def rejected_port(line: str) -> bool:
+    """A netfilter line saying kproxy rejected a ClusterIP's undeclared port."""
+    return line.startswith(f"kproxy {CLUSTER_IPS_CHECK}:") and line.endswith("(reject)")
 
 
 def _first_entry(result: TraceResult, node: str):
@@ -351,7 +370,8 @@ def _destination(lab: Lab, result: TraceResult, dst_ip: str, dst_port: int,
     target_svc = service_at(lab.store, result.target.ip)
     if target_svc:
         result.verdict += missing_port(lab.store, target_svc, result.target.port,
-                                       result.protocol)
+                                       result.protocol,
+                                       rejected=bool(why) and rejected_port(why[-1].strip()))
     if reason and not allowed:
         result.verdict += f"; NetworkPolicy: {reason}"
     if lab.faults:                      # set with loss, node, mtu, controller

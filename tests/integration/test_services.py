@@ -14,6 +14,7 @@ from conftest import (
     apply_files,
     apply_yaml,
     docs_of,
+    in_node,
     in_pod,
     is_ready,
     pod_ip,
@@ -236,6 +237,28 @@ def test_service_without_endpoints_rejects(svc_cluster):
         assert time.monotonic() - t0 < 3
     finally:
         remove(svc_cluster, docs)
+
+
+def test_undeclared_cluster_ip_port_is_refused_in_nftables_mode(svc_cluster):
+    """kube-proxy's nftables mode rejects a ClusterIP's other ports at once
+    ("Reject traffic to invalid ports of ClusterIPs", chain cluster-ips-check)
+    and drops unallocated service IPs; its iptables mode has no such rule:
+    the packet leaves by the default route and the client times out."""
+    ip = vip(svc_cluster, "web")                 # serves 80 only
+    curl = "curl -sS -o /dev/null -w '%{time_total}' --max-time 2"
+    assert in_pod(svc_cluster, "client", f"curl -s --max-time 3 http://{ip}/hostname"
+                  ).stdout in {"web-1", "web-2", "web-3"}   # the declared port still works
+    node = next(iter(svc_cluster.network.nodes))
+    for out in (in_pod(svc_cluster, "client", f"{curl} http://{ip}:9999/"),
+                in_node(svc_cluster, node, f"{curl} http://{ip}:9999/")):
+        if svc_cluster.proxy_mode == "nftables":
+            assert out.returncode == 7, out              # connection refused: ICMP reject
+            assert float(out.stdout) < 1, out.stdout     # at once, not a timeout
+        else:
+            assert out.returncode == 28, out             # unchanged: a timeout
+    if svc_cluster.proxy_mode == "nftables":
+        gone = in_pod(svc_cluster, "client", "curl -s --max-time 1 http://10.111.255.254/")
+        assert gone.returncode == 28, gone               # unallocated: dropped
 
 
 def test_deleted_backend_gets_no_traffic_and_nothing_fails(svc_cluster):

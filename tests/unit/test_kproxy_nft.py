@@ -170,12 +170,27 @@ CASES: list[tuple[str, Packet, Expect]] = [
      Packet(NODE1, "10.96.0.20", 80, path="output"), Expect(dnat=WEB, masq=True)),
     ("clusterIP from outside the pod network: masqueraded",
      Packet(OUTSIDE, "10.96.0.20", 80), Expect(dnat=WEB, masq=True)),
-    ("clusterIP, a port the service does not have: untouched",
-     Packet(CLIENT_POD, "10.96.0.20", 81), UNTOUCHED),
-    ("clusterIP, the other protocol: untouched",
-     Packet(CLIENT_POD, "10.96.0.20", 80, proto="udp"), UNTOUCHED),
-    ("unallocated service IP: untouched",
-     Packet(CLIENT_POD, "10.96.0.99", 80), UNTOUCHED),
+    # cluster-ips-check (kube-proxy's): what no Service port took, after DNAT
+    ("clusterIP, a port the service does not have: rejected",
+     Packet(CLIENT_POD, "10.96.0.20", 81), Expect(REJECT)),
+    ("clusterIP, the other protocol: rejected",
+     Packet(CLIENT_POD, "10.96.0.20", 80, proto="udp"), Expect(REJECT)),
+    ("clusterIP, a port it does not have, from the node itself: rejected",
+     Packet(NODE1, "10.96.0.20", 81, path="output"), Expect(REJECT)),
+    ("clusterIP, a port it does not have, from outside the pod network: rejected",
+     Packet(OUTSIDE, "10.96.0.20", 81), Expect(REJECT)),
+    ("clusterIP, a port it does not have, on node2's ruleset: rejected",
+     Packet(REMOTE_POD, "10.96.0.20", 81, node="node2"), Expect(REJECT)),
+    ("unallocated service IP: dropped",
+     Packet(CLIENT_POD, "10.96.0.99", 80), Expect(DROP)),
+    ("unallocated service IP from the node itself: dropped",
+     Packet(NODE1, "10.96.0.99", 80, path="output"), Expect(DROP)),
+    ("the last address of the service CIDR, unallocated: dropped",
+     Packet(CLIENT_POD, "10.111.255.254", 443), Expect(DROP)),
+    ("just past the service CIDR: not checked, only egress SNAT",
+     Packet(CLIENT_POD, "10.112.0.1", 80), Expect(masq=True)),
+    ("a headless Service's port on some service IP: dropped, it has no ClusterIP",
+     Packet(CLIENT_POD, "10.96.0.70", 80), Expect(DROP)),
     ("hairpin: an endpoint reaching itself through its clusterIP is masqueraded",
      Packet("10.244.1.5", "10.96.0.20", 80),
      Expect(dnat=WEB, masq=eps("10.244.1.5:8080"))),
@@ -205,8 +220,10 @@ CASES: list[tuple[str, Packet, Expect]] = [
      Packet(OUTSIDE, NODE1, 30443), Expect(dnat=LB, masq=True)),
     ("LB service's clusterIP from a pod",
      Packet(CLIENT_POD, "10.96.0.22", 443), Expect(dnat=LB)),
-    ("LB IP, a port the service does not have: untouched",
+    ("LB IP, a port the service does not have: untouched (not a ClusterIP)",
      Packet(OUTSIDE, LB_IP, 80), UNTOUCHED),
+    ("LB IP, a port the service does not have, from a pod: not rejected, egress SNAT",
+     Packet(CLIENT_POD, LB_IP, 80), Expect(masq=True)),
     # No endpoints
     ("no endpoints: clusterIP rejected",
      Packet(CLIENT_POD, "10.96.0.30", 80), Expect(REJECT)),
@@ -220,8 +237,8 @@ CASES: list[tuple[str, Packet, Expect]] = [
      Packet(NODE1, NODE1, 30090, path="output"), Expect(REJECT)),
     ("no endpoints: LB IP rejected",
      Packet(OUTSIDE, EMPTY_LB_IP, 80), Expect(REJECT)),
-    ("no endpoints: another port of that IP is untouched",
-     Packet(CLIENT_POD, "10.96.0.30", 81), UNTOUCHED),
+    ("no endpoints: another port of that IP is rejected too (not a port of the service)",
+     Packet(CLIENT_POD, "10.96.0.30", 81), Expect(REJECT)),
     ("only unready endpoints: rejected",
      Packet(CLIENT_POD, "10.96.0.31", 80), Expect(REJECT)),
     # externalTrafficPolicy Local
@@ -274,8 +291,8 @@ CASES: list[tuple[str, Packet, Expect]] = [
     ("UDP service: DNAT",
      Packet(CLIENT_POD, "10.96.0.10", 53, proto="udp"),
      Expect(dnat=eps("10.244.1.53:53", "10.244.2.53:53"))),
-    ("UDP port over TCP: untouched",
-     Packet(CLIENT_POD, "10.96.0.10", 53), UNTOUCHED),
+    ("UDP port over TCP: rejected",
+     Packet(CLIENT_POD, "10.96.0.10", 53), Expect(REJECT)),
     ("TCP port of the same service",
      Packet(CLIENT_POD, "10.96.0.10", 9153),
      Expect(dnat=eps("10.244.1.53:9153", "10.244.2.53:9153"))),
@@ -481,10 +498,12 @@ def test_check_jump_targets_catches_a_dangling_goto() -> None:
 
 
 def test_tracer_refuses_nat_in_the_wrong_hook() -> None:
-    text = MINIMAL + ("add rule ip kproxy filter-forward ip daddr 10.96.0.99 "
+    # Outside the service CIDR: cluster-ips-check, earlier in filter-forward,
+    # would drop a packet to an unallocated service IP before this rule.
+    text = MINIMAL + ("add rule ip kproxy filter-forward ip daddr 192.0.2.99 "
                       "meta l4proto tcp dnat to 10.244.1.5:80 comment \"x\"\n")
     with pytest.raises(AssertionError, match="dnat"):
         check_jump_targets(text)
     with pytest.raises(NftTraceError):
-        trace(text, src_ip=CLIENT_POD, dst_ip="10.96.0.99", proto="tcp", dport=80,
+        trace(text, src_ip=CLIENT_POD, dst_ip="192.0.2.99", proto="tcp", dport=80,
               hook_path="prerouting", local_ips=[NODE1], node_ip=NODE1)

@@ -79,6 +79,24 @@ def mutate(rng: random.Random, services: dict[int, list[ServicePortState]], step
             svc = dataclasses.replace(sp.service, internal_traffic_policy=rng.choice(
                 ["Cluster", "Local"]), affinity_timeout=rng.choice([60, 600, 900]))
             services[i] = [dataclasses.replace(p, service=svc) for p in services[i]]
+    if services and rng.random() < 0.3:
+        toggle_port(services, rng.choice(sorted(services)))
+
+
+def toggle_port(services: dict[int, list[ServicePortState]], i: int) -> None:
+    """Service ``svc-i`` gains or loses its second port: its ClusterIP stays in
+    the cluster-ips set as long as one port claims it."""
+    first = services[i][0]
+    if len(services[i]) > 1:
+        ports = (first.port,)
+        services[i] = [dataclasses.replace(first, service=dataclasses.replace(
+            first.service, ports=ports))]
+        return
+    extra = ServicePort(9000 + i, 9000, "TCP", "extra",
+                        first.port.node_port + 1 if first.port.node_port else 0)
+    svc = dataclasses.replace(first.service, ports=(first.port, extra))
+    services[i] = [dataclasses.replace(first, service=svc),
+                   ServicePortState(svc, extra, first.endpoints)]
 
 
 def state(services: dict[int, list[ServicePortState]]) -> NodeProxyState:
@@ -190,7 +208,9 @@ def test_adding_one_service_among_hundreds_is_a_few_elements() -> None:
     text, _ = nft.render(state(services), applied)
     lines = text.splitlines()
     assert all(line.startswith("add element ip kproxy ") for line in lines), lines
-    assert len(lines) == 3 and "10.96.2.110 . tcp . 80" in text   # dispatch, endpoints, hairpin
+    # dispatch, endpoints, hairpin, and the ClusterIP in cluster-ips
+    assert len(lines) == 4 and "10.96.2.110 . tcp . 80" in text
+    assert "add element ip kproxy cluster-ips { 10.96.2.110 }" in lines
     _, ipt_applied = iptables.render(state(many(300)))
     text, _ = iptables.render(state(services), ipt_applied)
     assert len([line for line in text.splitlines() if line.startswith("-I KPROXY-SERVICES 1 ")]) \
@@ -200,6 +220,55 @@ def test_adding_one_service_among_hundreds_is_a_few_elements() -> None:
     assert declared == {iptables.chain("SVC", new.id), iptables.chain("SVL", new.id)} | {
         iptables.chain("SEP", endpoint_id(new, ep)) for ep in new.endpoints}
     assert "svc-300" in text and "svc-299" not in text
+
+
+def cluster_ips(table) -> set[str]:
+    return {str(net.network_address) for net in table.sets["cluster-ips"].elements}
+
+
+def test_the_cluster_ips_set_changes_element_by_element() -> None:
+    """kube-proxy's clusterIPsSet: a ClusterIP is in the set while one port of
+    its Service is proxied, with or without endpoints; a sync that does not
+    add or remove a Service leaves the set alone."""
+    services = many(300)
+    text, applied = nft.render(state(services), fresh=True)
+    table = load(text)
+    assert len(cluster_ips(table)) == 300
+    # New endpoints only: no cluster-ips line.
+    services[5] = [dataclasses.replace(services[5][0], endpoints=services[5][0].endpoints[:1])]
+    text, applied = nft.render(state(services), applied)
+    assert text and "cluster-ips" not in text
+    table = check_jump_targets(text, table)
+    # No endpoints left: rejected by the no-endpoints map, its IP stays.
+    services[5] = [dataclasses.replace(services[5][0], endpoints=())]
+    text, applied = nft.render(state(services), applied)
+    assert "cluster-ips" not in text
+    table = check_jump_targets(text, table)
+    # A second port claims the same ClusterIP: nothing to add; dropping one
+    # port keeps it, dropping the Service deletes that one element.
+    toggle_port(services, 6)
+    text, applied = nft.render(state(services), applied)
+    assert "cluster-ips" not in text and "10.96.1.16 . tcp . 9006" in text
+    table = check_jump_targets(text, table)
+    toggle_port(services, 6)
+    text, applied = nft.render(state(services), applied)
+    assert "cluster-ips" not in text
+    table = check_jump_targets(text, table)
+    del services[6]
+    text, applied = nft.render(state(services), applied)
+    assert [line for line in text.splitlines() if "cluster-ips" in line] == [
+        "delete element ip kproxy cluster-ips { 10.96.1.16 }"]
+    table = check_jump_targets(text, table)
+    assert "10.96.1.16" not in cluster_ips(table) and len(cluster_ips(table)) == 299
+    assert nft_view(table) == nft_view(nft.render(state(services), fresh=True)[0])
+    # The freed ClusterIP is now dropped as unallocated; a remaining Service's
+    # other ports are rejected.
+    packet = dict(src_ip="10.244.1.250", proto="tcp", local_ips=[NODE1], node_ip=NODE1,
+                  hook_path="prerouting")
+    assert trace(table, dst_ip="10.96.1.16", dport=80, **packet).verdict == "DROP"
+    assert trace(table, dst_ip="10.96.1.17", dport=81, **packet).verdict == "REJECT"
+    assert trace(table, dst_ip="10.96.1.15", dport=80, **packet).verdict == "REJECT"  # svc-5
+    assert trace(table, dst_ip="10.96.1.17", dport=80, **packet).dnat
 
 
 def test_a_new_but_equal_state_renders_nothing() -> None:
