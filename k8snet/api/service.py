@@ -5,7 +5,9 @@ Shaped after the Kubernetes Service API: ports with name, protocol, port,
 targetPort (number or container-port name) and nodePort; types ClusterIP,
 NodePort, LoadBalancer, ExternalName; headless (clusterIP None);
 sessionAffinity ClientIP with a timeout; external/internal traffic policy.
-Validation and allocation live in the API server (``apiserver/registry.py``).
+Validation and allocation live in the API server (``apiserver/registry.py``);
+the predicates at the end (``externally_accessible``, ``needs_health_check``...)
+read a stored Service's ``spec`` dict, for the API server and its validation.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 NODEPORT_RANGE = (30000, 32767)
+NODE_PORT_TYPES = ("NodePort", "LoadBalancer")
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 
@@ -53,3 +56,30 @@ class Service:
     def proxied(self) -> bool:
         """kproxy programs it: not ExternalName, not headless."""
         return self.type != "ExternalName" and not self.headless
+
+
+# --- the Service API's helpers on the stored (JSON) spec: pkg/api/service/util.go ---------
+
+
+def service_type(spec: dict) -> object:
+    """``spec.type``, ClusterIP when unset (as defaulting sets it)."""
+    return spec.get("type") or "ClusterIP"
+
+
+def externally_accessible(spec: dict) -> bool:
+    """``ExternallyAccessible``: NodePort and LoadBalancer Services, and a
+    ClusterIP Service with externalIPs (those take externalTrafficPolicy)."""
+    svc_type = service_type(spec)
+    return svc_type in NODE_PORT_TYPES or (svc_type == "ClusterIP"
+                                           and bool(spec.get("externalIPs")))
+
+
+def needs_node_ports(spec: dict) -> bool:
+    """``needsNodePort`` (registry/core/service/strategy.go): NodePort or LoadBalancer."""
+    return service_type(spec) in NODE_PORT_TYPES
+
+
+def needs_health_check(spec: dict) -> bool:
+    """``NeedsHealthCheck``: a LoadBalancer with ``externalTrafficPolicy: Local``
+    gets a ``healthCheckNodePort`` for the load balancer to probe."""
+    return service_type(spec) == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local"

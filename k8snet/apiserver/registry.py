@@ -1,6 +1,7 @@
 """Admission per kind, as the API server's registry strategies do it:
-defaults, validation (every cause at once), immutable fields, and the
-Service allocators (ClusterIP from the service CIDR, NodePorts from
+defaults, validation (every cause at once), immutable fields, the
+DefaultIngressClass plugin (``admission.py``), and the Service allocators
+(ClusterIP from the service CIDR; NodePorts and health check ports from
 30000-32767).
 
 Allocations are read from the stored Services themselves, so a rolled-back
@@ -14,9 +15,12 @@ import ipaddress
 
 from k8snet.api.defaults import apply_defaults
 from k8snet.api.kinds import kind_info
+from k8snet.api.service import needs_health_check
 from k8snet.api.validation import FieldError, invalid_message, validate
+from k8snet.apiserver.admission import admit_ingress_class
+from k8snet.apiserver.service_fields import drop_type_dependent_fields, patch_allocated_values
 from k8snet.apiserver.store import Store, Strategy
-from k8snet.errors import Invalid
+from k8snet.errors import Invalid, StatusError
 
 NODE_PORTS = (30000, 32767)
 IMMUTABLE_SELECTOR = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
@@ -68,8 +72,18 @@ class PodStrategy(GenericStrategy):
         status.setdefault("qosClass", "BestEffort")
 
 
+class IngressStrategy(GenericStrategy):
+    """Ingresses: the DefaultIngressClass admission plugin, then the generic checks."""
+
+    def prepare_create(self, store: Store, obj: dict) -> None:
+        admit_ingress_class(store, obj)
+        super().prepare_create(store, obj)
+
+
 class ServiceStrategy(GenericStrategy):
-    """Services: the generic checks plus ClusterIP and NodePort allocation."""
+    """Services: the generic checks plus ClusterIP, NodePort and health
+    check port allocation; an update first drops the fields of the type it
+    leaves (``service_fields``)."""
 
     def __init__(self, service_cidr: str, node_ports: tuple[int, int] = NODE_PORTS) -> None:
         self.net = ipaddress.ip_network(service_cidr)
@@ -89,6 +103,8 @@ class ServiceStrategy(GenericStrategy):
             for p in spec.get("ports") or []:
                 if p.get("nodePort"):
                     ports.add((p["nodePort"], p.get("protocol", "TCP")))
+            if spec.get("healthCheckNodePort"):
+                ports.add((spec["healthCheckNodePort"], "TCP"))
         return ips, ports
 
     # --- admission -----------------------------------------------------------------
@@ -98,29 +114,29 @@ class ServiceStrategy(GenericStrategy):
         self._allocate(store, obj, None)
 
     def prepare_update(self, store: Store, old: dict, obj: dict) -> None:
+        drop_type_dependent_fields(old, obj)         # the strategy's PrepareForUpdate
         raise_invalid(obj, validate(obj))            # the shape first: what follows reads it
+        patch_allocated_values(old, obj)
         spec, old_spec = obj.setdefault("spec", {}), old.get("spec") or {}
-        if not spec.get("clusterIP") and old_spec.get("clusterIP") and \
-                spec.get("type") != "ExternalName":
-            spec["clusterIP"] = old_spec["clusterIP"]
-        if spec.get("type") in ("NodePort", "LoadBalancer"):
-            held = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
-                    for p in old_spec.get("ports") or []}
-            for p in spec.get("ports") or []:
-                if not p.get("nodePort") and held.get((p.get("port"), p.get("protocol", "TCP"))):
-                    p["nodePort"] = held[(p.get("port"), p.get("protocol", "TCP"))]
         super().prepare_update(store, old, obj)
         if old_spec.get("clusterIP") not in (None, "", "None") and \
                 spec.get("clusterIP") != old_spec["clusterIP"] and \
                 spec.get("type") != "ExternalName":
             raise_invalid(obj, [FieldError("spec.clusterIPs[0]", "FieldValueInvalid",
                                     spec.get("clusterIP"), "may not change once set")])
+        if needs_health_check(old_spec) and needs_health_check(spec) and \
+                spec.get("healthCheckNodePort") != old_spec.get("healthCheckNodePort"):
+            # validateServiceExternalTrafficFieldsUpdate
+            raise_invalid(obj, [FieldError("spec.healthCheckNodePort", "FieldValueForbidden",
+                                           None, "field is immutable")])
         meta = old["metadata"]
-        self._allocate(store, obj, (meta.get("namespace"), meta["name"]))
-        if obj.get("status", {}).get("loadBalancer") and spec.get("type") != "LoadBalancer":
-            obj["status"]["loadBalancer"] = {}
+        held = old_spec.get("healthCheckNodePort") if needs_health_check(old_spec) else None
+        self._allocate(store, obj, (meta.get("namespace"), meta["name"]), held)
 
-    def _allocate(self, store: Store, obj: dict, skip: tuple[str, str] | None) -> None:
+    def _allocate(self, store: Store, obj: dict, skip: tuple[str, str] | None,
+                  held_health_check: int | None = None) -> None:
+        """ClusterIP, NodePorts, then the health check port (alloc.go's
+        order); ``held_health_check`` is the port this Service keeps."""
         spec = obj.setdefault("spec", {})
         ips, ports = self._taken(store, skip)
         errors: list[FieldError] = []
@@ -129,12 +145,41 @@ class ServiceStrategy(GenericStrategy):
             spec.pop("clusterIP", None)
         else:
             self._cluster_ip(spec, ips, errors)
+        kept = held_health_check if held_health_check == spec.get("healthCheckNodePort") else None
+        if kept:
+            ports.add((kept, "TCP"))
+        wanted = spec.get("healthCheckNodePort") if needs_health_check(spec) else None
         if svc_type in ("NodePort", "LoadBalancer"):
-            self._node_ports(spec, ports, errors)
+            mine = self._node_ports(spec, ports, errors, {(wanted, "TCP")})
         else:
+            mine = set()
             for p in spec.get("ports") or []:
                 p.pop("nodePort", None)
         raise_invalid(obj, errors)
+        if needs_health_check(spec) and not kept:
+            self._health_check_node_port(spec, ports | mine)
+
+    def _health_check_node_port(self, spec: dict, taken: set) -> None:
+        """``allocHealthCheckNodePort``: the port asked for, or the first
+        free one, from the NodePort range; a failure is an internal error."""
+        lo, hi = self.node_ports
+        wanted = spec.get("healthCheckNodePort")
+        if wanted:
+            why = ""
+            if not lo <= wanted <= hi:
+                why = (f"provided port is not in the valid range. The range of valid ports "
+                       f"is {lo}-{hi}")
+            elif (wanted, "TCP") in taken:
+                why = "provided port is already allocated"
+            if why:
+                raise StatusError("Internal error occurred: failed to allocate requested "
+                                  f"HealthCheck NodePort {wanted}: {why}")
+            return
+        free = next((n for n in range(lo, hi + 1) if (n, "TCP") not in taken), None)
+        if free is None:
+            raise StatusError("Internal error occurred: failed to allocate a HealthCheck "
+                              "NodePort 0: range is full")
+        spec["healthCheckNodePort"] = free
 
     def _cluster_ip(self, spec: dict, taken: set[str], errors: list) -> None:
         wanted = spec.get("clusterIP") or ""
@@ -163,7 +208,10 @@ class ServiceStrategy(GenericStrategy):
         errors.append(FieldError("spec.clusterIPs", "InternalError", None,
                                  f"failed to allocate a serviceIP: range is full ({self.net})"))
 
-    def _node_ports(self, spec: dict, taken: set, errors: list) -> None:
+    def _node_ports(self, spec: dict, taken: set, errors: list, spare: set) -> set:
+        """Each port's NodePort (asked for, or the first free one not in
+        ``spare``: a health check port asked for); returns the (port,
+        protocol) pairs this Service now holds."""
         lo, hi = self.node_ports
         mine: set = set()
         for i, p in enumerate(spec.get("ports") or []):
@@ -178,16 +226,18 @@ class ServiceStrategy(GenericStrategy):
                                              "FieldValueDuplicate", port, ""))
                 mine.add((port, proto))
                 continue
-            free = next((n for n in range(lo, hi + 1)
-                         if (n, proto) not in taken and (n, proto) not in mine), None)
+            free = next((n for n in range(lo, hi + 1) if (n, proto) not in taken
+                         and (n, proto) not in mine and (n, proto) not in spare), None)
             if free is None:
                 errors.append(FieldError(f"spec.ports[{i}].nodePort", "InternalError", None,
                                          "failed to allocate a nodePort: range is full"))
                 continue
             p["nodePort"] = free
             mine.add((free, proto))
+        return mine
 
 
 def strategies(service_cidr: str) -> tuple[dict[str, Strategy], Strategy]:
     """The per-kind strategies and the one for every other kind."""
-    return {"Service": ServiceStrategy(service_cidr), "Pod": PodStrategy()}, GenericStrategy()
+    return {"Service": ServiceStrategy(service_cidr), "Pod": PodStrategy(),
+            "Ingress": IngressStrategy()}, GenericStrategy()

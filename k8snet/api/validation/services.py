@@ -142,7 +142,9 @@ def _validate_session_affinity(errs: _Errors, spec: dict) -> None:
 
 def _validate_traffic_policies(errs: _Errors, spec: dict, svc_type: str,
                                external_ips: list[str]) -> None:
-    """``validateServiceExternalTrafficPolicy`` and the internal one."""
+    """``validateServiceExternalTrafficPolicy`` and the internal one.  The
+    health check port is checked only when given: it is validated before the
+    allocator fills it (upstream validates after, and requires it)."""
     external = errs.get(spec, "externalTrafficPolicy", "spec.externalTrafficPolicy", _STRING)
     accessible = svc_type in ("NodePort", "LoadBalancer") or (
         svc_type == "ClusterIP" and bool(external_ips))
@@ -151,6 +153,12 @@ def _validate_traffic_policies(errs: _Errors, spec: dict, svc_type: str,
                      "may only be set for externally-accessible services")
     elif external and external not in ("Cluster", "Local"):
         errs.not_supported("spec.externalTrafficPolicy", external, ("Cluster", "Local"))
+    health = errs.get(spec, "healthCheckNodePort", "spec.healthCheckNodePort", _INTEGER)
+    if health and not (svc_type == "LoadBalancer" and external == "Local"):
+        errs.invalid("spec.healthCheckNodePort", health, "may only be set when `type` is "
+                     "'LoadBalancer' and `externalTrafficPolicy` is 'Local'")
+    elif health:
+        errs.each("spec.healthCheckNodePort", health, is_port_number(health))
     internal = errs.get(spec, "internalTrafficPolicy", "spec.internalTrafficPolicy", _STRING)
     if internal is not None and internal not in ("Cluster", "Local"):
         errs.not_supported("spec.internalTrafficPolicy", internal, ("Cluster", "Local"))

@@ -22,6 +22,7 @@ import copy
 from aiohttp import web
 
 import k8snet.apiserver.http.status as st
+from k8snet.api.kinds import kind_info
 from k8snet.api.validation.strict import (
     decode_message,
     drop_unknown_fields,
@@ -116,6 +117,17 @@ def warned(response: web.Response, warnings: list[str]) -> web.Response:
     return response
 
 
+def stored_only_warnings(obj: dict) -> list[str]:
+    """The hint ``k8snet run -f`` prints as a note (``apiserver/apply.py``),
+    for a created object of a kind the lab stores and lists but gives no
+    behaviour (a Job, a custom resource): ``Job stored and listed; no
+    effect in k8snet``."""
+    kind = obj.get("kind", "")
+    if kind_info(kind, obj.get("apiVersion", "v1")).acted_on:
+        return []
+    return [f"{kind} stored and listed; no effect in k8snet"]
+
+
 def keep_parts(target: Target, old: dict, new: dict) -> dict:
     """What an update may change: only the status through ``/status``; all
     but the status through the object, for kinds with a status subresource."""
@@ -145,7 +157,8 @@ async def create(api: Api, request: web.Request, target: Target) -> web.Response
                          "object is created under /namespaces/{namespace}/")
     obj = checked_body(target, await body_of(request))
     warnings = decoded_warnings(request, obj)
-    return warned(answer(api.store.create(obj, dry_run=dry_run(request)), 201), warnings)
+    made = api.store.create(obj, dry_run=dry_run(request))
+    return warned(answer(made, 201), warnings + stored_only_warnings(made))
 
 
 async def update(api: Api, request: web.Request, target: Target) -> web.Response:
