@@ -14,11 +14,11 @@ Unit tests drive it without threads: ``run_once()`` handles what is pending.
 from __future__ import annotations
 
 import heapq
-import logging
 import threading
 import time
 from collections.abc import Hashable, Iterable
 
+from k8snet import logs
 from k8snet.apiserver.store import Event, Store, key_of
 
 BACKOFF_MIN = 0.05     # seconds before a failed key is retried; doubles each time
@@ -36,7 +36,7 @@ class Controller:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.log = logging.getLogger(f"k8snet.{self.name}")
+        self.log = logs.get(f"{logs.ROOT}.{self.name}")    # to agents.log only
         self._dirty: dict[Hashable, None] = {}
         self._delayed: list[tuple[float, int, Hashable]] = []
         self._due_at: dict[Hashable, float] = {}      # key -> when its timer fires

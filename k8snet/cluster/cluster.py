@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mininet.log import info
 
-from k8snet import naming
+from k8snet import logs, naming
 from k8snet.addons import system
 from k8snet.addons.dns_agent import DnsAgent
 from k8snet.addons.ingress_agent import IngressAgent
@@ -173,12 +173,8 @@ class Cluster:
             self.rundir = RunDir(self.spec.name)
         for sub in ("dns", "ingress"):
             (self.rundir.path / sub).mkdir(exist_ok=True)
-        handler = logging.FileHandler(self.rundir.path / "agents.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-        logger = logging.getLogger("k8snet")
-        logger.handlers = [handler]
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
+        logs.to_file(self.rundir.path / "agents.log")     # never the console
+        logger = logging.getLogger(logs.ROOT)
         for path, done in in_memory.items():
             logger.info("per-pod files in %s: tmpfs %s", path, done)
 
@@ -398,9 +394,7 @@ class Cluster:
         if self.rundir is not None:
             from k8snet.cluster.cleanup import clean
             self.kept_logs = keep_logs(self.rundir.path, self.keep_logs)
-            for handler in logging.getLogger("k8snet").handlers:
-                handler.close()                  # agents.log: nothing left open in the run dir
-            logging.getLogger("k8snet").handlers = []
+            logs.close()                         # agents.log: nothing left open in the run dir
             clean(cluster=self.spec.name, verbose=False)
             self.rundir = None
 

@@ -254,3 +254,79 @@ def test_spdy_refuses_what_it_cannot_read():
         spdy.Codec().feed(b"\x80\x02\x00\x01\x00\x00\x00\x00")
     with pytest.raises(spdy.ProtocolError, match="header block"):
         spdy.Codec().feed(spdy.control(spdy.SYN_REPLY, b"\x00\x00\x00\x01garbage"))
+
+
+def _ends(o: dict) -> None:
+    o["status"]["phase"] = "Succeeded"
+    o["status"]["containerStatuses"][0]["state"] = {"terminated": {"exitCode": 0}}
+
+
+@pytest.mark.parametrize("stdin", [["-i"], []], ids=["attach-i", "attach"])
+def test_attach_with_stdin_at_eof_gets_the_output_up_to_the_exit(lab, stdin):
+    """``kubectl attach -i`` with stdin at EOF (``< /dev/null``, CI): kubectl
+    half-closes stdin at once (v5: ``[255, 0]``) and the output still flows;
+    what the container writes just before it exits, between two looks at
+    its log, is sent too."""
+    _, popen, store, log = lab
+    proc = popen("attach", *stdin, "p", stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        log.text += "while attached\n"
+        time.sleep(0.8)
+        log.text += "last words\n"
+        store.mutate("Pod", "default", "p", _ends)      # with no look in between
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert out == "while attached\nlast words\n"
+
+
+def _play_kubelet(store: Store, log: GrowingLog, name: str) -> threading.Thread:
+    """Run pod ``name`` once kubectl has made it: Running and Ready, a line
+    after 2 s, then the command's last line and its exit at once."""
+    def play() -> None:
+        deadline = time.monotonic() + 20
+        while store.find("Pod", "default", name) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+        def running(o: dict) -> None:
+            o["status"] = {"phase": "Running",
+                           "conditions": [{"type": "Ready", "status": "True"}],
+                           "containerStatuses": [{"name": name, "ready": True,
+                                                  "state": {"running": {}}}]}
+        store.mutate("Pod", "default", name, running)
+        time.sleep(2.0)
+        log.text += "out6\n"
+        store.mutate("Pod", "default", name, _ends)
+    thread = threading.Thread(target=play, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("rm", [[], ["--rm"]], ids=["run-i", "run-rm-i"])
+def test_run_i_with_stdin_at_eof_prints_the_command_output(lab, rm):
+    """The new-user trial's ``kubectl run dbg6 --restart=Never -i -- sh -c
+    'sleep 3; echo out6'`` from a script run ``< /dev/null``: ``out6`` is
+    printed (and with ``--rm`` before the pod is deleted)."""
+    run, _, store, log = lab
+    log.text = ""
+    kubelet = _play_kubelet(store, log, "dbg6")
+    done = run("run", "dbg6", "--image=busybox", "--restart=Never", "-i", *rm, "--",
+               "sh", "-c", "sleep 3; echo out6", stdin=subprocess.DEVNULL)
+    kubelet.join(5)
+    assert done.returncode == 0, done.stderr
+    assert "out6" in done.stdout, (done.stdout, done.stderr)
+    assert (store.find("Pod", "default", "dbg6") is None) == bool(rm)
+
+
+@pytest.mark.parametrize("command", ["cat; echo out", "sleep 1; echo out"])
+def test_exec_i_with_stdin_at_eof_prints_the_command_output(lab, command):
+    """``kubectl exec -i`` with stdin at EOF: the command's stdin ends (the
+    v5 close of stdin), its output arrives and its exit ends the session."""
+    run, _, _, _ = lab
+    done = run("exec", "-i", "p", "--", "sh", "-c", command, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "out\n"
