@@ -48,6 +48,7 @@ from k8snet.control.serviceaccount import ServiceAccountsController
 from k8snet.control.statefulset import StatefulSetController
 from k8snet.errors import K8snetError
 from k8snet.node.heartbeat import NodeHeartbeat, ready_condition
+from k8snet.node.hostport_agent import HostPortAgent
 from k8snet.node.ipam import NodeIpam
 from k8snet.node.kubelet import Kubelet, KubeletConfig, NodeFacts
 from k8snet.node.mountns import SandboxMounts
@@ -118,6 +119,7 @@ class Cluster:
         self.node_grace = node_grace     # None: K8SNET_NODE_MONITOR_GRACE_PERIOD or 4 s
         self.proxies: dict[str, ProxyAgent] = {}
         self.netpols: dict[str, NetpolAgent] = {}
+        self.hostports: dict[str, HostPortAgent] = {}
         self.started = 0.0
         self.pods = Pods(self.store, self.kubelets)
         self.api = None
@@ -220,6 +222,7 @@ class Cluster:
             self.store, node.name, Proxier(node_ns, self.proxy_mode), net.pod_cidr,
             net.service_cidr).start()
         self.netpols[node.name] = NetpolAgent(self.store, node.name, node_ns).start()
+        self.hostports[node.name] = HostPortAgent(self.store, node.name, node_ns).start()
 
     def _start_addons(self) -> None:
         net = self.spec.network
@@ -385,9 +388,9 @@ class Cluster:
             except K8snetError as exc:
                 info(f"*** kproxy cleanup: {exc}\n")
         self.proxies = {}
-        for agent in self.netpols.values():
+        for agent in (*self.netpols.values(), *self.hostports.values()):
             agent.stop()
-        self.netpols = {}
+        self.netpols, self.hostports = {}, {}
         if self.network is not None:
             self.network.stop()
             self.network = None

@@ -109,3 +109,40 @@ def test_host_network_dns_config_and_hostname(cluster):
         for name in ("hostnet", "hostnet-twin", "customdns", "named"):
             wait_for(lambda n=name: cluster.store.find("Pod", "default", n) is None, 30,
                      f"{name} removed")
+
+
+HOSTPORT = """
+apiVersion: v1
+kind: Pod
+metadata: {name: hp}
+spec:
+  nodeName: node2
+  containers:
+  - name: web
+    image: agnhost
+    ports: [{containerPort: 8080, hostPort: 8088}]
+"""
+
+
+def test_a_host_port_reaches_the_pod_from_everywhere_and_goes_with_it(cluster):
+    """The CNI portmap plugin's job: node2's address on hostPort 8088 leads to
+    the pod's 8080, from another node's pod, a pod on the same node, the node
+    itself, the pod itself (hairpin) and ext; deleting the pod removes it."""
+    apply_yaml(cluster, HOSTPORT)
+    node_ip = next(n.ip for n in cluster.spec.nodes if n.name == "node2")
+    node_ns = naming.node_netns(cluster.spec.name, "node2")
+    url = f"http://{node_ip}:8088/hostname"
+    curl = "curl -s --max-time 5 --retry 5 --retry-connrefused --retry-delay 0"
+    try:
+        wait_for(lambda: (p := cluster.store.find("Pod", "default", "hp")) and is_ready(p),
+                 30, "hp Ready")
+        for pod in ("web-1", "web-2", "hp"):
+            assert in_pod(cluster, pod, f"{curl} {url}").stdout == "hp", pod
+        assert sh(f"ip netns exec {node_ns} {curl} {url}").stdout == "hp"
+        ext = cluster.net["ext"]
+        assert ext.cmd(f"{curl} {url}").strip() == "hp"
+    finally:
+        cluster.store.delete("Pod", "default", "hp")
+        wait_for(lambda: cluster.store.find("Pod", "default", "hp") is None, 30, "hp removed")
+    wait_for(lambda: "k8snet-hostport" not in sh(f"ip netns exec {node_ns} nft list tables")
+             .stdout, 10, "the host port table removed")
