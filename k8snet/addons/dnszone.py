@@ -35,8 +35,11 @@ Records (``<zone>`` is the domain; TTL 5 s so that changes show quickly)::
                                              service, service port.  Headless:
                                              one per READY endpoint, target its
                                              <host> name, endpoint port
-    <reversed IP>.in-addr.arpa       PTR     ClusterIPs and headless READY
-                                             endpoints
+    <reversed IP>.in-addr.arpa       PTR     ClusterIPs and READY endpoints
+    <host>.<svc>.<ns>.svc.<zone>     A/AAAA  a ClusterIP service's READY
+                                             endpoint too (CoreDNS's kubernetes
+                                             plugin answers these; the spec
+                                             asks them of headless ones only)
     <a>-<b>-<c>-<d>.<ns>.pod.<zone>  A       pods (see ``pods`` below)
     dns-version.<zone>               TXT     "1.1.0"
     <zone>                           SOA     in the authority section of
@@ -233,6 +236,12 @@ class Zone(_Records):
         for port in ports:
             self._add(Record(_srv_name(port, base), "SRV", TTL, base,
                              priority=0, weight=100, port=int(port["port"])))
+        for ep in svc.get("endpoints") or ():       # CoreDNS: endpoint names, not in the spec
+            if ep.get("ready", True):
+                ep_ip = _ip(ep["ip"], "endpoint ip")
+                target = f"{normalize(str(ep.get('hostname') or '')) or dashed(str(ep_ip))}.{base}"
+                self._add(Record(target, _address_type(ep_ip), TTL, str(ep_ip)))
+                self._add(Record(ep_ip.reverse_pointer, "PTR", TTL, target))
 
     def _add_headless(self, base: str, svc: Mapping[str, Any],
                       ports: list[Mapping[str, Any]]) -> None:

@@ -202,6 +202,19 @@ def test_ptr_records(zone: Zone) -> None:
         f"10-244-2-5.db.default.svc.{Z}"]
 
 
+def test_a_cluster_ip_services_ready_endpoints_have_names_and_ptr_as_in_coredns() -> None:
+    """CoreDNS's kubernetes plugin answers an endpoint of any Service (not only
+    a headless one) by name and by PTR: dig -x on a pod behind web."""
+    zone = Zone({"domain": Z, "services": [
+        svc("web", "10.96.0.16", ports=[port("http", 80)],
+            endpoints=[endpoint("10.244.1.3", ""), endpoint("10.244.2.3", "", ready=False)])]})
+    assert values(zone.resolve("3.1.244.10.in-addr.arpa", "PTR")) == [
+        f"10-244-1-3.web.default.svc.{Z}"]
+    assert values(zone.resolve(f"10-244-1-3.web.default.svc.{Z}", "A")) == ["10.244.1.3"]
+    assert values(zone.resolve(f"web.default.svc.{Z}", "A")) == ["10.96.0.16"]  # still the VIP
+    assert zone.resolve("3.2.244.10.in-addr.arpa", "PTR") is None        # not ready
+
+
 def test_unknown_reverse_names_are_forwarded(zone: Zone) -> None:
     assert zone.resolve("5.3.244.10.in-addr.arpa", "PTR") is None   # not ready
     assert zone.resolve("10.113.0.203.in-addr.arpa", "PTR") is None
