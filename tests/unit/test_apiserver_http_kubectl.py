@@ -7,6 +7,7 @@ and HOME (kubectl's discovery cache) in a tmp dir.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -339,3 +340,81 @@ def test_get_watch(lab):
 
 def test_kubectl_in_path_is_found():
     assert shutil.which("kubectl") or KUBECTLS
+
+
+def test_create_ingress_rule_is_inline(lab):
+    """``IngressRule.ingressRuleValue`` is an embedded struct: its ``http`` sits in the rule.
+
+    kubectl's typed client POSTs protobuf; the stored spec must equal the JSON kubectl
+    builds locally (``--dry-run=client -o json``).
+    """
+    run, store = lab
+    args = ("create", "ingress", "demo", "-n", "shop", "--class=nginx",
+            "--rule=foo.com/=svc1:8080")
+    local = json.loads(run(*args, "--dry-run=client", "-o", "json").stdout)
+    assert run(*args).stdout == "ingress.networking.k8s.io/demo created\n"
+    spec = store.get("Ingress", "shop", "demo")["spec"]
+    assert spec["rules"][0]["http"]["paths"][0] == {
+        "path": "/", "pathType": "Exact",
+        "backend": {"service": {"name": "svc1", "port": {"number": 8080}}}}
+    assert spec == local["spec"]
+
+
+
+PROBED = {
+    "apiVersion": "v1", "kind": "Pod",
+    "metadata": {"name": "probed", "namespace": "shop", "labels": {"app": "probed"}},
+    "spec": {
+        "containers": [{
+            "name": "c", "image": "nginx",
+            "livenessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 5},
+            "readinessProbe": {"httpGet": {"path": "/ready", "port": 80}},
+            "startupProbe": {"tcpSocket": {"port": "http"}},
+            "lifecycle": {"preStop": {"exec": {"command": ["sleep", "1"]}}},
+            "envFrom": [{"configMapRef": {"name": "cm"}}, {"secretRef": {"name": "sec"}}],
+            "env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "a"}}},
+                    {"name": "B", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "b"}}}],
+            "volumeMounts": [{"name": "conf", "mountPath": "/conf"}]}],
+        "volumes": [
+            {"name": "conf", "configMap": {"name": "cm"}},
+            {"name": "all", "projected": {"sources": [{"configMap": {"name": "cm"}},
+                                                      {"secret": {"name": "sec"}}]}},
+            {"name": "tmp", "emptyDir": {}}]}}
+
+
+def test_debug_copy_keeps_embedded_probe_volume_and_reference_fields(lab):
+    """kubectl's typed client sends the copied pod in protobuf; the embedded structs
+    (``Probe.ProbeHandler``, ``Volume.VolumeSource``, the ``LocalObjectReference`` of
+    configMap/secret references) must come back inline, as the pod was written."""
+    run, store = lab
+    want = store.create(PROBED)["spec"]          # with the server's defaults
+    run("debug", "probed", "-n", "shop", "--copy-to=probed-copy", "--container=c",
+        "--image=busybox", "--keep-liveness", "--keep-readiness", "--keep-startup",
+        "--attach=false")
+    copy = store.get("Pod", "shop", "probed-copy")["spec"]
+    container = copy["containers"][0]
+    assert container["livenessProbe"]["exec"] == {"command": ["true"]}
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    for key in ("livenessProbe", "readinessProbe", "startupProbe", "lifecycle", "envFrom",
+                "env"):
+        assert container[key] == want["containers"][0][key], key
+    assert copy["volumes"] == want["volumes"]
+
+
+def test_server_side_apply_create_of_a_stored_only_kind_warns(lab):
+    """Server-side apply that creates a Job answers as a POST create does: with the
+    note that the lab only stores it; applying it again (an update) does not."""
+    run, store = lab
+    (run.tmp / "job.yaml").write_text(
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {name: ssa-job, namespace: shop}\n"
+        "spec:\n  template:\n    spec:\n      restartPolicy: Never\n"
+        "      containers: [{name: c, image: busybox}]\n")
+    made = run("apply", "--server-side", "-f", "job.yaml")
+    assert made.stdout == "job.batch/ssa-job serverside-applied\n"
+    assert "Warning: Job stored and listed; no effect in k8snet" in made.stderr
+    assert store.find("Job", "shop", "ssa-job") is not None
+    again = run("apply", "--server-side", "-f", "job.yaml")
+    assert "stored and listed" not in again.stderr
+    (run.tmp / "cm2.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+                                      "  name: ssa2\n  namespace: shop\n")
+    assert "Warning" not in run("apply", "--server-side", "-f", "cm2.yaml").stderr

@@ -140,22 +140,46 @@ def flag(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() in ("true", "1")
 
 
+def run_ended(pod: dict, container: str) -> bool:
+    """The container's current run has terminated (``state.terminated`` in its
+    status; a run waiting to restart or running again has not)."""
+    status = pod.get("status") or {}
+    for entry in (status.get("containerStatuses") or []) + \
+            (status.get("initContainerStatuses") or []):
+        if entry.get("name") == container:
+            return "terminated" in (entry.get("state") or {})
+    return False
+
+
 async def log_growth(api: Api, target: Target, container: str, seen: str, poll: float,
                      go_on: Callable[[dict], bool] = lambda pod: True):
     """Yield what a container's log gains after ``seen`` (text), looking every
     ``poll`` seconds, until the server stops, the pod goes, ``go_on(pod)`` is
-    False, or the log is replaced (a new run of the container)."""
+    False, or this run of the container ends.
+
+    A run's last lines come just before it exits, between two looks, so its end
+    is followed by one more read, as the kubelet's follow reads to the end of
+    the file once the container is no longer running (``pkg/kubelet/kuberuntime/
+    logs/logs.go`` ``ReadLogs``: ``waitLogs`` finds it stopped, the loop reads
+    to EOF and returns).  The end is seen two ways: the status says the run
+    terminated (the end is read before the log, so that read holds it all), or
+    the log was replaced by the next run (an immediate restart), in which case
+    the rest comes from the previous run's log."""
     while not api.stopping.is_set():
         await asyncio.sleep(poll)
         pod = api.store.find("Pod", target.namespace, target.name)
         if pod is None or not go_on(pod):
             return
+        ended = run_ended(pod, container)
         try:
             now = api.logs.logs(target.namespace, target.name, container, False, None)
+            if not now.startswith(seen):
+                now = api.logs.logs(target.namespace, target.name, container, True, None)
+                ended = True
         except StatusError:
             return
-        if not now.startswith(seen):
-            return
-        if len(now) > len(seen):
+        if now.startswith(seen) and len(now) > len(seen):
             yield now[len(seen):]
             seen = now
+        if ended:
+            return

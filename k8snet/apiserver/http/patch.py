@@ -37,6 +37,7 @@ from k8snet.apiserver.http.writes import (
     checked_body,
     field_validation,
     keep_parts,
+    stored_only_warnings,
     unknown_field_warnings,
     warned,
 )
@@ -140,12 +141,15 @@ def _same_identity(target: Target, old: dict, new: dict) -> dict:
 
 
 def _apply(api: Api, target: Target, old: dict | None, obj: dict, dry: bool) -> web.Response:
-    """Server-side apply, cheaply: create, or merge the configuration in."""
+    """Server-side apply, cheaply: create, or merge the configuration in.  A
+    create answers as a POST does (``writes.create``), with the note for a
+    kind the lab only stores (``Job stored and listed; no effect in k8snet``)."""
     obj.get("metadata", {}).pop("managedFields", None)
     if old is None:
         if target.sub:
             api.store.get(target.kind.kind, target.namespace, target.name)
-        return answer(api.store.create(obj, dry_run=dry), 201)
+        made = api.store.create(obj, dry_run=dry)
+        return warned(answer(made, 201), stored_only_warnings(made))
     # the stored resourceVersion stays unless the configuration names one (a precondition)
     merged = strategic.apply(old, _without_nulls(obj), target.kind.kind)
     return answer(api.store.update(keep_parts(target, old, merged), dry_run=dry))

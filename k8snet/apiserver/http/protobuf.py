@@ -10,8 +10,13 @@ delimited, 32-bit); the field numbers are ``protoschema.SCHEMA``.  Go writes
 every non-pointer field, so empty strings, false, zero and empty lists and
 maps are dropped, as ``omitempty`` drops them from JSON (``replicas`` keeps
 its zero: it is a pointer).  ``Time`` becomes RFC 3339, ``IntOrString`` an int
-or a string, ``Quantity`` its string, bytes base64.  Sources: api-concepts
-("Protobuf encoding"), https://protobuf.dev/programming-guides/encoding/
+or a string, ``Quantity`` its string, bytes base64.  A Go struct embedded
+in another (``IngressRule.IngressRuleValue``, ``Probe.ProbeHandler``,
+``Volume.VolumeSource``; type ``e:`` in the schema) is a field of its own on
+the wire but inline in JSON (encoding/json promotes an anonymous struct's
+fields), so its fields are merged into the parent.  Sources: api-concepts
+("Protobuf encoding"), https://protobuf.dev/programming-guides/encoding/,
+k8s.io/api ``types.go`` (the embedded fields) and ``generated.proto``
 """
 from __future__ import annotations
 
@@ -100,7 +105,7 @@ def _scalar(code: str, wire: int, value: object) -> object:
 
 
 def _value(code: str, wire: int, value: object) -> object:
-    if code.startswith("m:"):
+    if code.startswith(("m:", "e:")):
         return message(code[2:], bytes(value))
     return _scalar(code, wire, value)
 
@@ -127,6 +132,10 @@ def message(name: str, data: bytes) -> object:
                     items.append(_scalar(code[1:], 0, number))
             else:
                 items.append(_value(code[1:], wire, value))
+        elif code.startswith("e:"):
+            embedded = _value(code, wire, value)
+            if isinstance(embedded, dict):
+                out.update(embedded)
         else:
             out[fname] = _value(code, wire, value)
     return _special(name, _omit_empty(out))
@@ -173,8 +182,7 @@ def decode(body: bytes) -> dict:
     unknown = message("runtime.Unknown", body[len(MAGIC):])
     if not isinstance(unknown, dict):
         raise BadRequest("protobuf: not a runtime.Unknown envelope")
-    type_meta = unknown.get("typeMeta") or {}
-    api_version, kind = type_meta.get("apiVersion", ""), type_meta.get("kind", "")
+    api_version, kind = unknown.get("apiVersion", ""), unknown.get("kind", "")
     group, _, version = api_version.rpartition("/")
     package = GROUP_PACKAGE.get(group)
     name = f"{package}.{version}.{kind}"

@@ -5,12 +5,19 @@ configmap|secret|job|cronjob|role|...``) POST ``application/vnd.kubernetes.proto
 ``protobuf.decode`` turns such a body into the JSON object.  Each entry is
 ``<package>.<Message> <number> <jsonName> <type>;...`` where type is ``s`` string,
 ``i`` integer, ``b`` bool, ``y`` bytes, ``d`` double, ``m:<Message>`` a message,
-``M<type>`` a map from string, ``r<type>`` repeated.  Indented lines continue the
-entry above.  Only the messages reachable from the kinds those commands create,
-less cloud volume sources, status and alpha fields (the decoder skips unknown
-fields).  This is data about the wire format, written out from the field
-numbers the Kubernetes API publishes (k8s.io/api and k8s.io/apimachinery
-``generated.proto``); see https://kubernetes.io/docs/reference/using-api/api-concepts/
+``M<type>`` a map from string, ``r<type>`` repeated, ``e:<Message>`` a Go struct
+embedded in its parent (``json:",inline"``: its fields are the parent's in JSON).
+Indented lines continue the entry above.  Only the messages reachable from the
+kinds those commands create, less cloud volume sources, status and alpha fields
+(the decoder skips unknown fields).  EphemeralContainerCommon has Container's
+fields under Container's numbers, so it is written as Container.  The embedded
+fields are those k8s.io/api ``types.go`` declares without a name: Volume's
+VolumeSource, Probe's ProbeHandler, IngressRule's IngressRuleValue,
+EphemeralContainer's EphemeralContainerCommon, the LocalObjectReference of the
+ConfigMap/Secret volume sources, projections, env sources and key selectors, and
+runtime.Unknown's TypeMeta.  This is data about the wire format, written out
+from the field numbers the Kubernetes API publishes (k8s.io/api and
+k8s.io/apimachinery ``generated.proto``); see https://kubernetes.io/docs/reference/using-api/api-concepts/
 #protobuf-encoding
 """
 
@@ -38,7 +45,7 @@ policy.v1.PodDisruptionBudget 1 metadata m:meta.v1.ObjectMeta;2 spec
 scheduling.v1.PriorityClass 1 metadata m:meta.v1.ObjectMeta;2 value i;3 globalDefault b;4
   description s;5 preemptionPolicy s
 core.v1.ResourceQuota 1 metadata m:meta.v1.ObjectMeta;2 spec m:core.v1.ResourceQuotaSpec
-runtime.Unknown 1 typeMeta m:runtime.TypeMeta;2 raw y;3 contentEncoding s;4 contentType s
+runtime.Unknown 1 typeMeta e:runtime.TypeMeta;2 raw y;3 contentEncoding s;4 contentType s
 meta.v1.DeleteOptions 1 gracePeriodSeconds i;2 preconditions m:meta.v1.Preconditions;3
   orphanDependents b;4 propagationPolicy s;5 dryRun rs;6
   ignoreStoreReadErrorWithClusterBreakingPotential b
@@ -57,7 +64,8 @@ core.v1.ObjectReference 1 kind s;2 namespace s;3 name s;4 uid s;5 apiVersion s;6
   s;7 fieldPath s
 core.v1.LocalObjectReference 1 name s
 core.v1.PodSpec 1 volumes rm:core.v1.Volume;20 initContainers rm:core.v1.Container;2 containers
-  rm:core.v1.Container;3 restartPolicy s;4 terminationGracePeriodSeconds i;5
+  rm:core.v1.Container;34 ephemeralContainers rm:core.v1.EphemeralContainer;3 restartPolicy
+  s;4 terminationGracePeriodSeconds i;5
   activeDeadlineSeconds i;6 dnsPolicy s;7 nodeSelector Ms;8 serviceAccountName s;9
   serviceAccount s;21 automountServiceAccountToken b;10 nodeName s;11 hostNetwork b;12 hostPID
   b;13 hostIPC b;27 shareProcessNamespace b;14 securityContext m:core.v1.PodSecurityContext;15
@@ -111,7 +119,7 @@ meta.v1.OwnerReference 5 apiVersion s;1 kind s;3 name s;4 uid s;6 controller b;7
 core.v1.ServicePort 1 name s;2 protocol s;6 appProtocol s;3 port i;4 targetPort
   m:intstr.IntOrString;5 nodePort i
 core.v1.SessionAffinityConfig 1 clientIP m:core.v1.ClientIPConfig
-core.v1.Volume 1 name s;2 volumeSource m:core.v1.VolumeSource
+core.v1.Volume 1 name s;2 volumeSource e:core.v1.VolumeSource
 core.v1.Container 1 name s;2 image s;3 command rs;4 args rs;5 workingDir s;6 ports
   rm:core.v1.ContainerPort;19 envFrom rm:core.v1.EnvFromSource;7 env rm:core.v1.EnvVar;8
   resources m:core.v1.ResourceRequirements;24 restartPolicy s;25 restartPolicyRules
@@ -120,6 +128,7 @@ core.v1.Container 1 name s;2 image s;3 command rs;4 args rs;5 workingDir s;6 por
   startupProbe m:core.v1.Probe;12 lifecycle m:core.v1.Lifecycle;13 terminationMessagePath s;20
   terminationMessagePolicy s;14 imagePullPolicy s;15 securityContext
   m:core.v1.SecurityContext;16 stdin b;17 stdinOnce b;18 tty b
+core.v1.EphemeralContainer 1 ephemeralContainerCommon e:core.v1.Container;2 targetContainerName s
 core.v1.PodSecurityContext 1 seLinuxOptions m:core.v1.SELinuxOptions;8 windowsOptions
   m:core.v1.WindowsSecurityContextOptions;2 runAsUser i;6 runAsGroup i;3 runAsNonRoot b;4
   supplementalGroups ri;12 supplementalGroupsPolicy s;5 fsGroup i;7 sysctls rm:core.v1.Sysctl;9
@@ -149,7 +158,7 @@ batch.v1.JobTemplateSpec 1 metadata m:meta.v1.ObjectMeta;2 spec m:batch.v1.JobSp
 networking.v1.IngressBackend 4 service m:networking.v1.IngressServiceBackend;3 resource
   m:core.v1.TypedLocalObjectReference
 networking.v1.IngressTLS 1 hosts rs;2 secretName s
-networking.v1.IngressRule 1 host s;2 ingressRuleValue m:networking.v1.IngressRuleValue
+networking.v1.IngressRule 1 host s;2 ingressRuleValue e:networking.v1.IngressRuleValue
 intstr.IntOrString 1 type i;2 intVal i;3 strVal s
 core.v1.ScopeSelector 1 matchExpressions rm:core.v1.ScopedResourceSelectorRequirement
 core.v1.ClientIPConfig 1 timeoutSeconds i
@@ -166,7 +175,7 @@ core.v1.ContainerRestartRule 1 action s;2 exitCodes m:core.v1.ContainerRestartRu
 core.v1.VolumeMount 1 name s;2 readOnly b;7 recursiveReadOnly s;3 mountPath s;4 subPath s;5
   mountPropagation s;6 subPathExpr s;8 bindMountOptions rs
 core.v1.VolumeDevice 1 name s;2 devicePath s
-core.v1.Probe 1 handler m:core.v1.ProbeHandler;2 initialDelaySeconds i;3 timeoutSeconds i;4
+core.v1.Probe 1 handler e:core.v1.ProbeHandler;2 initialDelaySeconds i;3 timeoutSeconds i;4
   periodSeconds i;5 successThreshold i;6 failureThreshold i;7 terminationGracePeriodSeconds i
 core.v1.Lifecycle 1 postStart m:core.v1.LifecycleHandler;2 preStop m:core.v1.LifecycleHandler;3
   stopSignal s
@@ -204,12 +213,12 @@ core.v1.SecretVolumeSource 1 secretName s;2 items rm:core.v1.KeyToPath;3 default
 core.v1.PersistentVolumeClaimVolumeSource 1 claimName s;2 readOnly b
 core.v1.DownwardAPIVolumeSource 1 items rm:core.v1.DownwardAPIVolumeFile;2 defaultMode i;3
   defaultUser i
-core.v1.ConfigMapVolumeSource 1 localObjectReference m:core.v1.LocalObjectReference;2 items
+core.v1.ConfigMapVolumeSource 1 localObjectReference e:core.v1.LocalObjectReference;2 items
   rm:core.v1.KeyToPath;3 defaultMode i;4 optional b;5 defaultUser i
 core.v1.ProjectedVolumeSource 1 sources rm:core.v1.VolumeProjection;2 defaultMode i;3
   defaultUser i
-core.v1.ConfigMapEnvSource 1 localObjectReference m:core.v1.LocalObjectReference;2 optional b
-core.v1.SecretEnvSource 1 localObjectReference m:core.v1.LocalObjectReference;2 optional b
+core.v1.ConfigMapEnvSource 1 localObjectReference e:core.v1.LocalObjectReference;2 optional b
+core.v1.SecretEnvSource 1 localObjectReference e:core.v1.LocalObjectReference;2 optional b
 core.v1.EnvVarSource 1 fieldRef m:core.v1.ObjectFieldSelector;2 resourceFieldRef
   m:core.v1.ResourceFieldSelector;3 configMapKeyRef m:core.v1.ConfigMapKeySelector;4
   secretKeyRef m:core.v1.SecretKeySelector;5 fileKeyRef m:core.v1.FileKeySelector
@@ -234,9 +243,9 @@ core.v1.VolumeProjection 1 secret m:core.v1.SecretProjection;2 downwardAPI
   serviceAccountToken m:core.v1.ServiceAccountTokenProjection
 core.v1.ObjectFieldSelector 1 apiVersion s;2 fieldPath s
 core.v1.ResourceFieldSelector 1 containerName s;2 resource s;3 divisor m:resource.Quantity
-core.v1.ConfigMapKeySelector 1 localObjectReference m:core.v1.LocalObjectReference;2 key s;3
+core.v1.ConfigMapKeySelector 1 localObjectReference e:core.v1.LocalObjectReference;2 key s;3
   optional b
-core.v1.SecretKeySelector 1 localObjectReference m:core.v1.LocalObjectReference;2 key s;3
+core.v1.SecretKeySelector 1 localObjectReference e:core.v1.LocalObjectReference;2 key s;3
   optional b
 core.v1.FileKeySelector 1 volumeName s;2 path s;3 key s;4 optional b
 core.v1.ExecAction 1 command rs
@@ -248,10 +257,10 @@ core.v1.SleepAction 1 seconds i
 core.v1.NodeSelectorTerm 1 matchExpressions rm:core.v1.NodeSelectorRequirement;2 matchFields
   rm:core.v1.NodeSelectorRequirement
 networking.v1.HTTPIngressPath 1 path s;3 pathType s;2 backend m:networking.v1.IngressBackend
-core.v1.SecretProjection 1 localObjectReference m:core.v1.LocalObjectReference;2 items
+core.v1.SecretProjection 1 localObjectReference e:core.v1.LocalObjectReference;2 items
   rm:core.v1.KeyToPath;4 optional b
 core.v1.DownwardAPIProjection 1 items rm:core.v1.DownwardAPIVolumeFile
-core.v1.ConfigMapProjection 1 localObjectReference m:core.v1.LocalObjectReference;2 items
+core.v1.ConfigMapProjection 1 localObjectReference e:core.v1.LocalObjectReference;2 items
   rm:core.v1.KeyToPath;4 optional b
 core.v1.ServiceAccountTokenProjection 1 audience s;2 expirationSeconds i;3 path s;4 user i
 core.v1.HTTPHeader 1 name s;2 value s
