@@ -38,7 +38,8 @@ def service_from(obj: dict) -> Service:
         external_traffic_policy=spec.get("externalTrafficPolicy") or "Cluster",
         internal_traffic_policy=spec.get("internalTrafficPolicy") or "Cluster",
         external_name=spec.get("externalName", "") or "",
-        load_balancer_ip=next((i.get("ip", "") for i in ingress if i.get("ip")), ""))
+        load_balancer_ip=next((i.get("ip", "") for i in ingress if i.get("ip")), ""),
+        health_check_node_port=spec.get("healthCheckNodePort") or 0)
 
 
 def probe_from(raw: dict | None) -> Probe | None:

@@ -43,6 +43,7 @@ class Service:
     internal_traffic_policy: str = "Cluster"
     external_name: str = ""
     load_balancer_ip: str = ""    # allocated from the pool; "" while pending
+    health_check_node_port: int = 0   # spec.healthCheckNodePort; 0 when it has none
 
     @property
     def key(self) -> str:

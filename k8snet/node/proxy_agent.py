@@ -11,6 +11,12 @@ and EndpointsChangeTracker, kubernetes#126013).  A UDP endpoint that went
 away has its conntrack entries flushed, as kube-proxy does
 (kubernetes/kubernetes#48370).  It gets the store, its node's facts and a
 Proxier: nothing else.
+
+After each applied sync it also tells its ``ServiceHealthServer`` which
+Services need a health check port (LoadBalancer, ``externalTrafficPolicy:
+Local``) and how many ready endpoints each has on this node, as kube-proxy's
+proxiers call ``SyncServices``/``SyncEndpoints`` at the end of
+``syncProxyRules``; the listeners live in the Proxier's namespace.
 """
 from __future__ import annotations
 
@@ -23,6 +29,8 @@ from k8snet.apiserver import events
 from k8snet.apiserver.controller import SyncController
 from k8snet.apiserver.store import DELETED, Event, Store
 from kproxy.apply import Proxier, flush_udp_conntrack
+from kproxy.healthcheck import health_check_ports, local_ready_endpoints
+from kproxy.service_health import ServiceHealthServer
 from kproxy.state import Endpoint, NodeProxyState, ServicePortState
 
 SERVICE_NAME = "kubernetes.io/service-name"
@@ -55,7 +63,7 @@ class ProxyAgent(SyncController):
     watches = ("Service", "EndpointSlice", "Node")
 
     def __init__(self, store: Store, node: str, proxier: Proxier, pod_cidr: str,
-                 service_cidr: str) -> None:
+                 service_cidr: str, health: ServiceHealthServer | None = None) -> None:
         self.name = f"kproxy-{node}"
         super().__init__(store)
         self.node = node
@@ -72,6 +80,8 @@ class ProxyAgent(SyncController):
         self._looked = False           # no event since the last sync
         self._ports: dict[ServiceKey, tuple[ServicePortState, ...]] = {}
         self._slice_owner: dict[tuple[str, str], ServiceKey] = {}
+        self.health = (health if health is not None
+                       else ServiceHealthServer(proxier.netns, self.proxy_healthy))
 
     # --- what changed ------------------------------------------------------
 
@@ -176,8 +186,38 @@ class ProxyAgent(SyncController):
         for ip, port in sorted(self.udp_ready - udp):
             flush_udp_conntrack(self.proxier.netns, ip, port)
         self.udp_ready = udp
+        self._sync_health(state)
         return CANARY_SECONDS
+
+    # --- the service health check server ---------------------------------------
+
+    def proxy_healthy(self) -> bool:
+        """``serviceProxyHealthy``: the last sync was applied (kube-proxy's
+        healthz turns false while an update stays unapplied)."""
+        return self.SYNC not in self._failures
+
+    def _sync_health(self, state: NodeProxyState) -> None:
+        """Open and close health check ports and set their endpoint counts;
+        a port that cannot be opened is a Warning Event on its Service
+        (upstream's FailedToStartServiceHealthcheck) and tried again at the
+        next tick."""
+        wanted = health_check_ports(state.ports)
+        failures = self.health.sync_services(wanted)
+        if failures:
+            with self._mark_lock:      # the next tick syncs again instead of only looking
+                self._looked = False
+        for failed in failures:
+            ns, name = failed.service
+            svc = self.store.find("Service", ns, name)
+            if svc is not None:
+                events.record(self.store, svc, events.WARNING,
+                              "FailedToStartServiceHealthcheck",
+                              f'node {self.node} failed to start healthcheck "{ns}/{name}" '
+                              f"on port {failed.port}: {failed.error}", "kproxy", self.node)
+        self.health.sync_endpoints(
+            local_ready_endpoints(state.ports, self.node, wanted) if wanted else {})
 
     def stop(self) -> None:
         super().stop()
+        self.health.close()
         self.proxier.cleanup()

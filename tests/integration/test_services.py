@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import subprocess
 import sys
 import threading
@@ -417,3 +418,62 @@ def test_kproxy_show_prints_the_applied_rules_with_comments(svc_cluster):
     assert f"# mode: {svc_cluster.proxy_mode}" in out.stdout
     assert "default/web:http" in out.stdout  # rule comments name the service port
     assert vip(svc_cluster, "web") in out.stdout
+
+
+def _health(answer: str) -> tuple[str, dict[str, str], dict]:
+    """``curl -s -i``'s output (read as text: CRLF already LF): status line,
+    headers (lower-cased names), JSON body."""
+    head, _, body = answer.replace("\r\n", "\n").partition("\n\n")
+    status, *lines = head.split("\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines)}
+    return status, headers, json.loads(body) if body else {}
+
+
+def test_health_check_node_port_answers_with_the_nodes_local_endpoints(svc_cluster):
+    """kube-proxy's service health server (pkg/proxy/healthcheck/service_health.go):
+    on spec.healthCheckNodePort, in each node's namespace, 200 where the
+    Service has a local ready endpoint, 503 elsewhere; closed with the Service."""
+    _, docs = create_service(svc_cluster, """
+        apiVersion: v1
+        kind: Service
+        metadata: {name: hc2}
+        spec:
+          type: LoadBalancer
+          selector: {app: iperf}
+          externalTrafficPolicy: Local
+          ports: [{port: 5201, targetPort: 5201}]
+        """)
+    port = service(svc_cluster, "hc2")["spec"]["healthCheckNodePort"]
+    nodes = svc_cluster.network.nodes
+
+    def url(node: str) -> str:
+        return f"http://{nodes[node].ip}:{port}/healthz"
+
+    try:
+        # iperf-server runs on node2 only; ext asks node2, node3 asks node1.
+        def ok_on2() -> str:
+            out = ext(svc_cluster, f"curl -s -i --max-time 3 {url('node2')}").stdout
+            return out if out.startswith("HTTP/1.1 200") else ""
+
+        on2 = wait_for(ok_on2, 15, f"node2 answering 200 on {port}")
+        status, headers, body = _health(on2)
+        assert status.split()[1] == "200", on2
+        assert body == {"service": {"namespace": "default", "name": "hc2"},
+                        "localEndpoints": 1, "serviceProxyHealthy": True}
+        assert headers["content-type"] == "application/json"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-load-balancing-endpoint-weight"] == "1"
+        on1 = in_node(svc_cluster, "node3",
+                      f"curl -s -i --max-time 3 {url('node1')}").stdout
+        status, headers, body = _health(on1)
+        assert status.split()[1] == "503", on1
+        assert body["localEndpoints"] == 0 and headers["x-load-balancing-endpoint-weight"] == "0"
+        # Listening in the nodes' namespaces, never in the machine's own.
+        assert f":{port}" in in_node(svc_cluster, "node2", f"ss -Hltn sport = :{port}").stdout
+        assert sh(f"ss -Hltn sport = :{port}").stdout.strip() == ""
+    finally:
+        remove(svc_cluster, docs)
+    refused = f"curl -s --max-time 3 {url('node2')}; echo rc=$?"
+    wait_for(lambda: "rc=7" in ext(svc_cluster, refused).stdout, 15,
+             f"port {port} closed on node2")
+    assert in_node(svc_cluster, "node2", f"ss -Hltn sport = :{port}").stdout.strip() == ""
