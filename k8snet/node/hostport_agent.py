@@ -7,14 +7,26 @@ port (most clusters have none).
 """
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable
+
 from k8snet.apiserver.controller import SyncController
-from k8snet.apiserver.store import Event, Store
+from k8snet.apiserver.store import Event, Store, key_of
 from k8snet.errors import K8snetError
 from k8snet.node import hostport
 from k8snet.node.nftables import NftSession
 
 
+def _asks_host_port(spec: dict) -> bool:
+    return any(isinstance(port, dict) and port.get("hostPort")
+               for c in spec.get("containers") or [] if isinstance(c, dict)
+               for port in c.get("ports") or [])
+
+
 class HostPortAgent(SyncController):
+    """Only the node's pods that ask for a host port are delivered to it (a
+    thousand pods without one wake nothing); their mappings are kept from
+    the events, so a sync reads no pod list."""
+
     watches = ("Pod",)
 
     def __init__(self, store: Store, node: str, netns: str) -> None:
@@ -23,15 +35,36 @@ class HostPortAgent(SyncController):
         self.node = node
         self.netns = netns
         self.nft: NftSession | None = None
+        self._pods: dict[Hashable, list[hostport.HostPortMapping]] = {}
         # what the table holds; None after a failed transaction (rewritten next)
         self.applied: list[hostport.HostPortMapping] | None = []
 
     def wants(self, event: Event) -> bool:
-        return (event.object.get("spec") or {}).get("nodeName") == self.node
+        spec = event.object.get("spec") or {}
+        return spec.get("nodeName") == self.node and (
+            _asks_host_port(spec) or key_of(event.object) in self._pods)
+
+    def keys_for(self, event: Event) -> Iterable[Hashable]:
+        key = key_of(event.object)
+        found = [] if event.type == "DELETED" else hostport.mappings([event.object])
+        if found:
+            self._pods[key] = found
+        else:
+            self._pods.pop(key, None)
+        return [self.SYNC]
+
+    def initial_keys(self) -> Iterable[Hashable]:
+        self._pods = {}
+        for pod in self.store.list("Pod"):
+            spec = pod.get("spec") or {}
+            if spec.get("nodeName") == self.node and _asks_host_port(spec):
+                found = hostport.mappings([pod])
+                if found:
+                    self._pods[key_of(pod)] = found
+        return [self.SYNC]
 
     def sync(self) -> float | None:
-        found = hostport.mappings(self.store.list(
-            "Pod", where=lambda p: (p.get("spec") or {}).get("nodeName") == self.node))
+        found = sorted(m for mapped in self._pods.values() for m in mapped)
         if found == self.applied:
             return None
         if self.nft is None:
