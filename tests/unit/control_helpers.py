@@ -137,3 +137,13 @@ def events(store: Store, reason: str | None = None) -> list[str]:
     return [e["message"] for e in sorted(store.list("Event"),
                                          key=lambda e: int(e["metadata"]["resourceVersion"]))
             if reason is None or e["reason"] == reason]
+
+
+def api_store(clock: Clock | None = None) -> Store:
+    """A store with the API server's strategies (defaults, validation,
+    allocation; service CIDR 10.96.0.0/12) and the ``default`` namespace."""
+    from k8snet.apiserver.registry import strategies
+    by_kind, default = strategies("10.96.0.0/12")
+    store = Store(by_kind, default_strategy=default, **({"clock": clock} if clock else {}))
+    store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+    return store

@@ -6,9 +6,9 @@ from __future__ import annotations
 import copy
 
 import pytest
+from control_helpers import api_store
 
 from k8snet.apiserver.admission import DEFAULT_CLASS_ANNOTATION, INGRESS_CLASS_ANNOTATION
-from k8snet.apiserver.registry import strategies
 from k8snet.apiserver.store import Store
 
 
@@ -27,10 +27,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def store(clock: Clock) -> Store:
-    by_kind, default = strategies("10.96.0.0/12")
-    s = Store(by_kind, default_strategy=default, clock=clock)
-    s.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
-    return s
+    return api_store(clock)
 
 
 def _class(name: str, default: str | None = "true") -> dict:

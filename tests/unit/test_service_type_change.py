@@ -7,8 +7,8 @@ from __future__ import annotations
 import copy
 
 import pytest
+from control_helpers import api_store
 
-from k8snet.apiserver.registry import strategies
 from k8snet.apiserver.service_fields import drop_type_dependent_fields
 from k8snet.apiserver.store import Store
 from k8snet.errors import Invalid
@@ -16,10 +16,7 @@ from k8snet.errors import Invalid
 
 @pytest.fixture
 def store() -> Store:
-    by_kind, default = strategies("10.96.0.0/12")
-    s = Store(by_kind, default_strategy=default)
-    s.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
-    return s
+    return api_store()
 
 
 def _service(name: str, svc_type: str = "ClusterIP", **spec: object) -> dict:

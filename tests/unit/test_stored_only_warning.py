@@ -11,10 +11,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from control_helpers import api_store
 
 from k8snet.apiserver.http import serve
-from k8snet.apiserver.registry import strategies
-from k8snet.apiserver.store import Store
 
 JOB = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "once"},
        "spec": {"template": {"spec": {"restartPolicy": "Never",
@@ -26,9 +25,7 @@ KUBECTL = next((str(p) for p in (Path(sys.executable).parent / "kubectl",
 
 @pytest.fixture
 def server():
-    by, default = strategies("10.96.0.0/12")
-    store = Store(by, default_strategy=default)
-    store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+    store = api_store()
     srv = serve(store)
     yield srv
     srv.stop()

@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from control_helpers import api_store
 
 from k8snet.api.validation.strict import (
     decode_message,
@@ -19,8 +20,6 @@ from k8snet.api.validation.strict import (
 )
 from k8snet.apiserver import apply
 from k8snet.apiserver.http import serve
-from k8snet.apiserver.registry import strategies
-from k8snet.apiserver.store import Store
 from k8snet.load.documents import parse_text
 
 TYPO = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "typo", "labelz": {}},
@@ -130,9 +129,7 @@ def test_the_type_error_comes_first_then_the_strict_decoding_error() -> None:
 
 
 def test_apply_refuses_unknown_fields_on_their_line_and_applies_nothing() -> None:
-    by, default = strategies("10.96.0.0/12")
-    store = Store(by, default_strategy=default)
-    store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+    store = api_store()
     text = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\n---\n"
             "apiVersion: v1\nkind: Service\nmetadata:\n  name: typo\nspec:\n"
             "  selectr:\n    app: web\n  ports:\n  - port: 80\n")
@@ -146,9 +143,7 @@ def test_apply_refuses_unknown_fields_on_their_line_and_applies_nothing() -> Non
 
 @pytest.fixture
 def server():
-    by, default = strategies("10.96.0.0/12")
-    store = Store(by, default_strategy=default)
-    store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+    store = api_store()
     srv = serve(store)
     yield srv
     srv.stop()
@@ -203,9 +198,7 @@ def test_field_validation_strict_warn_and_ignore(server) -> None:
 
 
 def test_apply_gives_the_type_error_and_the_unknown_field_at_once() -> None:
-    by, default = strategies("10.96.0.0/12")
-    store = Store(by, default_strategy=default)
-    store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+    store = api_store()
     text = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\n---\n"
             "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: multi\nspec:\n"
             "  replicas: three\n  selectr:\n    matchLabels: {app: m}\n"
