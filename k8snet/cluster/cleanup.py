@@ -73,6 +73,24 @@ def our_netns(prefix: str = PREFIX) -> list[str]:
         return []
 
 
+def netns_pids(names: list[str]) -> list[int]:
+    """Every process in the named network namespaces (``ip netns pids``)."""
+    return [int(p) for ns in names for p in _run("ip", "netns", "pids", ns).split()
+            if p.isdigit()]
+
+
+def in_namespaces_of(pids: set[int]) -> list[int]:
+    """Every process whose network namespace is that of one of ``pids``
+    (one pass over /proc; processes that go meanwhile are skipped)."""
+    def net_of(pid: int | str) -> str:
+        try:
+            return os.readlink(f"/proc/{pid}/ns/net")
+        except OSError:
+            return ""
+    wanted = {ns for ns in (net_of(p) for p in pids) if ns}
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and net_of(p) in wanted]
+
+
 def our_etc_netns(prefix: str = PREFIX) -> list[str]:
     try:
         return sorted(os.path.join(ETC_NETNS, n) for n in os.listdir(ETC_NETNS)
@@ -127,9 +145,7 @@ def clean(cluster: str | None = None, verbose: bool = True) -> dict[str, int]:
     pids = []
     for d in dirs:
         pids += [pid for pid in (ours(line) for line in recorded(d, "pids")) if pid]
-    for ns in our_netns(ns_prefix):
-        pids += [int(p) for p in _run("ip", "netns", "pids", ns).split()
-                 if p.isdigit()]
+    pids += netns_pids(our_netns(ns_prefix))
     counts["processes"] = kill_pids(pids)
     for ns in our_netns(ns_prefix):
         subprocess.run(["ip", "netns", "delete", ns], capture_output=True)

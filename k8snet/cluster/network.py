@@ -18,6 +18,7 @@ from controllers.fabric_state import FabricHost, FabricLink, FabricState, Vip
 from k8snet import naming
 from k8snet.api.model import ClusterSpec, Node
 from k8snet.cluster import ovs_rx
+from k8snet.cluster.cleanup import in_namespaces_of, kill_pids
 from k8snet.cluster.controller_proc import ControllerProcess
 from k8snet.cluster.rundir import RunDir
 from k8snet.errors import K8snetError
@@ -235,8 +236,18 @@ class Network:
                 self._ext_log.close()
                 self._ext_log = None
         if self.net is not None:
+            self._kill_strays()
             self.net.stop()
             self.net = None
+
+    def _kill_strays(self) -> None:
+        """Whatever still runs in the hosts' (nodes', gw's, ext's) network
+        namespaces but their own shells (``node2 iperf3 -s -D``, ``sh ip
+        netns exec ... &``): once Mininet has deleted the namespaces' names,
+        nothing could find them, and a daemon would outlive the cluster and
+        ``make clean``."""
+        shells = {host.pid for host in self.net.hosts}
+        kill_pids([pid for pid in in_namespaces_of(shells) if pid not in shells])
         with self._procs:
             if self.controller is not None:
                 self.controller.stop()

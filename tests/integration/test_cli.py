@@ -343,3 +343,20 @@ def test_make_clean_stops_an_sh_line_after_a_crash(tmp_path):
     while _group_left(leader) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _group_left(leader), "sh sleep 200 left running"
+
+
+def test_a_daemon_started_in_a_node_goes_with_the_cluster(tmp_path):
+    """Processes left in the hosts' namespaces (a daemonized iperf3 in a node,
+    a background job of a node command) are stopped with the cluster: once
+    the namespaces' names are gone, nothing else could find them."""
+    marker = "3017"
+    script = tmp_path / "cmds"
+    script.write_text(f"sh ip netns exec k8snet-single-node2 sh -c 'sleep {marker} &'\n"
+                      f"node1 sh -c 'sleep {marker}1 &'\n"
+                      f"sh pgrep -c -f '^sleep {marker}'\n")
+    done = subprocess.run([*K8SNET, "run", "--topo", "single", "--script", str(script)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "2" in done.stdout.split()                     # both ran while the cluster did
+    left = subprocess.run(["pgrep", "-f", f"^sleep {marker}"], capture_output=True, text=True)
+    assert left.stdout == "", left.stdout

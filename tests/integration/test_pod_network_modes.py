@@ -8,6 +8,16 @@ from conftest import apply_yaml, in_pod, is_ready, sh, wait_for
 
 from k8snet import naming
 
+TWIN = """
+apiVersion: v1
+kind: Pod
+metadata: {name: hostnet-twin}
+spec:
+  nodeName: node2
+  hostNetwork: true
+  containers: [{name: web, image: agnhost, ports: [{containerPort: 18080}]}]
+"""
+
 PODS = """
 apiVersion: v1
 kind: Pod
@@ -23,14 +33,6 @@ metadata: {name: hostnet}
 spec:
   selector: {app: hostnet}
   ports: [{port: 80, targetPort: 18080}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: hostnet-twin}
-spec:
-  nodeName: node2
-  hostNetwork: true
-  containers: [{name: web, image: agnhost, ports: [{containerPort: 18080}]}]
 ---
 apiVersion: v1
 kind: Pod
@@ -78,10 +80,12 @@ def test_host_network_dns_config_and_hostname(cluster):
             "nameserver 203.0.113.53\n")             # ClusterFirst falls back to Default
         # reached at the node's IP directly and through its Service (EndpointSlice: node IP)
         for url in (f"http://{node_ip}:18080/hostname", "http://hostnet/hostname"):
-            reply = in_pod(cluster, "web-1", f"curl -s --max-time 5 --retry 5 "
-                           f"--retry-connrefused --retry-delay 0 {url}")
-            assert reply.stdout == "hostnet", url
+            reply = in_pod(cluster, "web-1", f"curl -sS --max-time 3 --retry 3 "
+                           f"--retry-connrefused --retry-delay 0 {url}", timeout=20)
+            assert reply.stdout == "hostnet", (url, reply.stderr, sh(
+                f"ip netns exec {rt.netns} ss -Hltnp 'sport = :18080'").stdout)
         # a second pod bound to the same node for the same host port: rejected, never run
+        apply_yaml(cluster, TWIN)
         twin = wait_for(lambda: (p := cluster.store.find("Pod", "default", "hostnet-twin"))
                         and (p.get("status") or {}).get("phase") == "Failed" and p, 30,
                         "hostnet-twin rejected")
