@@ -192,11 +192,16 @@ class K8sCLI(CLI):
         return stop
 
     def parseline(self, line):
-        """``NS/POD CMD`` is a pod's command, never Mininet's command named by
-        the namespace (the e2e model's namespace ``x`` would run ``do_x``,
-        Mininet's xterm, with ``/a ...`` as its argument)."""
+        """``NS/POD CMD`` and ``POD CMD`` are a pod's command, never Mininet's
+        command named by the namespace or by the name's first part (the e2e
+        model's namespace ``x`` would run ``do_x``, Mininet's xterm, with
+        ``/a ...`` as its argument; pod ``iperf-server`` Mininet's iperf)."""
         first = line.strip().partition(" ")[0]
         if "/" in first and not first.startswith("/"):
+            return None, None, line.strip()
+        if first[:1] in self.identchars and any(c not in self.identchars for c in first):
+            # ``iperf-server hostname``: a pod (or node) named with a dash or a
+            # dot, never Mininet's ``iperf`` with ``-server`` as its argument
             return None, None, line.strip()
         return super().parseline(line)
 

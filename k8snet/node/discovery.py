@@ -19,7 +19,7 @@ DNS_NAMESPACE = "kube-system"
 DNS_SERVICE = "kube-dns"
 DNS_LABELS = (("k8s-app", "kube-dns"),)
 ETC_NETNS = Path("/etc/netns")
-POD_FILES = ("resolv.conf", "hosts")     # what write_pod_files writes there
+POD_FILES = ("resolv.conf", "hosts", "hostname")     # what write_pod_files writes there
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -50,28 +50,31 @@ def hosts_file(pod: Pod, ip: str, domain: str) -> str:
             f"{ip}\t{' '.join(names)}\n")
 
 
-def write_pod_files(netns_name: str, resolv: str, hosts: str, store: str = "") -> Path:
-    """/etc/netns/NAME/{resolv.conf,hosts}: ``ip netns exec`` bind-mounts them
-    over /etc for every process started in the pod.  With ``store`` (a
+def write_pod_files(netns_name: str, resolv: str, hosts: str, store: str = "",
+                    hostname: str = "") -> Path:
+    """/etc/netns/NAME/{resolv.conf,hosts,hostname}: ``ip netns exec`` and the
+    sandbox bind them over /etc for every process started in the pod (the
+    runtime writes /etc/hostname with the pod's hostname, ``hostname``).  With ``store`` (a
     directory in memory: k8snet.cluster.memfs) the files are kept in
     STORE/NAME and /etc/netns/NAME is a link there: one new file on /etc's
     disk instead of three."""
     directory = ETC_NETNS / netns_name
     if store:
         kept = Path(store) / netns_name
-        _write_files(kept, resolv, hosts)
+        _write_files(kept, resolv, hosts, hostname)
         if _link(kept, directory):
             return directory
         # a directory of an older run is in the way: written in place instead
         shutil.rmtree(kept, ignore_errors=True)
-    _write_files(directory, resolv, hosts)
+    _write_files(directory, resolv, hosts, hostname)
     return directory
 
 
-def _write_files(directory: Path, resolv: str, hosts: str) -> None:
+def _write_files(directory: Path, resolv: str, hosts: str, hostname: str) -> None:
     syscalls.make_dirs(str(directory))
     write_atomic(directory / "resolv.conf", resolv)
     write_atomic(directory / "hosts", hosts)
+    write_atomic(directory / "hostname", f"{hostname}\n")
 
 
 def _link(target: Path, link: Path) -> bool:

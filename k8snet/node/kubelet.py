@@ -184,7 +184,8 @@ class Kubelet(Controller):
                 spec, ns, self.config.cluster_domain, self.config.cluster_dns,
                 pod_dns.DNSConfig((self.config.upstream_dns,))).resolv_conf()
             discovery.write_pod_files(files, resolv, discovery.hosts_file(
-                typed, rt.ip, self.config.cluster_domain), self.config.pod_files)
+                typed, rt.ip, self.config.cluster_domain), self.config.pod_files,
+                hostname=typed.hostname or typed.name)
             if spec.get("volumes") and not self._trusted(pod):
                 rt.volume_dir = volumes.pod_volume_dir(
                     os.path.join(os.path.dirname(self.config.log_dir), "volumes"), ns, name, uid)

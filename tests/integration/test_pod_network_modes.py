@@ -76,6 +76,7 @@ def test_host_network_dns_config_and_hostname(cluster):
         assert rt.netns == naming.node_netns(cluster.spec.name, "node2") and rt.veth == ""
         assert "18080" in sh(f"ip netns exec {rt.netns} ss -Hltn 'sport = :18080'").stdout
         assert _exec(cluster, "hostnet", ["hostname"]).strip() == "node2"
+        assert _exec(cluster, "hostnet", ["cat", "/etc/hostname"]) == "node2\n"
         assert _exec(cluster, "hostnet", ["cat", "/etc/resolv.conf"]) == (
             "nameserver 203.0.113.53\n")             # ClusterFirst falls back to Default
         # reached at the node's IP directly and through its Service (EndpointSlice: node IP)
@@ -96,6 +97,7 @@ def test_host_network_dns_config_and_hostname(cluster):
         assert _exec(cluster, "customdns", ["cat", "/etc/resolv.conf"]) == (
             "search example.com\nnameserver 203.0.113.53\noptions ndots:1\n")
         assert _exec(cluster, "named", ["hostname"]).strip() == "myhost"
+        assert _exec(cluster, "named", ["cat", "/etc/hostname"]) == "myhost\n"
         assert _exec(cluster, "named", ["hostname", "-f"]).strip() == \
             "myhost.sub.default.svc.cluster.local"
         # deleting the hostNetwork pod leaves the node's namespace and uplink alone

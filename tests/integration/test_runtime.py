@@ -102,12 +102,12 @@ def test_a_sandbox_that_fails_after_its_network_is_undone_and_made_again(cluster
     from k8snet.node import kubelet as kubelet_mod
     real, calls = kubelet_mod.discovery.write_pod_files, []
 
-    def full_once(netns_name, resolv, hosts, store=""):
+    def full_once(netns_name, resolv, hosts, store="", hostname=""):
         calls.append(netns_name)
         if len(calls) == 1:
             assert cni.netns_exists(netns_name)       # the network was made first
             raise OSError(28, f"write {netns_name}/resolv.conf: No space left on device")
-        return real(netns_name, resolv, hosts, store)
+        return real(netns_name, resolv, hosts, store, hostname)
     monkeypatch.setattr(kubelet_mod.discovery, "write_pod_files", full_once)
     apply_yaml(cluster, LATE)
     wait_for(lambda: any(e.get("reason") == "FailedCreatePodSandBox"

@@ -16,6 +16,15 @@ def test_a_namespaced_pod_is_never_read_as_a_mininet_command() -> None:
     assert cli.parseline("  y/b echo hi ") == (None, None, "y/b echo hi")
 
 
+def test_a_pod_named_with_a_dash_or_dot_is_never_a_mininet_command() -> None:
+    """``iperf-server hostname`` (the demo's own pod) ran Mininet's iperf with
+    ``-server`` as its argument; ``py-app`` ran ``py``; ``exit-test`` ended the CLI."""
+    cli = _cli()
+    for line in ("iperf-server hostname", "py-app hostname", "exit-test hostname",
+                 "web.v2 hostname"):
+        assert cli.parseline(line) == (None, None, line)     # -> default(): pod or node
+
+
 def test_plain_commands_parse_as_before() -> None:
     cli = _cli()
     assert cli.parseline("x h1") == ("x", "h1", "x h1")         # Mininet's xterm

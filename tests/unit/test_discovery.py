@@ -111,8 +111,9 @@ def test_pod_files_kept_in_a_store_with_a_link_in_etc_netns(tmp_path, monkeypatc
     etc, store = tmp_path / "etc-netns", tmp_path / "run" / "etc-netns"
     monkeypatch.setattr(discovery, "ETC_NETNS", etc)
     made = discovery.write_pod_files("k8snet-a-p1", "nameserver 10.96.0.10\n", "hosts\n",
-                                     str(store))
+                                     str(store), hostname="p1")
     assert made == etc / "k8snet-a-p1" and made.is_symlink()
+    assert (made / "hostname").read_text() == "p1\n"          # the container's /etc/hostname
     assert (made / "resolv.conf").read_text() == "nameserver 10.96.0.10\n"
     assert (store / "k8snet-a-p1" / "hosts").read_text() == "hosts\n"
     # the same pod name again (its old link still there): the link is replaced
