@@ -99,11 +99,14 @@ def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
                     grpc_ports: tuple[int, ...] = (),
                     sandboxed: tuple[dict, dict] | None = None,
                     mounts: tuple = (), mount_ns: str = "", hostname: str = "",
-                    files: str = "") -> ContainerProcess:
+                    files: str = "", tmp_dir: str = "") -> ContainerProcess:
     """Start ``container`` in the network namespace ``netns``; its output goes
     to ``log_path`` (default: ``log_dir/<ns>_<pod>_<container>.log``).
     Its hostname is ``hostname``, else the pod's ``spec.hostname``, else its
-    name; its resolver files are /etc/netns/``files`` (default: ``netns``).
+    name; its resolver files are /etc/netns/``files`` (default: ``netns``);
+    a sandboxed container's /tmp is ``tmp_dir`` (made here, world-writable and
+    sticky), which ``kubectl exec`` into it shares, as a container's
+    filesystem is shared by what runs in it.
     ``sandboxed`` (the pod's and the container's API spec) runs it in the
     sandbox (k8snet.node.sandbox) as the identity they ask for, with
     ``mounts`` (k8snet.node.volumes.Mount: its volumes) bound in, starting
@@ -116,11 +119,15 @@ def start_container(pod: Pod, container: Container, netns: str, log_dir: str,
     ident = None
     if sandboxed:
         ident = sandbox.identity(sandboxed[0], sandboxed[1], builtin)
+        if tmp_dir:
+            syscalls.make_dirs(tmp_dir)
+            os.chmod(tmp_dir, 0o1777)
         wrapper = [*sandbox.enter(netns_path(netns), mount_ns),
                    *sandbox.prefix(ident, hostname, mounts,
                                    str(sandboxed[1].get("workingDir") or "/"),
                                    etc_dir=ETC_NETNS / (files or netns),   # the kubelet
-                                   etc_names=POD_FILES)]      # wrote them at sandbox set-up
+                                   etc_names=POD_FILES,       # wrote them at sandbox set-up
+                                   tmp_dir=tmp_dir)]
     log_path = log_path or os.path.join(
         log_dir, f"{pod.namespace}_{pod.name}_{container.name}.log")
     syscalls.make_dirs(os.path.dirname(log_path))

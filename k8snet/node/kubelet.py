@@ -209,6 +209,7 @@ class Kubelet(Controller):
             discovery.remove_pod_files(rt.files_name)
             if rt.volume_dir:
                 volumes.remove(rt.volume_dir)
+            shutil.rmtree(self.config.pod_tmp(rt.log_dir), ignore_errors=True)   # /tmp
             if not rt.host_network:
                 self.ipam.release(rt.ip)
             with self.lock:
@@ -302,7 +303,8 @@ class Kubelet(Controller):
             return
         grpc_ports = probes.grpc_ports(c.spec)
         typed = replace(typed, env=())
-        log_path = os.path.join(rt.log_dir, c.name, f"{c.restart_count + (c.proc is not None)}.log")
+        run = c.restart_count + (c.proc is not None)
+        log_path = os.path.join(rt.log_dir, c.name, f"{run}.log")
         if c.proc is not None:
             c.restart_count += 1
             c.last_state = c.finished
@@ -314,7 +316,10 @@ class Kubelet(Controller):
                                           sandboxed=sandboxed, mounts=tuple(mounts),
                                           mount_ns=self.config.sandbox_mounts,
                                           hostname=self.node.name if rt.host_network else "",
-                                          files=rt.files_name)
+                                          files=rt.files_name,
+                                          tmp_dir=os.path.join(
+                                              self.config.pod_tmp(rt.log_dir), c.name, str(run))
+                                          if sandboxed else "")
         self._exits.watch(proc.proc.pid)     # before anyone can reap it; False: polled
         if proc.identity is not None and proc.identity.refused:
             events.record(self.store, pod, events.WARNING, "CapabilityRefused",

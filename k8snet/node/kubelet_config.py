@@ -3,6 +3,7 @@ its node's facts (``NodeFacts``), and nothing else, as kindnetd's agents are."""
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass, field
 
 
@@ -22,6 +23,13 @@ class KubeletConfig:
     trusted_owners: set = field(default_factory=set)
     sandbox_mounts: str = ""
     pod_files: str = ""
+
+    def pod_tmp(self, pod_log_dir: str) -> str:
+        """Where a pod's containers keep /tmp (beside the logs, in memory),
+        one directory per container run: a restarted container starts with
+        an empty /tmp, as a new container does."""
+        return os.path.join(os.path.dirname(self.log_dir), "tmp",
+                            os.path.basename(pod_log_dir))
 
 
 @dataclass(frozen=True)

@@ -150,17 +150,20 @@ def _etc_files(etc_dir: Path | None, names: Sequence[str] | None) -> list[str]:
 
 def prefix(ident: Identity, hostname: str = "", mounts: Sequence = (),
            workdir: str = "/", etc_dir: Path | None = None,
-           etc_names: Sequence[str] | None = None) -> list[str]:
+           etc_names: Sequence[str] | None = None, tmp_dir: str = "") -> list[str]:
     """The argv that runs a command in the sandbox as ``ident`` (append the
     command); ``mounts`` (k8snet.node.volumes.Mount) bind the pod's volumes;
     the files of ``etc_dir`` (the pod's /etc/netns/NAME; ``etc_names`` of
-    them if given, else all) are bound over /etc;
+    them if given, else all) are bound over /etc; ``tmp_dir`` (the
+    container's, kept for its run) is its /tmp, else /tmp is a private tmpfs;
     it starts in ``workdir`` (the container's ``workingDir``; "/" as an image
     without WORKDIR), never in the lab's own directory."""
     caps = "".join(f",+{c.lower()}" for c in ident.caps)
     etc = _etc_files(etc_dir, etc_names)
     argv = ["bwrap", *_root_binds(mounts), *etc, "--dev", "/dev", "--proc", "/proc",
-            "--perms", "1777", "--tmpfs", "/tmp", "--tmpfs", "/run",   # /tmp: anyone's, sticky
+            *(["--bind", tmp_dir, "/tmp"] if tmp_dir            # the container's own /tmp,
+              else ["--perms", "1777", "--tmpfs", "/tmp"]),     # its execs' too; else private
+            "--tmpfs", "/run",
             *[arg for m in mounts for arg in m.bwrap_args()],
             *_code_binds(),      # last: a volume at /tmp must not hide the lab's code
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",

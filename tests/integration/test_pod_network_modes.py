@@ -98,6 +98,9 @@ def test_host_network_dns_config_and_hostname(cluster):
             "search example.com\nnameserver 203.0.113.53\noptions ndots:1\n")
         assert _exec(cluster, "named", ["hostname"]).strip() == "myhost"
         assert _exec(cluster, "named", ["cat", "/etc/hostname"]) == "myhost\n"
+        # /tmp is the container's: one exec's file is there for the next (kubectl cp)
+        _exec(cluster, "named", ["sh", "-c", "echo kept > /tmp/f"])
+        assert _exec(cluster, "named", ["cat", "/tmp/f"]) == "kept\n"
         assert _exec(cluster, "named", ["hostname", "-f"]).strip() == \
             "myhost.sub.default.svc.cluster.local"
         # deleting the hostNetwork pod leaves the node's namespace and uplink alone
