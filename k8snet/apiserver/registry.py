@@ -24,6 +24,7 @@ from k8snet.errors import Invalid, StatusError
 
 NODE_PORTS = (30000, 32767)
 IMMUTABLE_SELECTOR = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
+NAMESPACE_FINALIZER = "kubernetes"   # api.FinalizerKubernetes: the namespace controller's
 DYNAMIC_OFFSET = 16   # dynamic ClusterIPs start here; below is kept for static ones
 
 
@@ -70,6 +71,34 @@ class PodStrategy(GenericStrategy):
         status = obj.setdefault("status", {})
         status.setdefault("phase", "Pending")
         status.setdefault("qosClass", "BestEffort")
+
+
+class NamespaceStrategy(GenericStrategy):
+    """Namespaces (pkg/registry/core/namespace/strategy.go): a new one is
+    ``Active`` and carries the ``kubernetes`` finalizer (PrepareForCreate),
+    which the namespace controller alone takes off.  Upstream an update keeps
+    the old finalizers and status (they change through ``/finalize`` and
+    ``/status``); here one that leaves them out keeps them, so a ``kubectl
+    apply`` cannot drop them, while the controller can still write them."""
+
+    def prepare_create(self, store: Store, obj: dict) -> None:
+        super().prepare_create(store, obj)
+        obj["status"] = {"phase": "Active"}
+        spec = obj.setdefault("spec", {})
+        finalizers = spec.get("finalizers") or []
+        if NAMESPACE_FINALIZER not in finalizers:
+            spec["finalizers"] = [*finalizers, NAMESPACE_FINALIZER]
+
+    def prepare_update(self, store: Store, old: dict, obj: dict) -> None:
+        spec = obj.get("spec")
+        keep_finalizers = not isinstance(spec, dict) or "finalizers" not in spec
+        keep_status = not obj.get("status")
+        super().prepare_update(store, old, obj)
+        old_finalizers = (old.get("spec") or {}).get("finalizers")
+        if keep_finalizers and old_finalizers:
+            obj.setdefault("spec", {})["finalizers"] = list(old_finalizers)
+        if keep_status and old.get("status"):
+            obj["status"] = old["status"]
 
 
 class IngressStrategy(GenericStrategy):
@@ -240,4 +269,5 @@ class ServiceStrategy(GenericStrategy):
 def strategies(service_cidr: str) -> tuple[dict[str, Strategy], Strategy]:
     """The per-kind strategies and the one for every other kind."""
     return {"Service": ServiceStrategy(service_cidr), "Pod": PodStrategy(),
+            "Namespace": NamespaceStrategy(),
             "Ingress": IngressStrategy()}, GenericStrategy()

@@ -277,7 +277,7 @@ class Store:
         (deletionTimestamp): its kubelet stops it and deletes it with
         ``grace_seconds=0``.  ``propagation`` Orphan removes this owner from its
         dependents; Background leaves them to the garbage collector; Foreground
-        deletes them first.  A Namespace takes its objects with it."""
+        deletes them first.  A Namespace is marked Terminating (``_delete_namespace``)."""
         with self.lock:
             obj = self.get(kind, namespace, name)
             if kind == "Namespace" and name in IMMORTAL_NAMESPACES:
@@ -363,6 +363,8 @@ class Store:
         self._write(kind, (ns, name), new, MODIFIED, old)
         if meta.get("deletionTimestamp") and meta.get("finalizers") == [] and kind != "Pod":
             self._remove(new)
+        elif kind == "Namespace" and _finalized_namespace(new):
+            self._remove(new)
         return self.find(kind, ns, name) or new
 
     def _write(self, kind: str, key: tuple[str, str], obj: dict, type_: str,
@@ -443,7 +445,24 @@ class Store:
         return bound and grace_seconds != 0
 
     def _delete_namespace(self, ns_obj: dict) -> dict:
+        """The namespace registry's Delete (pkg/registry/core/namespace/storage/
+        storage.go): a Namespace with ``spec.finalizers`` (the API server gives
+        every one ``kubernetes``) is only marked, ``deletionTimestamp`` and
+        ``status.phase`` Terminating; deleting it again changes nothing.  The
+        namespace controller (k8snet/control/namespace.py) empties it and takes
+        its finalizer off, and the update that leaves none removes it
+        (``ShouldDeleteNamespaceDuringUpdate``).  One without finalizers (made
+        without the API server's strategies) goes at once, with its objects."""
         name = ns_obj["metadata"]["name"]
+        if (ns_obj.get("spec") or {}).get("finalizers"):
+            if ns_obj["metadata"].get("deletionTimestamp"):
+                return ns_obj
+            marked = copy.deepcopy(ns_obj)
+            marked["metadata"]["deletionTimestamp"] = now_rfc3339(self.clock())
+            marked["metadata"]["deletionGracePeriodSeconds"] = 0
+            marked.setdefault("status", {})["phase"] = "Terminating"
+            self._write("Namespace", ("", name), marked, MODIFIED, ns_obj)
+            return marked
         for kind in list(self.objects):
             if kind_info(kind).namespaced:
                 for (ns, _), obj in list(self.objects[kind].items()):
@@ -454,6 +473,13 @@ class Store:
                     else:
                         self._remove(obj)
         return self._remove(ns_obj)
+
+
+def _finalized_namespace(ns: dict) -> bool:
+    """A Namespace being deleted that no finalizer holds any more."""
+    meta = ns.get("metadata") or {}
+    return bool(meta.get("deletionTimestamp")) and not meta.get("finalizers") \
+        and not (ns.get("spec") or {}).get("finalizers")
 
 
 def _spec_of(obj: dict) -> dict:

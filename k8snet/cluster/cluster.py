@@ -42,7 +42,9 @@ from k8snet.control.endpoints_mirror import EndpointsMirror
 from k8snet.control.endpointslice import EndpointSliceController
 from k8snet.control.gc import GarbageCollector
 from k8snet.control.loadbalancer import LoadBalancerController
+from k8snet.control.namespace import NamespaceController
 from k8snet.control.nodelifecycle import NodeLifecycleController
+from k8snet.control.podgc import PodGCController
 from k8snet.control.replicaset import ReplicaSetController
 from k8snet.control.serviceaccount import ServiceAccountsController
 from k8snet.control.statefulset import StatefulSetController
@@ -188,7 +190,8 @@ class Cluster:
         net = self.spec.network
         for cls in (Binder, ReplicaSetController, DeploymentController, StatefulSetController,
                     DaemonSetController, EndpointSliceController, EndpointsMirror,
-                    GarbageCollector, ServiceAccountsController):
+                    GarbageCollector, ServiceAccountsController, NamespaceController,
+                    PodGCController):
             self.controllers.append(cls(self.store).start())
         self.controllers.append(LoadBalancerController(self.store, net.lb_pool).start())
         self.controllers.append(NodeLifecycleController(self.store, self.node_grace).start())

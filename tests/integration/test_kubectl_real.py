@@ -368,7 +368,8 @@ def test_auth_can_i_whoami_and_default_service_accounts(cluster):
     assert "*.*" in kubectl(cluster, "auth", "can-i", "--list", check=True).stdout
     who = json.loads(kubectl(cluster, "auth", "whoami", "-o", "json", check=True).stdout)
     assert who["status"]["userInfo"]["username"] == "system:unsecured"
-    namespaces = {ns["metadata"]["name"] for ns in cluster.store.list("Namespace")}
+    namespaces = {ns["metadata"]["name"] for ns in cluster.store.list("Namespace")
+                  if not ns["metadata"].get("deletionTimestamp")}     # Terminating: none
     wait_for(lambda: {sa["metadata"]["namespace"] for sa in
                       cluster.store.list("ServiceAccount")} >= namespaces, 10,
              "a default ServiceAccount in every namespace")
