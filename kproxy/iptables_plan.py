@@ -6,7 +6,8 @@ grows with the number of services, which the benchmarks show), ``statistic
 --mode random`` picks an endpoint, ``recent`` keeps ClientIP affinity.
 ``fragment(ctx, sp)`` gives one Service port's chains (KPROXY-SVC-, -SVL-,
 -EXT-, -SEP-) and its rules in the chains every port shares
-(KPROXY-SERVICES, KPROXY-NODEPORTS and the filter table's reject chains);
+(KPROXY-SERVICES, KPROXY-NODEPORTS and the filter table's reject chains).
+LoadBalancer IPs and ``externalIPs`` go to the -EXT- chain, as node ports do.
 ``kproxy.iptables_sync`` adds them up into restores.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ import base64
 import hashlib
 from dataclasses import dataclass
 
-from kproxy.state import Endpoint, ServicePortState, endpoint_id
+from kproxy.state import Endpoint, ServicePortState, endpoint_id, external_ips
 
 MASQ_MARK = "0x4000/0x4000"
 DROP_MARK = "0x8000/0x8000"
@@ -116,12 +117,12 @@ def fragment(ctx: Context, sp: ServicePortState) -> Fragment:
     ready, local = sp.ready(), sp.local(ctx.node)
     external = svc.type in ("NodePort", "LoadBalancer")
     match = f"-p {proto} -m {proto} --dport {port.port}"
+    eips = external_ips(svc)
     if not ready:
         lists = [(REJECTS, f"{c(sp.label + ' has no endpoints')} -d {svc.cluster_ip}/32 "
                            f"{match} -j REJECT")]
-        if svc.load_balancer_ip:
-            lists.append((REJECTS, f"{c(sp.label + ' has no endpoints')} "
-                                   f"-d {svc.load_balancer_ip}/32 {match} -j REJECT"))
+        lists += [(REJECTS, f"{c(sp.label + ' has no endpoints')} -d {ip}/32 {match} -j REJECT")
+                  for ip in ([svc.load_balancer_ip] if svc.load_balancer_ip else []) + eips]
         if external:
             lists.append((EXTERNAL_REJECTS, f"{c(sp.label + ' has no endpoints')} "
                                             f"-m addrtype --dst-type LOCAL -p {proto} -m {proto} "
@@ -152,7 +153,7 @@ def fragment(ctx: Context, sp: ServicePortState) -> Fragment:
         target = svc_chain
     lists = [(SERVICES, f"{c(sp.label + ' cluster IP')} -d {svc.cluster_ip}/32 {match} "
                         f"-j {target}")]
-    if external:
+    if external or eips:
         if svc.external_traffic_policy == "Local":
             rules = [
                 f"-A {ext_chain} {c('pods may use any endpoint')} -s {ctx.pod_cidr} "
@@ -170,9 +171,13 @@ def fragment(ctx: Context, sp: ServicePortState) -> Fragment:
             rules = [f"-A {ext_chain} {c('Cluster policy masquerades')} -j KPROXY-MARK-MASQ",
                      f"-A {ext_chain} {c(sp.label)} -j {svc_chain}"]
         chains.append((ext_chain, tuple(rules)))
+    if external:
         lists.append((NODEPORTS, f"{c(sp.label + ' node port')} -p {proto} -m {proto} "
                                  f"--dport {port.node_port} -j {ext_chain}"))
         if svc.load_balancer_ip:
             lists.append((SERVICES, f"{c(sp.label + ' load balancer IP')} "
                                     f"-d {svc.load_balancer_ip}/32 {match} -j {ext_chain}"))
+    # kube-proxy's "external IP" rules in KUBE-SERVICES: to the EXT chain.
+    lists += [(SERVICES, f"{c(sp.label + ' external IP')} -d {ip}/32 {match} -j {ext_chain}")
+              for ip in eips]
     return Fragment(tuple(chains), tuple(lists))

@@ -31,7 +31,7 @@ BASE_CHAINS = {
 
 # Service dispatch: one lookup on the destination sends a packet on its way.
 SERVICES = "services"
-SERVICE_IPS = "service-ips"                  # ClusterIP or LB IP . proto . port : verdict
+SERVICE_IPS = "service-ips"                  # ClusterIP, LB or external IP . proto . port : verdict
 SERVICE_NODEPORTS = "service-nodeports"      # proto . nodePort : verdict (local addresses)
 
 # Services with no ready endpoint: ICMP port unreachable from the filter hooks.
@@ -58,7 +58,7 @@ EGRESS = "egress"
 HAIRPIN = "hairpin"    # set of "endpoint . endpoint": a pod that reached itself through a Service
 
 # Endpoint selection.  The packet's own destination names its Service port:
-# ``ip daddr . meta l4proto . th dport`` for a ClusterIP or LB IP,
+# ``ip daddr . meta l4proto . th dport`` for a ClusterIP, LB or external IP,
 # ``meta l4proto . th dport`` for a node port.  The pick chain draws the
 # index of the endpoint with ``ct mark set numgen random mod N`` and one
 # lookup of that key ``. ct mark`` in a data map gives the DNAT target.
@@ -107,7 +107,7 @@ def pick_chain(policy: str, key: str, count: int) -> str:
 
 
 def external_chain(key: str, ready: int, local: int | None) -> str:
-    """The shared chain for traffic from outside (LB IP, node port):
+    """The shared chain for traffic from outside (LB IP, external IP, node port):
     ``external-ip-3`` under Cluster policy, ``external-local-ip-3-1`` under
     Local policy with 1 of the 3 ready endpoints on this node."""
     if local is None:

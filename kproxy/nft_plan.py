@@ -8,7 +8,7 @@ and ``shared_chain`` give the rules of the chains every Service shares.
 
 Behaviour follows kube-proxy's nftables mode (pkg/proxy/nftables/proxier.go)
 and https://kubernetes.io/docs/reference/networking/virtual-ips/: ClusterIP,
-NodePort and LoadBalancer; ``internalTrafficPolicy`` and
+NodePort, LoadBalancer and ``externalIPs``; ``internalTrafficPolicy`` and
 ``externalTrafficPolicy`` Local; sessionAffinity ClientIP with its timeout;
 masquerade for traffic from outside the pod network and under Cluster
 policy; hairpin masquerade; reject with no ready endpoint; reject to a
@@ -43,7 +43,7 @@ from kproxy.nft_names import (
     external_chain,
     pick_chain,
 )
-from kproxy.state import Endpoint, ServicePortState, endpoint_id
+from kproxy.state import Endpoint, ServicePortState, endpoint_id, external_ips
 
 Element = tuple[str, str, str, str]     # (map or set, key, value ("" in a set), comment)
 SharedSpec = tuple                      # ("pick", policy, key, n) | ("external", key, n, m|None)
@@ -129,7 +129,7 @@ def shared_chain(ctx: Context, spec: SharedSpec) -> tuple[str, tuple[str, ...]]:
     ``("pick", policy, key, n)``: DNAT to one of ``n`` endpoints, looked up
     by the packet's Service key and the index ``numgen random mod n`` drew
     into the conntrack mark (``kproxy.nft_names`` says why there).
-    ``("external", key, n, m)``: traffic to an LB IP or node port; ``m`` is
+    ``("external", key, n, m)``: traffic to an LB IP, external IP or node port; ``m`` is
     None under Cluster policy (masquerade, any endpoint), else the number of
     endpoints on this node under Local policy (the client IP is kept).
     """
@@ -167,6 +167,7 @@ def fragment(ctx: Context, sp: ServicePortState) -> Fragment:
     svc, port, proto = sp.service, sp.port, sp.proto
     vip = f"{svc.cluster_ip} . {proto} . {port.port}"
     lb = f"{svc.load_balancer_ip} . {proto} . {port.port}" if svc.load_balancer_ip else ""
+    eips = [f"{ip} . {proto} . {port.port}" for ip in external_ips(svc)]
     nodeport = f"{proto} . {port.node_port}"
     external = svc.type in ("NodePort", "LoadBalancer")
     ready = sp.ready()
@@ -176,14 +177,15 @@ def fragment(ctx: Context, sp: ServicePortState) -> Fragment:
     if not ready:
         why = f"{sp.label} has no endpoints"
         els = [owner, (NO_ENDPOINT_SERVICES, vip, f"goto {REJECT_CHAIN}", why)]
-        if lb:
-            els.append((NO_ENDPOINT_SERVICES, lb, f"goto {REJECT_CHAIN}", why))
+        els += [(NO_ENDPOINT_SERVICES, addr, f"goto {REJECT_CHAIN}", why)
+                for addr in ([lb] if lb else []) + eips]
         if external:
             els.append((NO_ENDPOINT_NODEPORTS, nodeport, f"goto {REJECT_CHAIN}", why))
         return Fragment(tuple(els))
     local = [e for e in ready if e.node == ctx.node]
     els = [owner, *((HAIRPIN, f"{e.ip} . {e.ip}", "", "") for e in ready)]  # hairpin: shared
     addrs = ([("ip", lb, SERVICE_IPS, f"{sp.label} load balancer IP")] if lb else []) + \
+        [("ip", addr, SERVICE_IPS, f"{sp.label} external IP") for addr in eips] + \
         ([("nodeport", nodeport, SERVICE_NODEPORTS, f"{sp.label} node port")]
          if external else [])
     if svc.session_affinity == "ClientIP":

@@ -65,3 +65,20 @@ def endpoint_id(sp: ServicePortState, ep: Endpoint) -> str:
     raw = f"{sp.id}/{ep.ip}:{ep.port}"
     digest = hashlib.sha256(raw.encode()).hexdigest()[:8].upper()
     return f"{digest}-{sp.service.namespace}/{sp.service.name}/{sp.proto}/{ep.ip}/{ep.port}"
+
+
+def external_ips(svc: Service) -> list[str]:
+    """``spec.externalIPs`` that kproxy captures, in order, each once.
+
+    kube-proxy (``svcInfo.ExternalIPs()``, both proxiers) sends traffic to
+    an external IP and a Service port to the Service's external chain, as
+    for a LoadBalancer IP; an address that already is the ClusterIP or the
+    LoadBalancer IP of this Service is left to that (one key, one element).
+    """
+    taken = {svc.cluster_ip, svc.load_balancer_ip}
+    out: list[str] = []
+    for ip in svc.external_ips:
+        if ip and ip not in taken:
+            taken.add(ip)
+            out.append(ip)
+    return out

@@ -20,7 +20,7 @@ def _pairs(mapping: dict | None) -> tuple[tuple[str, str], ...]:
 
 def service_from(obj: dict) -> Service:
     """The typed Service (ClusterIP, NodePorts and LoadBalancer IP as
-    allocated) for a stored v1 Service."""
+    allocated, externalIPs) for a stored v1 Service."""
     meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
     affinity = ((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {})
     ingress = ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
@@ -39,6 +39,7 @@ def service_from(obj: dict) -> Service:
         internal_traffic_policy=spec.get("internalTrafficPolicy") or "Cluster",
         external_name=spec.get("externalName", "") or "",
         load_balancer_ip=next((i.get("ip", "") for i in ingress if i.get("ip")), ""),
+        external_ips=tuple(str(ip) for ip in spec.get("externalIPs") or ()),
         health_check_node_port=spec.get("healthCheckNodePort") or 0)
 
 

@@ -4,7 +4,8 @@ environment take (``convert.service_from`` makes it from the stored object).
 Shaped after the Kubernetes Service API: ports with name, protocol, port,
 targetPort (number or container-port name) and nodePort; types ClusterIP,
 NodePort, LoadBalancer, ExternalName; headless (clusterIP None);
-sessionAffinity ClientIP with a timeout; external/internal traffic policy.
+sessionAffinity ClientIP with a timeout; external/internal traffic policy;
+externalIPs.
 Validation and allocation live in the API server (``apiserver/registry.py``);
 the predicates at the end (``externally_accessible``, ``needs_health_check``...)
 read a stored Service's ``spec`` dict, for the API server and its validation.
@@ -43,6 +44,9 @@ class Service:
     internal_traffic_policy: str = "Cluster"
     external_name: str = ""
     load_balancer_ip: str = ""    # allocated from the pool; "" while pending
+    # spec.externalIPs: addresses the nodes accept as this Service's (any
+    # type but ExternalName); traffic to them takes externalTrafficPolicy.
+    external_ips: tuple[str, ...] = ()
     health_check_node_port: int = 0   # spec.healthCheckNodePort; 0 when it has none
 
     @property

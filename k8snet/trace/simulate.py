@@ -112,7 +112,7 @@ def _outcome_lines(inputs: SimInputs, res: nftsim.TraceResult, pkt: _Packet,
                    proto: str) -> list[str]:
     """What became of the packet: the reject or drop and why, the DNAT, the SNAT."""
     if res.verdict == nftsim.REJECT:
-        svc = service_at(inputs.store, pkt.dst)
+        svc = service_at(inputs.store, pkt.dst, pkt.port)
         what = f"Service {svc}" if svc else f"{pkt.dst}:{pkt.port}"
         if REJECT_CHAIN in res.chains:
             why = f"{what} has no endpoints"
@@ -389,7 +389,7 @@ def _at_node(w: _Walk, path: _Path, node: str, pkt: _Packet, hook_path: str, dep
     path.hops.append(nf_hop)
     notes, outcomes = _netfilter(w.inputs, node, pkt, w.protocol, hook_path)
     nf_hop.lines += notes
-    svc = service_at(w.inputs.store, pkt.dst)
+    svc = service_at(w.inputs.store, pkt.dst, pkt.port)
     if outcomes is None and svc:
         path.stop = f"{notes[-1]} (the Service {svc} is not resolved)"
         return
@@ -469,7 +469,7 @@ def simulate(inputs: SimInputs, source: Endpoint, target: Target, protocol: str 
     if loopback:
         _loopback(inputs, source, target, result)
         return result
-    svc = service_at(inputs.store, target.ip)
+    svc = service_at(inputs.store, target.ip, target.port)
     if svc and source.element:
         ns, _, name = svc.partition("/")
         hops[-1].path.append((source.element, service_id(ns, name)))

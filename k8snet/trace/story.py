@@ -119,13 +119,23 @@ def pod_at(store, ip: str) -> dict | None:
     return found[0] if found else None
 
 
-def service_at(store, ip: str) -> str:
-    """``ns/name`` of the Service whose ClusterIP or LoadBalancer IP is ``ip``, or ""."""
-    for svc in store.list("Service"):
+def service_at(store, ip: str, port: int | None = None) -> str:
+    """``ns/name`` of the Service whose ClusterIP or LoadBalancer IP is ``ip``,
+    else of one with ``ip`` among its ``spec.externalIPs`` (and, when ``port``
+    is given, that port among its ports: kproxy, as kube-proxy, captures an
+    external IP only on the Service's ports, and it may be a node's own
+    address that serves other ports), or ""."""
+    services = store.list("Service")
+    for svc in services:
         spec, status = svc.get("spec") or {}, svc.get("status") or {}
         ips = [spec.get("clusterIP")] + [i.get("ip") for i in
                                          (status.get("loadBalancer") or {}).get("ingress") or []]
         if ip in ips:
+            return f"{svc['metadata']['namespace']}/{svc['metadata']['name']}"
+    for svc in services:
+        spec = svc.get("spec") or {}
+        if ip in (spec.get("externalIPs") or []) and (
+                port is None or port in [p.get("port") for p in spec.get("ports") or []]):
             return f"{svc['metadata']['namespace']}/{svc['metadata']['name']}"
     return ""
 
@@ -274,7 +284,7 @@ def tell(lab: Lab, result: TraceResult, sport: int) -> None:
         return
     replies = {(e.reply.src, str(e.reply.sport)) for e in result.conntrack}
     ids = request_ids(result.events, replies)
-    found = service_at(lab.store, tgt.ip)
+    found = service_at(lab.store, tgt.ip, tgt.port)
     svc = service_id(*found.split("/", 1)) if found else ""
     if svc and src.element:
         result.hops[-1].path.append((src.element, svc))
@@ -367,7 +377,7 @@ def _destination(lab: Lab, result: TraceResult, dst_ip: str, dst_port: int,
     elif result.protocol == "UDP" and result.error == "timed out":
         result.verdict += ("; UDP has no handshake: a server that ignores the probe's "
                            "datagram looks the same as a drop")
-    target_svc = service_at(lab.store, result.target.ip)
+    target_svc = service_at(lab.store, result.target.ip, result.target.port)
     if target_svc:
         result.verdict += missing_port(lab.store, target_svc, result.target.port,
                                        result.protocol,

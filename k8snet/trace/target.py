@@ -74,12 +74,13 @@ def is_ip(text: str) -> bool:
 
 
 def default_port(store, ip: str, protocol: str) -> int:
-    """The first port of the Service at ``ip`` (ClusterIP or LoadBalancer IP), or of
-    the pod at ``ip``, for ``protocol``; 80 when neither declares one."""
+    """The first port of the Service at ``ip`` (ClusterIP, LoadBalancer IP or one
+    of its externalIPs), or of the pod at ``ip``, for ``protocol``; 80 when
+    neither declares one."""
     for svc in store.list("Service"):
         spec, status = svc.get("spec") or {}, svc.get("status") or {}
-        ips = [spec.get("clusterIP")] + [i.get("ip") for i in
-                                         (status.get("loadBalancer") or {}).get("ingress") or []]
+        ips = [spec.get("clusterIP"), *(spec.get("externalIPs") or [])] + \
+            [i.get("ip") for i in (status.get("loadBalancer") or {}).get("ingress") or []]
         if ip in ips:
             for p in spec.get("ports") or []:
                 if (p.get("protocol") or "TCP") == protocol:

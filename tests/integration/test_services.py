@@ -1,4 +1,4 @@
-"""Services with real traffic, in both proxy modes: kproxy, SNAT, LB, UDP."""
+"""Services with real traffic, in both proxy modes: kproxy, SNAT, LB, externalIPs, UDP."""
 from __future__ import annotations
 
 import collections
@@ -220,6 +220,37 @@ def test_load_balancer_ip_reachable_from_ext(svc_cluster):
         ext(svc_cluster, f"curl -s --max-time 3 http://{lb}/hostname").stdout
         for _ in range(12))
     assert set(counts) <= {"web-1", "web-2", "web-3"} and counts, counts
+
+
+def test_external_ip_that_is_a_node_ip_answers_pods_the_node_and_ext(svc_cluster):
+    """``spec.externalIPs`` (kube-proxy's "external IP" rules, through the
+    Service's external chain): node2's own IP on port 8123 reaches the demo
+    web pods from a pod on another node, from node2 itself and from ext (the
+    fabric routes a node's IP to that node; other external IPs are not routed)."""
+    node2 = svc_cluster.network.nodes["node2"].ip
+    _, docs = create_service(svc_cluster, f"""
+        apiVersion: v1
+        kind: Service
+        metadata: {{name: web-eip}}
+        spec:
+          selector: {{app: web}}
+          externalIPs: [{node2}]
+          ports: [{{port: 8123, targetPort: 8080}}]
+        """)
+    try:
+        wait_programmed(svc_cluster, "8123")
+        url = f"http://{node2}:8123/hostname"
+        backends = {"web-1", "web-2", "web-3"}
+        pod = next(p["metadata"]["name"] for p in svc_cluster.store.list("Pod", "default")
+                   if is_ready(p) and p["spec"].get("nodeName") not in (None, "node2")
+                   and p["metadata"]["name"] in ("client", "web-1", "web-3"))
+        assert set(hits(svc_cluster, pod, url, 6)) <= backends, pod
+        out = in_node(svc_cluster, "node2", f"curl -s --max-time 3 {url}")
+        assert out.stdout in backends, out
+        out = ext(svc_cluster, f"curl -s --max-time 3 {url}")
+        assert out.stdout in backends, out
+    finally:
+        remove(svc_cluster, docs)
 
 
 def test_service_without_endpoints_rejects(svc_cluster):

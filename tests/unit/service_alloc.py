@@ -71,7 +71,8 @@ def validate(svc: Service) -> None:
                          ("internalTrafficPolicy", svc.internal_traffic_policy)):
         if value not in ("Cluster", "Local"):
             raise _fail(svc.name, f'spec.{field}: Unsupported value: "{value}"')
-    if svc.external_traffic_policy == "Local" and svc.type == "ClusterIP":
+    if svc.external_traffic_policy == "Local" and svc.type == "ClusterIP" \
+            and not svc.external_ips:
         raise _fail(svc.name, "spec.externalTrafficPolicy: Invalid value: may only be set "
                     "for externally-accessible services")
 

@@ -34,6 +34,7 @@ def make_service(rng: random.Random, i: int) -> list[ServicePortState]:
     """Service ``svc-i``: a random type, policies and affinity, 1-2 ports,
     0-3 endpoints on node1 or node2, some not ready."""
     kind = rng.choice(["ClusterIP", "ClusterIP", "NodePort", "LoadBalancer"])
+    eips = external_ips(rng, i)
     external = kind != "ClusterIP"
     ports = [ServicePort(80, 8080, "TCP", "http", 30000 + 2 * i if external else 0)]
     if rng.random() < 0.3:
@@ -42,11 +43,19 @@ def make_service(rng: random.Random, i: int) -> list[ServicePortState]:
         name=f"svc-{i}", namespace=rng.choice(["default", "shop"]), type=kind,
         cluster_ip=f"10.96.{1 + i // 200}.{i % 200 + 10}", ports=tuple(ports),
         load_balancer_ip=f"198.51.100.{i % 250 + 1}" if kind == "LoadBalancer" else "",
+        external_ips=eips,
         session_affinity="ClientIP" if rng.random() < 0.2 else "None",
         affinity_timeout=rng.choice([60, 600]),
-        external_traffic_policy=rng.choice(["Cluster", "Local"]) if external else "Cluster",
+        external_traffic_policy=rng.choice(["Cluster", "Local"]) if external or eips
+        else "Cluster",
         internal_traffic_policy=rng.choice(["Cluster", "Cluster", "Local"]))
     return [ServicePortState(svc, port, endpoints(rng, i, port)) for port in svc.ports]
+
+
+def external_ips(rng: random.Random, i: int) -> tuple[str, ...]:
+    """``spec.externalIPs`` of ``svc-i``: mostly none, else one or two of its own."""
+    return rng.choice([(), (), (f"203.0.113.{i % 250 + 1}",),
+                       (f"203.0.113.{i % 250 + 1}", f"192.0.2.{i % 250 + 1}")])
 
 
 def endpoints(rng: random.Random, i: int, port: ServicePort) -> tuple[Endpoint, ...]:
@@ -78,6 +87,9 @@ def mutate(rng: random.Random, services: dict[int, list[ServicePortState]], step
             sp = services[i][0]
             svc = dataclasses.replace(sp.service, internal_traffic_policy=rng.choice(
                 ["Cluster", "Local"]), affinity_timeout=rng.choice([60, 600, 900]))
+            if sp.service.type == "ClusterIP" and sp.service.external_traffic_policy == "Cluster":
+                svc = dataclasses.replace(svc, external_ips=external_ips(rng, i))  # gain or lose
+
             services[i] = [dataclasses.replace(p, service=svc) for p in services[i]]
     if services and rng.random() < 0.3:
         toggle_port(services, rng.choice(sorted(services)))
