@@ -123,7 +123,7 @@ def fragment(ctx: Context, sp: ServicePortState) -> Fragment:
                            f"{match} -j REJECT")]
         lists += [(REJECTS, f"{c(sp.label + ' has no endpoints')} -d {ip}/32 {match} -j REJECT")
                   for ip in ([svc.load_balancer_ip] if svc.load_balancer_ip else []) + eips]
-        if external:
+        if external and port.node_port:
             lists.append((EXTERNAL_REJECTS, f"{c(sp.label + ' has no endpoints')} "
                                             f"-m addrtype --dst-type LOCAL -p {proto} -m {proto} "
                                             f"--dport {port.node_port} -j REJECT"))
@@ -172,8 +172,9 @@ def fragment(ctx: Context, sp: ServicePortState) -> Fragment:
                      f"-A {ext_chain} {c(sp.label)} -j {svc_chain}"]
         chains.append((ext_chain, tuple(rules)))
     if external:
-        lists.append((NODEPORTS, f"{c(sp.label + ' node port')} -p {proto} -m {proto} "
-                                 f"--dport {port.node_port} -j {ext_chain}"))
+        if port.node_port:      # none for allocateLoadBalancerNodePorts: false
+            lists.append((NODEPORTS, f"{c(sp.label + ' node port')} -p {proto} -m {proto} "
+                                     f"--dport {port.node_port} -j {ext_chain}"))
         if svc.load_balancer_ip:
             lists.append((SERVICES, f"{c(sp.label + ' load balancer IP')} "
                                     f"-d {svc.load_balancer_ip}/32 {match} -j {ext_chain}"))

@@ -169,7 +169,8 @@ def fragment(ctx: Context, sp: ServicePortState) -> Fragment:
     lb = f"{svc.load_balancer_ip} . {proto} . {port.port}" if svc.load_balancer_ip else ""
     eips = [f"{ip} . {proto} . {port.port}" for ip in external_ips(svc)]
     nodeport = f"{proto} . {port.node_port}"
-    external = svc.type in ("NodePort", "LoadBalancer")
+    # a LoadBalancer with allocateLoadBalancerNodePorts false may have none
+    external = svc.type in ("NodePort", "LoadBalancer") and bool(port.node_port)
     ready = sp.ready()
     # Every port of a Service claims its ClusterIP, with or without endpoints
     # (kube-proxy's "Capture the clusterIP"): the set holds it while one does.

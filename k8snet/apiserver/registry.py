@@ -243,9 +243,14 @@ class ServiceStrategy(GenericStrategy):
         protocol) pairs this Service now holds."""
         lo, hi = self.node_ports
         mine: set = set()
+        # shouldAllocateNodePorts: a LoadBalancer may opt out (those asked for stay)
+        allocate = not (spec.get("type") == "LoadBalancer"
+                        and spec.get("allocateLoadBalancerNodePorts") is False)
         for i, p in enumerate(spec.get("ports") or []):
             proto = p.get("protocol", "TCP")
             port = p.get("nodePort")
+            if not port and not allocate:
+                continue
             if port:
                 if (port, proto) in taken:
                     errors.append(FieldError(f"spec.ports[{i}].nodePort", "FieldValueInvalid",
