@@ -9,17 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
 
+from k8snet.api.hostports import host_ports
 from k8snet.apiserver.controller import SyncController
 from k8snet.apiserver.store import Event, Store, key_of
 from k8snet.errors import K8snetError
 from k8snet.node import hostport
 from k8snet.node.nftables import NftSession
-
-
-def _asks_host_port(spec: dict) -> bool:
-    return any(isinstance(port, dict) and port.get("hostPort")
-               for c in spec.get("containers") or [] if isinstance(c, dict)
-               for port in c.get("ports") or [])
 
 
 class HostPortAgent(SyncController):
@@ -42,7 +37,7 @@ class HostPortAgent(SyncController):
     def wants(self, event: Event) -> bool:
         spec = event.object.get("spec") or {}
         return spec.get("nodeName") == self.node and (
-            _asks_host_port(spec) or key_of(event.object) in self._pods)
+            bool(host_ports(event.object)) or key_of(event.object) in self._pods)
 
     def keys_for(self, event: Event) -> Iterable[Hashable]:
         key = key_of(event.object)
@@ -57,7 +52,7 @@ class HostPortAgent(SyncController):
         self._pods = {}
         for pod in self.store.list("Pod"):
             spec = pod.get("spec") or {}
-            if spec.get("nodeName") == self.node and _asks_host_port(spec):
+            if spec.get("nodeName") == self.node and host_ports(pod):
                 found = hostport.mappings([pod])
                 if found:
                     self._pods[key_of(pod)] = found

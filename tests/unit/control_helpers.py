@@ -147,3 +147,9 @@ def api_store(clock: Clock | None = None) -> Store:
     store = Store(by_kind, default_strategy=default, **({"clock": clock} if clock else {}))
     store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
     return store
+
+
+def api_server():
+    """An in-process API server over ``api_store()`` (stop it when done)."""
+    from k8snet.apiserver.http import serve
+    return serve(api_store())

@@ -11,9 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from control_helpers import api_store
-
-from k8snet.apiserver.http import serve
+from control_helpers import api_server
 
 JOB = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "once"},
        "spec": {"template": {"spec": {"restartPolicy": "Never",
@@ -25,8 +23,7 @@ KUBECTL = next((str(p) for p in (Path(sys.executable).parent / "kubectl",
 
 @pytest.fixture
 def server():
-    store = api_store()
-    srv = serve(store)
+    srv = api_server()
     yield srv
     srv.stop()
 

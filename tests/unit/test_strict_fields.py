@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from control_helpers import api_store
+from control_helpers import api_server, api_store
 
 from k8snet.api.validation.strict import (
     decode_message,
@@ -19,7 +19,6 @@ from k8snet.api.validation.strict import (
     unknown_fields,
 )
 from k8snet.apiserver import apply
-from k8snet.apiserver.http import serve
 from k8snet.load.documents import parse_text
 
 TYPO = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "typo", "labelz": {}},
@@ -143,8 +142,7 @@ def test_apply_refuses_unknown_fields_on_their_line_and_applies_nothing() -> Non
 
 @pytest.fixture
 def server():
-    store = api_store()
-    srv = serve(store)
+    srv = api_server()
     yield srv
     srv.stop()
 

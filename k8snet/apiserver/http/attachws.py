@@ -22,7 +22,7 @@ import json
 from aiohttp import WSMsgType, web
 
 import k8snet.apiserver.http.status as st
-from k8snet.apiserver.http.common import Api, Target, failure, flag, log_growth
+from k8snet.apiserver.http.common import Api, Target, failure, flag, log_growth, run_ended
 from k8snet.apiserver.http.execws import ERROR, PROTOCOLS, STDERR, STDOUT, container_of
 from k8snet.errors import StatusError
 
@@ -72,11 +72,11 @@ async def _follow(api: Api, ws: web.WebSocketResponse, target: Target, container
     more after its end is seen (``kubectl run -i -- sh -c 'sleep 3; echo
     out'`` printed nothing before)."""
     async for more in log_growth(api, target, container, seen, POLL,
-                                 lambda pod: not reader.done() and not _ended(pod, container)):
+                                 lambda pod: not reader.done() and not run_ended(pod, container)):
         await ws.send_bytes(bytes([STDOUT]) + more.encode())
         seen += more
     pod = api.store.find("Pod", target.namespace, target.name)
-    if reader.done() or pod is None or not _ended(pod, container):
+    if reader.done() or pod is None or not run_ended(pod, container):
         return
     try:
         now = api.logs.logs(target.namespace, target.name, container, False, None)
@@ -84,14 +84,6 @@ async def _follow(api: Api, ws: web.WebSocketResponse, target: Target, container
         return
     if now.startswith(seen) and len(now) > len(seen):
         await ws.send_bytes(bytes([STDOUT]) + now[len(seen):].encode())
-
-
-def _ended(pod: dict, container: str) -> bool:
-    """The container's last run has terminated and none follows."""
-    for status in (pod.get("status") or {}).get("containerStatuses") or []:
-        if status.get("name") == container:
-            return "terminated" in (status.get("state") or {})
-    return False
 
 
 async def _drain(ws: web.WebSocketResponse) -> None:
