@@ -12,8 +12,6 @@ from mininet.log import warn
 from mininet.node import Host, OVSSwitch
 from mininet.util import quietRun
 
-CNI_BRIDGE = "cni0"
-
 
 def _sysctl(host: Host, key: str, value: str) -> None:
     host.cmd(f"sysctl -qw {key}={value}")
@@ -45,23 +43,22 @@ class NamedHost(Host):
 
 
 class K8sNode(NamedHost):
-    """A Kubernetes node: ``eth0`` on the node network, pods behind ``cni0``."""
+    """A Kubernetes node: ``eth0`` on the node network; its pods on routed
+    veths (k8snet.node.cni), each holding ``pod_gateway``/32 on the node's
+    end.  The pod CIDR itself is unreachable here but for the pods' own /32
+    routes, so a packet to a free pod address ends at its node (ICMP host
+    unreachable) instead of going back to the fabric."""
 
     def config(self, pod_cidr: str = "10.244.1.0/24",
                pod_gateway: str = "10.244.1.1",
                fabric_gateway: str = "172.18.0.1", **params):
         result = super().config(**params)
         self.pod_cidr = pod_cidr
-        prefix = pod_cidr.split("/")[1]
-        self.cmd(f"ip link add {CNI_BRIDGE} type bridge")
-        self.cmd(f"ip addr add {pod_gateway}/{prefix} dev {CNI_BRIDGE}")
-        self.cmd(f"ip link set {CNI_BRIDGE} up")
+        self.pod_gateway = pod_gateway
         self.cmd("ip link set lo up")
+        self.cmd(f"ip route replace unreachable {pod_cidr}")
         self.cmd(f"ip route replace default via {fabric_gateway}")
         _sysctl(self, "net.ipv4.ip_forward", "1")
-        # Pod-to-service traffic between pods on one bridge must traverse
-        # the proxy's rules, as kubelet requires of every network plugin.
-        _sysctl(self, "net.bridge.bridge-nf-call-iptables", "1")
         return result
 
 

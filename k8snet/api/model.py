@@ -84,7 +84,8 @@ class Node:
 
     @property
     def pod_gateway(self) -> str:
-        """First address of the pod CIDR, held by ``cni0``."""
+        """First address of the pod CIDR: the pods' gateway, held by the node end
+        of each pod's veth (k8snet.node.cni)."""
         net = ipaddress.ip_network(self.pod_cidr)
         return str(net.network_address + 1)
 

@@ -25,8 +25,9 @@ PATHS = [
     ("1. Container to container", "Containers of one pod share its network namespace: "
      "the `app` container of `app-sidecar` listens on 127.0.0.1:9000 and its other "
      "container reaches it over `lo`.", ["app-sidecar", "127.0.0.1:9000"], "container"),
-    ("2. Pod to pod, one node", "Both pods hang off node1's `cni0` bridge: the packet "
-     "crosses the bridge from veth to veth (br_netfilter shows it to netfilter).",
+    ("2. Pod to pod, one node", "Each pod's veth ends in node1, which holds the pods' "
+     "gateway on it and a /32 route to each pod: the node routes the packet from one "
+     "veth to the other, through its netfilter hooks (the CNI ptp plugin, as kind's).",
      ["app-sidecar", "web-1:8080"], "pod-same-node"),
     ("2. Pod to pod, across nodes", "The packet leaves through the node's eth0 and the "
      "fabric's flows route it to the destination's node, no NAT: the source IP is kept.",

@@ -336,7 +336,7 @@ class K8sCLI(CLI):
         tracecli.trace_command(self.cluster, self._words(line), output)
 
     def do_draw(self, line):
-        """Draw the cluster (nodes, cni0, pods, switches, gw, ext, Services):
+        """Draw the cluster (nodes, pods and their veths, switches, gw, ext, Services):
            draw FILE.svg|FILE.png"""
         tracecli.draw_command(self.cluster, self._words(line), output)
 

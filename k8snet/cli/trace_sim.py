@@ -62,7 +62,8 @@ def sim_inputs_of(cluster) -> SimInputs:
         switch_names={int(sw.dpid, 16): sw.name for sw in switches},
         host_ips={"gw": plan.gateway_router, EXT: plan.ext_ip},
         cluster_domain=plan.cluster_domain,
-        notes=notes)
+        notes=notes,
+        cluster=cluster.spec.name)
 
 
 def _pod_ip(store, text: str, namespace: str) -> str:

@@ -165,7 +165,6 @@ class Cluster:
         preflight.require_root()
         preflight.require_tools()
         preflight.require_ovs()
-        preflight.require_br_netfilter()
         preflight.raise_open_files()
         if self.spec.link.delay or self.spec.link.loss:
             preflight.require_netem(f"link delay/loss in {self.spec.source or 'the topology'}")

@@ -65,13 +65,6 @@ def require_netem(what: str) -> None:
             "works)")
 
 
-def require_br_netfilter() -> None:
-    if not os.path.exists("/proc/sys/net/bridge/bridge-nf-call-iptables"):
-        raise MissingKernelFeature(
-            "br_netfilter is not loaded (/proc/sys/net/bridge is missing); "
-            "pod-to-service traffic on one node would bypass the proxy")
-
-
 OPEN_FILES_WANTED = 65536
 
 

@@ -22,7 +22,7 @@ class NodeIpam:
         self.node_name = node_name
         self.cidr = ipaddress.ip_network(cidr)
         hosts = list(self.cidr.hosts())
-        # The first host address is the pod gateway on cni0.
+        # The first host address is the pods' gateway (each pod veth's node end).
         self._pool = [str(ip) for ip in hosts[1:]]
         self._used: dict[str, str] = {}
         self._last = -1

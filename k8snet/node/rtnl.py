@@ -49,20 +49,22 @@ IFLA_LINKINFO = 18
 IFLA_NET_NS_FD = 28
 IFLA_INFO_KIND = 1
 IFLA_INFO_DATA = 2
-IFLA_INFO_SLAVE_KIND = 4
-IFLA_INFO_SLAVE_DATA = 5
 VETH_INFO_PEER = 1            # linux/veth.h: a struct ifinfomsg, then the peer's attributes
-IFLA_BRPORT_MODE = 4          # the bridge port's hairpin mode
 IFF_UP = 0x1
 LOOPBACK_IFINDEX = 1          # lo is index 1 in every network namespace
 
 # struct ifaddrmsg and struct rtmsg attributes
 IFA_ADDRESS = 1
 IFA_LOCAL = 2
+IFA_FLAGS = 8
+IFA_F_NOPREFIXROUTE = 0x200   # no connected route for the address's prefix
+RTA_DST = 1
+RTA_OIF = 4
 RTA_GATEWAY = 5
 RT_TABLE_MAIN = 254
 RTPROT_STATIC = 4             # what pyroute2 and `ip route add ... proto static` write
 RT_SCOPE_UNIVERSE = 0
+RT_SCOPE_LINK = 253
 RTN_UNICAST = 1
 
 NLMSGHDR = struct.Struct("=IHHII")      # len, type, flags, seq, pid
@@ -128,30 +130,22 @@ def _ip(address: str) -> bytes:
 
 
 def create_veth(name: str, master: int, peer: str, peer_netns_fd: int) -> Request:
-    """``ip link add NAME master MASTER up type veth peer name PEER netns FD``:
-    the node end on the bridge and up, the peer created straight in the pod's
-    namespace (no move afterwards).  The peer cannot be brought up in the same
-    request (veth_open refuses, ENOTCONN, until the pair is joined): bring it
-    up in its namespace.  NLM_F_EXCL: an existing NAME is an error."""
+    """``ip link add NAME [master MASTER] up type veth peer name PEER netns FD``:
+    the node end up (on bridge MASTER unless it is 0), the peer created
+    straight in the pod's namespace (no move afterwards).  The peer cannot be
+    brought up in the same request (veth_open refuses, ENOTCONN, until the
+    pair is joined): bring it up in its namespace.  NLM_F_EXCL: an existing
+    NAME is an error."""
     peer_info = (IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
                  + attr_str(IFLA_IFNAME, peer) + attr_u32(IFLA_NET_NS_FD, peer_netns_fd))
     linkinfo = attr_str(IFLA_INFO_KIND, "veth") + attr(
         IFLA_INFO_DATA, attr(VETH_INFO_PEER, peer_info))
     body = (IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, IFF_UP, IFF_UP)
-            + attr_str(IFLA_IFNAME, name) + attr_u32(IFLA_MASTER, master)
+            + attr_str(IFLA_IFNAME, name)
+            + (attr_u32(IFLA_MASTER, master) if master else b"")
             + attr(IFLA_LINKINFO, linkinfo))
     return Request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body,
                    f"create veth {name} (peer {peer})")
-
-
-def set_hairpin(name: str) -> Request:
-    """``ip link set NAME type bridge_slave hairpin on``: a frame may leave the
-    bridge port it came in by (a pod calling its own Service)."""
-    linkinfo = attr_str(IFLA_INFO_SLAVE_KIND, "bridge") + attr(
-        IFLA_INFO_SLAVE_DATA, attr_u8(IFLA_BRPORT_MODE, 1))
-    body = (IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
-            + attr_str(IFLA_IFNAME, name) + attr(IFLA_LINKINFO, linkinfo))
-    return Request(RTM_NEWLINK, 0, body, f"hairpin on {name}")
 
 
 def get_link(name: str) -> Request:
@@ -167,21 +161,38 @@ def link_up(index: int, what: str) -> Request:
     return Request(RTM_NEWLINK, 0, body, f"set {what} up")
 
 
-def add_address(index: int, address: str, prefixlen: int, what: str) -> Request:
-    """``ip addr add ADDRESS/PREFIXLEN dev INDEX`` (no broadcast, scope global)."""
+def add_address(index: int, address: str, prefixlen: int, what: str,
+                prefix_route: bool = True) -> Request:
+    """``ip addr add ADDRESS/PREFIXLEN dev INDEX`` (no broadcast, scope
+    global); ``prefix_route=False`` adds ``noprefixroute``: no connected route
+    for the prefix (the routes are the caller's)."""
+    flags = b"" if prefix_route else attr_u32(IFA_FLAGS, IFA_F_NOPREFIXROUTE)
     body = (IFADDRMSG.pack(socket.AF_INET, prefixlen, 0, RT_SCOPE_UNIVERSE, index)
-            + attr(IFA_LOCAL, _ip(address)) + attr(IFA_ADDRESS, _ip(address)))
+            + attr(IFA_LOCAL, _ip(address)) + attr(IFA_ADDRESS, _ip(address)) + flags)
     return Request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body,
                    f"add address {address}/{prefixlen} to {what}")
 
 
 def add_default_route(gateway: str) -> Request:
     """``ip route add default via GATEWAY proto static`` in the main table."""
-    body = (RTMSG.pack(socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC,
-                       RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
-            + attr(RTA_GATEWAY, _ip(gateway)))
+    return add_route("0.0.0.0/0", gateway=gateway)
+
+
+def add_route(destination: str, gateway: str = "", oif: int = 0, what: str = "") -> Request:
+    """``ip route add DESTINATION [via GATEWAY] [dev OIF] proto static`` in the
+    main table: through ``gateway`` (scope global), or a route on the link
+    ``oif`` alone (scope link, ``what`` names it for errors)."""
+    net = ipaddress.IPv4Network(destination)
+    scope = RT_SCOPE_UNIVERSE if gateway else RT_SCOPE_LINK
+    body = (RTMSG.pack(socket.AF_INET, net.prefixlen, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC,
+                       scope, RTN_UNICAST, 0)
+            + (attr(RTA_DST, net.network_address.packed) if net.prefixlen else b"")
+            + (attr(RTA_GATEWAY, _ip(gateway)) if gateway else b"")
+            + (attr_u32(RTA_OIF, oif) if oif else b""))
+    shown = "default route" if not net.prefixlen else f"route {net}"
     return Request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body,
-                   f"add default route via {gateway}")
+                   f"add {shown}" + (f" via {gateway}" if gateway else "")
+                   + (f" dev {what or oif}" if oif else ""))
 
 
 def encode(requests: Sequence[Request], first_seq: int) -> bytes:

@@ -88,28 +88,29 @@ class Target:
 TARGETS: tuple[Target, ...] = (
     Target("same-node-vs-bridge", "pod → pod on one node ≥ 0.9× the Linux bridge",
            "pod-pod-same-node", "baseline:linux-bridge", 0.9,
-           why="both are bound by one core (one stream); the pods' bridge also runs "
-               "netfilter (br_netfilter into kproxy's hooks, conntrack) on every packet"),
+           why="both are bound by one core (one stream); the pods are routed by their "
+               "node (veth, forward path with kproxy's hooks and conntrack, veth), where "
+               "the baseline only bridges"),
     Target("cross-node-vs-ovs", "pod → pod across nodes ≥ 0.9× bare OVS (issue 14)",
            "pod-pod-cross-node", "baseline:ovs-netdev", 0.9,
            why="both are bound by ovs-vswitchd's one forwarding thread; the pods' packets "
-               "also cross each node's bridge, routing and a second veth, in softirq on "
+               "also cross each node's routing and a second veth, in softirq on "
                "that thread's core (see cross-node-vs-ovs-layout for the fabric's shape)"),
     Target("cross-leaf-vs-ovs", "pod → pod across leaves ≥ 0.8× bare OVS (issue 14)",
            "pod-pod-cross-leaf", "baseline:ovs-netdev", 0.8,
            why="both are bound by ovs-vswitchd's one forwarding thread; the pods' packets "
-               "also cross three bridges (one datapath pass) and each node's bridge, "
+               "also cross three bridges (one datapath pass) and each node's "
                "routing and a second veth (see cross-leaf-vs-ovs-layout)"),
     Target("cross-node-vs-ovs-layout",
            "pod → pod across nodes ≥ 0.9× bare OVS in the fabric's layout",
            "pod-pod-cross-node", "baseline:ovs-fabric-single", 0.9,
-           why="the nodes' kernel hops (cni0, routing, a second veth) run in softirq on "
+           why="the nodes' kernel hops (routing, a second veth) run in softirq on "
                "the switch thread's core; these OVS-bound paths vary 10-26% between runs "
                "here"),
     Target("cross-leaf-vs-ovs-layout",
            "pod → pod across leaves ≥ 0.8× bare OVS in the fabric's layout",
            "pod-pod-cross-leaf", "baseline:ovs-fabric-leafspine", 0.8,
-           why="the nodes' kernel hops (cni0, routing, a second veth) run in softirq on "
+           why="the nodes' kernel hops (routing, a second veth) run in softirq on "
                "the switch thread's core; these OVS-bound paths vary 10-26% between runs "
                "here"),
     Target("clusterip-vs-pod-ip", "ClusterIP ≥ 0.95× direct pod IP", "pod-clusterip",

@@ -2,7 +2,7 @@
 ``dot`` into SVG or PNG.
 
 Layout, top to bottom: ext, gw, the fabric switches, one box per node (its
-eth0, its cni0 and its pods, edges pod—cni0 labelled with the veth), and the
+eth0 and pods' gateway, its pods, edges pod—node labelled with the veth), and the
 Services as dashed ellipses with dashed edges to their endpoint pods.  With
 a path, the hops are bold red edges labelled with their numbers; everything
 else turns grey.
@@ -12,8 +12,8 @@ SVG ids, for tests and for styling:
 - an element (see ``k8snet.trace.picture``) has ``id=svg_id(element)``:
   every character other than ``A-Z a-z 0-9 . -`` becomes ``_`` and two hex
   digits (``_`` itself is ``_5f``), so ``default/web-1`` is
-  ``default_2fweb-1`` and ``cni0@node1`` is ``cni0_40node1``; ``element_of``
-  reverses it.
+  ``default_2fweb-1`` and ``svc:default/web`` is ``svc_3adefault_2fweb``;
+  ``element_of`` reverses it.
 - an edge has ``id="edge:" + svg_id(src) + "->" + svg_id(dst)``; a
   highlighted hop carries ``class="hop"`` (Graphviz writes ``edge hop``) and
   its id follows the hop's direction.  ``highlighted_edges`` reads them back.
@@ -76,8 +76,8 @@ class _Edge:
 
 
 def _level(picture: Picture, element: str) -> int:
-    """Rank order: ext, gw, spine-like switches, edge switches, nodes, cni0,
-    pods, Services.  An edge is drawn from the lower level to the higher."""
+    """Rank order: ext, gw, spine-like switches, edge switches, nodes, pods,
+    Services.  An edge is drawn from the lower level to the higher."""
     nodes = {n.name for n in picture.nodes}
     if element == picture.ext:
         return 0
@@ -88,8 +88,6 @@ def _level(picture: Picture, element: str) -> int:
         return 3 if edge else 2
     if element in nodes:
         return 4
-    if element.startswith("cni0@"):
-        return 5
     if element.startswith("svc:"):
         return 7
     return 6
@@ -108,13 +106,12 @@ def _edges(picture: Picture) -> dict[frozenset[str], _Edge]:
         add(a, b)
     pods = set()
     for node in picture.nodes:
-        add(node.name, node.bridge)
         for pod in node.pods:
             pods.add(pod.key)
             if pod.host_network:
                 add(node.name, pod.key, label=_label("host network"))
             else:
-                add(node.bridge, pod.key, label=_label(pod.veth))
+                add(node.name, pod.key, label=_label(pod.veth))
     for svc in picture.services:
         for key in svc.endpoints:
             if key in pods:
@@ -129,10 +126,11 @@ def _node_cluster(dot: graphviz.Digraph, node: NodeBox,
         box.attr(id=f"box:{svg_id(node.name)}", label=_label(f"{node.name}  pods {node.pod_cidr}"),
                  style="rounded", color=frame.get("color", "black"),
                  fontcolor=frame.get("fontcolor", "black"))
-        box.node(svg_id(node.name), _label(node.name, f"eth0 {node.ip}"), id=svg_id(node.name),
+        lines = [node.name, f"eth0 {node.ip}"]
+        if node.pod_gateway:
+            lines.append(f"pods' gateway {node.pod_gateway}")
+        box.node(svg_id(node.name), _label(*lines), id=svg_id(node.name),
                  shape="box", **style(node.name))
-        box.node(svg_id(node.bridge), _label("cni0", node.bridge_ip), id=svg_id(node.bridge),
-                 shape="box", style="filled", fillcolor="lightgrey", **style(node.bridge))
         for pod in node.pods:
             name = pod.name if pod.namespace == "default" else pod.key
             box.node(svg_id(pod.key), _label(name, pod.ip or "no IP", pod.veth),

@@ -77,7 +77,7 @@ def probe_entries(entries: list[ConntrackEntry], source_ip: str) -> list[Conntra
     """The entries of the probe sent from ``source_ip``, among those with its
     source port: another connection may hold the same port at the same time
     (a kubelet probe from the node, say).  A source whose packets leave with
-    another address (a node choosing its bridge's) keeps every entry."""
+    another address (a node choosing the pods' gateway) keeps every entry."""
     ours = [e for e in entries if e.original.src == source_ip]
     return ours or entries
 

@@ -1,5 +1,5 @@
-"""What a picture of the cluster shows, as plain data: nodes with their cni0
-and pods, fabric switches and links, the gateway router, ext, and Services
+"""What a picture of the cluster shows, as plain data: nodes with their pods
+(each on a routed veth), fabric switches and links, the gateway router, ext, and Services
 as virtual IPs; and a packet's path over it as numbered hops.
 
 Built from the API store and a ``Fabric`` (switch names and links), so it is
@@ -8,8 +8,8 @@ testable without a running cluster; ``k8snet.trace.draw`` renders it.
 Element ids, the names a ``Path`` uses and the picture draws (``element_ids``):
 
 - a pod: ``NAMESPACE/NAME`` (``default/web-1``)
-- a node (its root namespace and eth0): the node's name (``node1``)
-- a node's bridge: ``cni0@NODE`` (``cni0@node1``)
+- a node (its root namespace, eth0 and the node ends of its pods' veths,
+  where it routes): the node's name (``node1``)
 - a fabric switch: its name (``tor1``, ``leaf1``, ``spine2``)
 - the gateway router ``gw`` and the Internet host ``ext``
 - a Service's virtual IP: ``svc:NAMESPACE/NAME`` (``svc:default/web``)
@@ -30,11 +30,6 @@ EXT = "ext"
 def pod_id(namespace: str, name: str) -> str:
     """``default/web-1``: a pod's element id."""
     return f"{namespace}/{name}"
-
-
-def bridge_id(node: str) -> str:
-    """``cni0@node1``: a node's bridge."""
-    return f"cni0@{node}"
 
 
 def service_id(namespace: str, name: str) -> str:
@@ -69,13 +64,9 @@ class NodeBox:
     pods: list[PodBox] = field(default_factory=list)
 
     @property
-    def bridge(self) -> str:
-        """The element id of this node's cni0."""
-        return bridge_id(self.name)
-
-    @property
-    def bridge_ip(self) -> str:
-        """cni0's address: the first host of the pod CIDR ("" when unknown)."""
+    def pod_gateway(self) -> str:
+        """The pods' gateway, held by the node end of each pod's veth: the
+        first host of the pod CIDR ("" when unknown)."""
         try:
             return str(ipaddress.ip_network(self.pod_cidr, strict=False)[1])
         except ValueError:
@@ -154,7 +145,7 @@ def element_ids(picture: Picture) -> set[str]:
     """Every element id the picture draws (see the module docstring)."""
     ids = {picture.gateway, picture.ext, *picture.switches}
     for node in picture.nodes:
-        ids |= {node.name, node.bridge, *(p.key for p in node.pods)}
+        ids |= {node.name, *(p.key for p in node.pods)}
     ids |= {s.key for s in picture.services}
     return ids
 

@@ -10,9 +10,10 @@ kernel and the switches did; this walks the same path over a model instead:
   each followed as a possible path;
 * the NetworkPolicy verdict of the oracle (``k8snet.netpol.oracle``): egress on
   the source pod's node, ingress on the destination pod's node;
-* the node's route (its pod CIDR on cni0, the node network on eth0, the rest
-  via the fabric gateway) and the fabric switches' flows from
-  ``controllers.fabric_plan`` through ``k8snet.trace.ofsim``;
+* the node's route (a pod's /32 on its veth, the rest of the pod CIDR
+  unreachable, the node network on eth0, the rest via the fabric gateway)
+  and the fabric switches' flows from ``controllers.fabric_plan`` through
+  ``k8snet.trace.ofsim``;
 * the destination node and pod.
 
 Hops are ``k8snet.trace.model.Hop`` in ``k8snet.trace.story``'s order and
@@ -26,12 +27,13 @@ from dataclasses import dataclass, field
 
 from controllers.fabric_plan import ETH_IPV4, Flow
 from controllers.fabric_state import FabricHost, FabricState
+from k8snet import naming
 from k8snet.netpol import oracle
 from k8snet.netpol.snapshot import Snapshot, from_store
 from k8snet.trace import nftsim, story
 from k8snet.trace.model import Endpoint, Hop, Target, TraceResult
 from k8snet.trace.ofsim import FakeFabric, SwitchHop
-from k8snet.trace.picture import EXT, GATEWAY, bridge_id, service_id
+from k8snet.trace.picture import EXT, GATEWAY, service_id
 from k8snet.trace.story import pod_at, service_at
 from kproxy.nft_names import CLUSTER_IPS_CHECK, REJECT_CHAIN
 
@@ -57,6 +59,7 @@ class SimInputs:
     host_ips: dict[str, str] = field(default_factory=dict)       # gw, ext -> address
     cluster_domain: str = "cluster.local"
     notes: dict[str, str] = field(default_factory=dict)
+    cluster: str = ""                               # its name, for the pods' veth names
 
 
 @dataclass
@@ -80,7 +83,8 @@ def _in(ip: str, cidr: str) -> bool:
 
 
 def _local_ips(inputs: SimInputs, node: str) -> list[str]:
-    """The node's own addresses: InternalIP and cni0's (the pod CIDR's first)."""
+    """The node's own addresses: InternalIP and the pods' gateway (the pod
+    CIDR's first, on each pod's veth)."""
     out = [inputs.node_ips[node]]
     cidr = inputs.pod_cidrs.get(node)
     if cidr:
@@ -238,7 +242,13 @@ def _route_hop(inputs: SimInputs, host: str, pkt: _Packet, title: str
     hop = Hop(title)
     cidr = inputs.pod_cidrs.get(host, "")
     if cidr and _in(pkt.dst, cidr):
-        hop.lines.append(f"route {pkt.dst}: dev cni0 ({cidr}, this node's pods)")
+        pod = pod_at(inputs.store, pkt.dst)
+        if pod is None:
+            hop.lines.append(f"route {pkt.dst}: unreachable ({cidr}: this node's pods, "
+                             "none has this address)")
+            return hop, None
+        veth = naming.host_veth(inputs.cluster, *_key(pod).split("/", 1))
+        hop.lines.append(f"route {pkt.dst}: dev {veth} (the pod's /32 in {cidr})")
         return hop, host
     if host in inputs.node_ips and pkt.dst in _local_ips(inputs, host):
         hop.lines.append(f"route {pkt.dst}: local ({host}'s own address)")
@@ -314,9 +324,10 @@ def _destination(w: _Walk, node: str, pkt: _Packet, path: _Path, sfx: str) -> No
         listening = [c["name"] for c in spec.get("containers") or []
                      for p in c.get("ports") or [] if int(p.get("containerPort", 0)) == pkt.port]
         path.hops.append(Hop(f"{node}: to pod {key}{sfx}", [
-            f"cni0 -> veth -> {key} eth0 {pkt.dst}:{pkt.port}"
+            f"veth {naming.host_veth(w.inputs.cluster, *key.split('/', 1))} -> {key} eth0 "
+            f"{pkt.dst}:{pkt.port}"
             + (f", container {', '.join(listening)} listening" if listening else "")],
-            [(bridge_id(node), key)]))
+            [(node, key)]))
         path.backend = key
     elif pkt.dst in w.inputs.node_ips.values():
         name = _node_of_ip(w.inputs, pkt.dst)

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import ipaddress
 
+from k8snet import naming
 from k8snet.netpol import oracle
 from k8snet.netpol.snapshot import from_store
 from k8snet.trace import kernel, ovstrace
 from k8snet.trace.model import Endpoint, Hop, Lab, TraceResult
 from k8snet.trace.nftrace import TraceEvent
-from k8snet.trace.picture import EXT, GATEWAY, bridge_id, service_id
+from k8snet.trace.picture import EXT, GATEWAY, service_id
 from kproxy.nft_names import CLUSTER_IPS_CHECK
 
 
 def leaving(lab: Lab, source: Endpoint, loopback: bool = False) -> Hop:
-    """The source's own hop: its eth0, and for a pod the veth and cni0."""
+    """The source's own hop: its eth0, and for a pod the veth into its node."""
     if loopback:
         return Hop(f"pod {source.name}",
                    [f"lo 127.0.0.1 (namespace {source.netns}): the pod's containers share "
@@ -28,8 +29,8 @@ def leaving(lab: Lab, source: Endpoint, loopback: bool = False) -> Hop:
     if source.kind == "pod":
         return Hop(f"pod {source.name}",
                    [f"eth0 {source.ip} (namespace {source.netns}) -> veth {source.veth} on "
-                    f"{source.node} -> cni0"],
-                   [(source.element, bridge_id(source.node))])
+                    f"{source.node}, which routes it"],
+                   [(source.element, source.node)])
     return Hop(f"{source.kind} {source.name}", [f"eth0 {source.ip} (namespace {source.netns})"])
 
 
@@ -343,9 +344,10 @@ def _destination(lab: Lab, result: TraceResult, dst_ip: str, dst_port: int,
         node = spec.get("nodeName", "")
         listening = _listening(pod, dst_port, result.protocol)
         hop = Hop(f"{node}: to pod {key}",
-                  [f"cni0 -> veth -> {key} eth0 {dst_ip}:{dst_port}"
+                  [f"veth {naming.host_veth(lab.cluster, meta['namespace'], meta['name'])}"
+                   f" -> {key} eth0 {dst_ip}:{dst_port}"
                    + (f", container {', '.join(listening)} listening" if listening else "")],
-                  [(bridge_id(node), key)])
+                  [(node, key)])
         if node in lab.node_ips and nodes and nodes[-1] != node:
             hop.lines.append(f"(node {node} never saw the packet)")
         if reached:

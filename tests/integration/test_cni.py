@@ -1,6 +1,7 @@
-"""The pod network plugin against the kernel, without a cluster: a node namespace
-with its ``cni0`` bridge, pods wired by k8snet.node.cni.PodNetwork in two
-batched netlink round trips, and torn down by releasing their namespace."""
+"""The pod network plugin against the kernel, without a cluster: a node namespace,
+pods wired by k8snet.node.cni.PodNetwork on routed veths (the CNI ptp
+plugin's shape) in batched netlink round trips, and torn down by releasing
+their namespace."""
 from __future__ import annotations
 
 import json
@@ -38,12 +39,11 @@ def node():
     netns.create(NODE)
     ipr: IPRoute = netns.iproute(NODE)
     try:
-        ipr.link("add", ifname="cni0", kind="bridge")
-        bridge = ipr.link_lookup(ifname="cni0")[0]
-        ipr.addr("add", index=bridge, address=GATEWAY, prefixlen=24)
-        ipr.link("set", index=bridge, state="up")
+        ipr.link("set", index=1, state="up")
     finally:
         ipr.close()
+    subprocess.run(["ip", "netns", "exec", NODE, "sysctl", "-qw", "net.ipv4.ip_forward=1"],
+                   check=True)
     net = cni.PodNetwork(NODE)
     yield net
     net.close()
@@ -52,7 +52,12 @@ def node():
     netns.remove(NODE)
 
 
-def test_a_pod_gets_eth0_its_ip_a_default_route_and_a_hairpin_port(node):
+def routes(ns: str) -> list[dict]:
+    return [{k: r[k] for k in ("dst", "gateway", "dev", "scope") if k in r}
+            for r in ip_json("-n", ns, "-4", "route", "show")]
+
+
+def test_a_pod_gets_eth0_its_ip_and_routes_through_its_node(node):
     node.add_pod(pod_ns(0), "vethcnitest0", "10.244.9.2", 24, GATEWAY)
     pod = links(pod_ns(0))
     assert set(pod) == {"lo", "eth0"}
@@ -61,12 +66,16 @@ def test_a_pod_gets_eth0_its_ip_a_default_route_and_a_hairpin_port(node):
     addrs = {a["ifname"]: a for a in ip_json("-n", pod_ns(0), "-4", "addr", "show")}
     [inet] = addrs["eth0"]["addr_info"]
     assert (inet["local"], inet["prefixlen"], inet.get("broadcast")) == ("10.244.9.2", 24, None)
-    routes = ip_json("-n", pod_ns(0), "route", "show", "default")
-    assert routes == [{"dst": "default", "gateway": GATEWAY, "dev": "eth0",
-                       "protocol": "static", "flags": []}]
+    # no connected route: every packet, to the pod CIDR too, goes via the node
+    assert routes(pod_ns(0)) == [
+        {"dst": "default", "gateway": GATEWAY, "dev": "eth0"},
+        {"dst": "10.244.9.0/24", "gateway": GATEWAY, "dev": "eth0"},
+        {"dst": GATEWAY, "dev": "eth0", "scope": "link"}]
     veth = links(NODE)["vethcnitest0"]
-    assert veth["master"] == "cni0" and "UP" in veth["flags"]
-    assert veth["linkinfo"]["info_slave_data"]["hairpin"] is True
+    assert "master" not in veth and "UP" in veth["flags"]
+    [gw] = [a for a in ip_json("-n", NODE, "-4", "addr", "show", "dev", "vethcnitest0")]
+    assert [(i["local"], i["prefixlen"]) for i in gw["addr_info"]] == [(GATEWAY, 32)]
+    assert {"dst": "10.244.9.2", "dev": "vethcnitest0", "scope": "link"} in routes(NODE)
     # the pair joins the two namespaces: the node end's peer is the pod's eth0
     assert veth["link_index"] == pod["eth0"]["ifindex"]
     sysctl = subprocess.run(["ip", "netns", "exec", pod_ns(0), "cat",
@@ -74,6 +83,21 @@ def test_a_pod_gets_eth0_its_ip_a_default_route_and_a_hairpin_port(node):
                             capture_output=True, text=True, check=True)
     assert sysctl.stdout.strip() == "0"
     ping = subprocess.run(["ip", "netns", "exec", pod_ns(0), "ping", "-c1", "-W1", GATEWAY],
+                          capture_output=True, text=True)
+    assert ping.returncode == 0, ping.stdout
+
+
+def test_pods_of_one_node_reach_each_other_routed_by_the_node(node):
+    node.add_pod(pod_ns(0), "vethcnitest0", "10.244.9.2", 24, GATEWAY)
+    node.add_pod(pod_ns(1), "vethcnitest1", "10.244.9.3", 24, GATEWAY)
+    ping = subprocess.run(["ip", "netns", "exec", pod_ns(0), "ping", "-c1", "-W1", "10.244.9.3"],
+                          capture_output=True, text=True)
+    assert ping.returncode == 0, ping.stdout
+    assert "ttl=63" in ping.stdout              # one routed hop: the node
+    # both node ends hold the gateway; one pod's removal leaves the other's
+    node.delete_pod(pod_ns(0))
+    wait_for(lambda: "vethcnitest0" not in links(NODE), 2, "the first veth gone")
+    ping = subprocess.run(["ip", "netns", "exec", pod_ns(1), "ping", "-c1", "-W1", GATEWAY],
                           capture_output=True, text=True)
     assert ping.returncode == 0, ping.stdout
 
@@ -103,26 +127,28 @@ def test_failures_leave_nothing_behind(node):
     with pytest.raises(K8snetError, match="create veth vethcnitest3 .*File exists"):
         node.add_pod(pod_ns(0), "vethcnitest3", "10.244.9.6", 24, GATEWAY)
     assert not netns.exists(pod_ns(0))
-    # the pod's address already taken on the node's side is fine, but a gateway
-    # outside the pod's subnet is refused by the kernel: the pod is undone
-    with pytest.raises(K8snetError, match="add default route via 192.0.2.1"):
-        node.add_pod(pod_ns(1), "vethcnitest1", "10.244.9.7", 24, "192.0.2.1")
+    # an address the node already routes to another pod (a double allocation):
+    # refused by the kernel after the veth was made; the pod and veth are undone
+    with pytest.raises(K8snetError, match="add route 10.244.9.5/32 dev vethcnitest1: File exists"):
+        node.add_pod(pod_ns(1), "vethcnitest1", "10.244.9.5", 24, GATEWAY)
     assert not netns.exists(pod_ns(1))
     wait_for(lambda: sorted(links(NODE)) == before, 2, "only the first pod's veth left")
+    # the first pod still works
+    ping = subprocess.run(["ip", "netns", "exec", pod_ns(3), "ping", "-c1", "-W1", GATEWAY],
+                          capture_output=True, text=True)
+    assert ping.returncode == 0, ping.stdout
 
 
-def test_a_missing_bridge_is_said():
-    net = cni.PodNetwork("k8snet-cnitest-nobridge")
+def test_a_missing_node_namespace_is_said():
+    net = cni.PodNetwork("k8snet-cnitest-nonode")
     if netns.exists(net.node_ns):
         netns.remove(net.node_ns)
-    netns.create(net.node_ns)
     try:
-        with pytest.raises(K8snetError, match="k8snet-cnitest-nobridge: bridge cni0 is missing"):
+        with pytest.raises(K8snetError, match="k8snet-cnitest-nonode of the node is gone"):
             net.add_pod(pod_ns(0), "vethcnitest0", "10.244.9.2", 24, GATEWAY)
         assert not netns.exists(pod_ns(0))
     finally:
         net.close()
-        netns.remove(net.node_ns)
 
 
 def _unprivileged_port_start(ns: str) -> str:

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from k8snet import naming
 from k8snet.cli import trace as tc
 from k8snet.netpol.live import LiveLab
 from k8snet.trace import draw
@@ -34,7 +35,9 @@ def test_pod_to_service_hops(cluster):
     assert result.delivered, text
     assert "answered by kube-system/kube-dns-" in text          # the DNS pod, via conntrack
     assert "web.default.svc.cluster.local: NOERROR" in text
-    assert "veth" in text and "cni0" in text
+    client = cluster.pods.find("client")
+    assert f"-> veth {naming.host_veth(cluster.spec.name, 'default', 'client')} on " \
+        f"{client['spec']['nodeName']}, which routes it" in text
     # kproxy's shared pick chain DNATs through a map; conntrack names the endpoint.
     assert re.search(r'kproxy cluster-ip-\d+: "one of \d+ ready endpoints"', text), text
     dnat = re.search(r"DNAT: [\d.]+:80 -> ([\d.]+):8080", text)
@@ -55,11 +58,12 @@ def test_pod_to_pod_across_nodes_shows_the_fabric_flows(cluster):
     assert f"cookie 0x1{COOKIE}" in text or f"cookie 0x{COOKIE}" in text
     assert "set_field" in text and "dec_ttl" in text
     assert f"-> {other['spec']['nodeName']}" in text
-    assert f"ip route get {other['status']['podIP']}: {other['status']['podIP']} dev cni0" \
+    veth = naming.host_veth(cluster.spec.name, "default", other["metadata"]["name"])
+    assert f"ip route get {other['status']['podIP']}: {other['status']['podIP']} dev {veth}" \
         in text
 
 
-def test_pod_to_pod_same_node_stays_on_the_bridge(cluster):
+def test_pod_to_pod_same_node_is_routed_by_the_node(cluster):
     pods = cluster.store.list("Pod", "default")
     by_node: dict[str, list] = {}
     for p in pods:
@@ -72,7 +76,8 @@ def test_pod_to_pod_same_node_stays_on_the_bridge(cluster):
     result, text = run(cluster, a["metadata"]["name"], f"{b['metadata']['name']}:8080")
     assert result.delivered, text
     assert "switch" not in text                                # never left the node
-    assert "dev cni0" in text
+    veth = naming.host_veth(cluster.spec.name, "default", b["metadata"]["name"])
+    assert f"dev {veth}" in text                               # b's /32 on its veth
 
 
 def test_ext_to_load_balancer_shows_ecmp_and_snat(cluster):

@@ -36,7 +36,7 @@ from tests.integration import test_trace as nft_mode  # noqa: E402
 
 @pytest.mark.parametrize("check", [
     nft_mode.test_pod_to_pod_across_nodes_shows_the_fabric_flows,
-    nft_mode.test_pod_to_pod_same_node_stays_on_the_bridge,
+    nft_mode.test_pod_to_pod_same_node_is_routed_by_the_node,
     nft_mode.test_pod_to_internet_is_masqueraded_to_the_node,
     nft_mode.test_container_to_container_stays_in_the_pod,
     nft_mode.test_network_policy_deny_is_named,

@@ -42,7 +42,9 @@ def test_route_commands_put_back_what_the_link_took_and_nothing_else():
         {"dst": "default", "gateway": "172.18.0.1", "dev": "eth0", "flags": []},
         {"dst": "172.18.0.0/24", "dev": "eth0", "protocol": "kernel", "scope": "link",
          "prefsrc": "172.18.0.11", "flags": []},
-        {"dst": "10.244.1.0/24", "dev": "cni0", "protocol": "kernel", "flags": []},
+        {"type": "unreachable", "dst": "10.244.1.0/24", "flags": []},
+        {"dst": "10.244.1.5", "dev": "veth1a2b3c4d", "protocol": "static", "scope": "link",
+         "flags": []},
         {"dst": "198.51.100.0/24", "gateway": "172.18.0.1", "dev": "eth0", "metric": 20,
          "protocol": "static", "flags": ["onlink"]},
     ]

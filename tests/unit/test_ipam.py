@@ -27,7 +27,7 @@ def test_full_pool_never_hands_out_reserved_addresses() -> None:
     ipam = NodeIpam("node1", "10.244.1.0/28")
     ips = [ipam.allocate(f"default/p{i}") for i in range(ipam.capacity)]
     assert "10.244.1.0" not in ips  # network
-    assert "10.244.1.1" not in ips  # gateway on cni0
+    assert "10.244.1.1" not in ips  # the pods' gateway (on their veths)
     assert "10.244.1.15" not in ips  # broadcast
     assert ips == [f"10.244.1.{i}" for i in range(2, 15)]
 

@@ -40,13 +40,10 @@ def test_create_veth_puts_the_peer_in_the_pod_namespace_and_the_node_end_on_the_
     assert peer["flags"] == 0 and peer["change"] == 0
 
 
-def test_hairpin_is_bridge_port_data_on_the_named_link():
-    msg = _ifinfo(rtnl.set_hairpin("veth1a2b3c4d"))
-    assert msg["header"]["flags"] == REQUEST_ACK
-    assert msg["index"] == 0 and msg.get_attr("IFLA_IFNAME") == "veth1a2b3c4d"
-    info = msg.get_attr("IFLA_LINKINFO")
-    assert info.get_attr("IFLA_INFO_SLAVE_KIND") == "bridge"
-    assert info.get_attr("IFLA_INFO_SLAVE_DATA").get_attr("IFLA_BRPORT_MODE") == 1
+def test_create_veth_without_master_leaves_the_node_end_unenslaved():
+    msg = _ifinfo(rtnl.create_veth("veth1a2b3c4d", 0, "eth0", 42))
+    assert msg.get_attr("IFLA_MASTER") is None
+    assert msg.get_attr("IFLA_IFNAME") == "veth1a2b3c4d"
 
 
 def test_link_up_and_get():
@@ -71,6 +68,36 @@ def test_default_route_is_static_in_the_main_table():
     assert msg["header"]["type"] == rtnl.RTM_NEWROUTE
     assert (msg["dst_len"], msg["table"], msg["proto"], msg["type"]) == (0, 254, 4, 1)
     assert msg.get_attr("RTA_GATEWAY") == "10.244.1.1" and msg.get_attr("RTA_DST") is None
+
+
+def test_address_without_prefix_route_carries_ifa_flags():
+    msg = ifaddrmsg(rtnl.encode([rtnl.add_address(2, "10.244.1.7", 24, "eth0",
+                                                  prefix_route=False)], 1))
+    msg.decode()
+    assert msg["prefixlen"] == 24
+    assert msg.get_attr("IFA_FLAGS") == rtnl.IFA_F_NOPREFIXROUTE
+
+
+def test_link_route_is_scope_link_on_the_device():
+    msg = rtmsg(rtnl.encode([rtnl.add_route("10.244.1.7/32", oif=9, what="veth0")], 1))
+    msg.decode()
+    assert (msg["dst_len"], msg["scope"], msg["type"]) == (32, rtnl.RT_SCOPE_LINK, 1)
+    assert msg.get_attr("RTA_DST") == "10.244.1.7" and msg.get_attr("RTA_OIF") == 9
+    assert msg.get_attr("RTA_GATEWAY") is None
+    assert rtnl.add_route("10.244.1.7/32", oif=9, what="veth0").what == \
+        "add route 10.244.1.7/32 dev veth0"
+
+
+def test_gateway_route_is_scope_universe_to_the_network():
+    req = rtnl.add_route("10.244.1.0/24", "10.244.1.1")
+    msg = rtmsg(rtnl.encode([req], 1))
+    msg.decode()
+    assert (msg["dst_len"], msg["scope"]) == (24, rtnl.RT_SCOPE_UNIVERSE)
+    assert msg.get_attr("RTA_DST") == "10.244.1.0"
+    assert msg.get_attr("RTA_GATEWAY") == "10.244.1.1" and msg.get_attr("RTA_OIF") is None
+    assert req.what == "add route 10.244.1.0/24 via 10.244.1.1"
+    with pytest.raises(ValueError):
+        rtnl.add_route("10.244.1.7/24")          # host bits set
 
 
 def test_a_batch_is_one_buffer_of_aligned_messages_with_consecutive_seqs():
@@ -130,7 +157,7 @@ def kernel():
 def test_transact_returns_each_reply_with_its_request(kernel):
     sock, fake = kernel
     fake.send(_newlink(5, "veth0", 2, 2) + _ack(1) + _ack(2))   # one datagram, as the kernel
-    replies = sock.transact([rtnl.set_hairpin("veth0"), rtnl.get_link("veth0")])
+    replies = sock.transact([rtnl.link_up(5, "veth0"), rtnl.get_link("veth0")])
     assert replies[0] == []
     assert rtnl.parse_link(replies[1][0]).peer == 2
     sent = rtnl.messages(fake.recv(65536))
@@ -145,7 +172,7 @@ def test_transact_names_the_first_refused_request_and_reads_every_answer(kernel)
     with pytest.raises(rtnl.NetlinkFailure) as caught:
         sock.transact([rtnl.link_up(1, "lo"),
                        rtnl.create_veth("veth0", 7, "eth0", 9),
-                       rtnl.set_hairpin("veth0")])
+                       rtnl.link_up(5, "veth0")])
     assert caught.value.code == errno.EEXIST
     assert str(caught.value) == "create veth veth0 (peer eth0): File exists (device exists)"
     # Nothing of that batch is left to confuse the next one.

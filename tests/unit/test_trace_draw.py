@@ -86,14 +86,13 @@ def picture(store, fabric):
 
 def across_nodes() -> Path:
     """client on node1 -> Service web -> web-2 on node2, and web-2's reply's first hop."""
-    hops = [("default/client", "cni0@node1", "eth0 -> veth"),
-            ("cni0@node1", "node1", "bridge"),
+    hops = [("default/client", "node1", "eth0 -> veth"),
             ("node1", "svc:default/web", "DNAT"),          # not an edge of the picture
             ("svc:default/web", "default/web-2", "backend"),  # an endpoint edge, reversed
             ("node1", "leaf1", "eth0"), ("leaf1", "spine1", "ECMP"),
             ("spine1", "leaf2", ""), ("leaf2", "node2", ""),
-            ("node2", "cni0@node2", "route"), ("cni0@node2", "default/web-2", "veth"),
-            ("default/web-2", "cni0@node2", "reply")]
+            ("node2", "default/web-2", "route, veth"),
+            ("default/web-2", "node2", "reply")]
     return Path([PathHop(i, src, dst, label) for i, (src, dst, label) in enumerate(hops, 1)])
 
 
@@ -106,8 +105,8 @@ def svg_root(path):
 def test_picture_from_store_and_fabric(picture):
     assert [n.name for n in picture.nodes] == ["node1", "node2"]
     node1, node2 = picture.nodes
-    assert (node1.ip, node1.pod_cidr, node1.bridge, node1.bridge_ip) == \
-        ("172.18.0.11", "10.244.1.0/24", "cni0@node1", "10.244.1.1")
+    assert (node1.ip, node1.pod_cidr, node1.pod_gateway) == \
+        ("172.18.0.11", "10.244.1.0/24", "10.244.1.1")
     assert [p.key for p in node1.pods] == ["default/client", "default/web-1"]
     assert [p.key for p in node2.pods] == ["default/agent", "default/web-2",
                                            "kube-system/coredns-x"]
@@ -122,7 +121,7 @@ def test_picture_from_store_and_fabric(picture):
     assert len(picture.links) == 8 and ("node9", "leaf2") not in picture.links
     assert picture.labels["gw"] == "172.18.0.2"
     assert element_ids(picture) == {
-        "node1", "node2", "cni0@node1", "cni0@node2", "default/client", "default/web-1",
+        "node1", "node2", "default/client", "default/web-1",
         "default/web-2", "default/agent", "kube-system/coredns-x", "leaf1", "leaf2",
         "spine1", "spine2", "gw", "ext", "svc:default/web"}
 
@@ -145,13 +144,13 @@ def test_fabric_from_a_network():
 
 
 def test_svg_ids_are_reversible():
-    for element in ("default/web-1", "cni0@node1", "svc:kube-system/kube-dns", "gw",
+    for element in ("default/web-1", "node@1", "svc:kube-system/kube-dns", "gw",
                     "a_b", "ü/x y"):
         sid = svg_id(element)
         assert element_of(sid) == element
         assert all(c.isascii() and (c.isalnum() or c in "._-") for c in sid)
     assert svg_id("default/web-1") == "default_2fweb-1"
-    assert edge_id("cni0@node1", "default/web-1") == "edge:cni0_40node1->default_2fweb-1"
+    assert edge_id("node@1", "default/web-1") == "edge:node_401->default_2fweb-1"
 
 
 def test_svg_draws_every_element_and_no_hops_without_a_path(picture, tmp_path):
@@ -160,11 +159,12 @@ def test_svg_draws_every_element_and_no_hops_without_a_path(picture, tmp_path):
     root = svg_root(out)
     ids = {el.get("id") for el in root.iter()}
     assert {svg_id(e) for e in element_ids(picture)} <= ids
-    assert edge_id("cni0@node1", "default/web-1") in ids           # pod—cni0
+    assert edge_id("node1", "default/web-1") in ids                # pod—node (its veth)
     assert edge_id("default/web-2", "svc:default/web") in ids      # endpoint
     assert edge_id("ext", "gw") in ids and edge_id("spine1", "leaf2") in ids
     text = out.read_text()
     assert naming.host_veth(CLUSTER, "default", "web-1") in text and "10.244.1.6" in text
+    assert "pods&#39; gateway 10.244.1.1" in text or "pods' gateway 10.244.1.1" in text
     assert highlighted_edges(text) == set()
 
 
@@ -177,7 +177,7 @@ def test_highlighted_edges_are_exactly_the_traced_hops(picture, tmp_path):
             if "hop" in (el.get("class") or "").split()}
     assert len(hops) == len(path.hops)
     labels = "".join(hops[edge_id("node1", "svc:default/web")].itertext())
-    assert "3. DNAT" in labels
+    assert "2. DNAT" in labels
     ids = {el.get("id") for el in root.iter()}
     assert {svg_id(e) for e in element_ids(picture)} <= ids
     # the base edge a hop replaced is not drawn twice
@@ -202,8 +202,8 @@ def test_a_picture_built_by_hand(tmp_path):
             PodBox("default", "b", "10.244.1.3", "veth00000002", True)]
     picture = Picture([NodeBox("node1", "172.18.0.11", "10.244.1.0/24", pods)], ["tor1"],
                       [("node1", "tor1"), ("gw", "tor1"), ("gw", "ext")], "gw", "ext", [])
-    path = Path([PathHop(1, "default/a", "cni0@node1", "veth00000001"),
-                 PathHop(2, "cni0@node1", "default/b", "veth00000002"),
+    path = Path([PathHop(1, "default/a", "node1", "veth00000001"),
+                 PathHop(2, "node1", "default/b", "veth00000002"),
                  PathHop(3, "default/b", "default/b", "lo")])
     out = render(picture, path, tmp_path / "same-node.svg")
     assert highlighted_edges(out.read_bytes()) == path.pairs()

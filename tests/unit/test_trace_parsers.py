@@ -278,9 +278,9 @@ def test_parse_route_local():
 
 
 def test_parse_route_on_link_and_failures():
-    route = kernel.parse_route("10.244.1.3 dev cni0 src 10.244.1.1 uid 0 \\    cache \n")
-    assert route == kernel.Route("10.244.1.3", "cni0", "", "10.244.1.1")
-    assert str(route) == "10.244.1.3 dev cni0 src 10.244.1.1"
+    route = kernel.parse_route("10.244.1.3 dev veth1a2b3c4d src 10.244.1.1 uid 0 \\    cache \n")
+    assert route == kernel.Route("10.244.1.3", "veth1a2b3c4d", "", "10.244.1.1")
+    assert str(route) == "10.244.1.3 dev veth1a2b3c4d src 10.244.1.1"
     assert kernel.parse_route("") is None
     assert kernel.parse_route("RTNETLINK answers: Network is unreachable\n") is None
 
@@ -737,7 +737,7 @@ def test_request_ids_keeps_request_packets_only():
     events = [
         packet("node1", "a1", 'iif "veth1" ip saddr 10.244.3.3 ip daddr 10.96.0.17 '
                "tcp sport 45123 tcp dport 80 tcp flags == syn tcp window 64240"),
-        packet("node1", "a2", 'iif "cni0" ip saddr 10.244.2.3 ip daddr 10.244.3.3 '
+        packet("node1", "a2", 'iif "veth2" ip saddr 10.244.2.3 ip daddr 10.244.3.3 '
                "tcp sport 8080 tcp dport 45123 tcp flags == 0x12 tcp window 65160"),
         packet("node1", "a3", 'iif "veth1" ip saddr 10.244.3.3 ip daddr 10.96.0.17 '
                "tcp sport 45123 tcp dport 80 tcp flags == ack tcp window 502"),
@@ -803,7 +803,7 @@ def test_render():
     result = TraceResult(
         source=Endpoint("pod", "default/client", "10.244.3.3", "k8snet-pod-client", "node3"),
         target=Target("web", "10.96.0.17", 80, "web"), protocol="TCP",
-        hops=[Hop("pod default/client", ["eth0 10.244.3.3 -> veth -> cni0"]),
+        hops=[Hop("pod default/client", ["eth0 10.244.3.3 -> veth -> node3"]),
               Hop("node3: netfilter", ['kproxy services: "ClusterIP" (goto x)',
                                        "conntrack: tcp ESTABLISHED ..."]),
               Hop("node2: route")],
@@ -811,7 +811,7 @@ def test_render():
     assert story.render(result) == (
         "trace default/client -> web (10.96.0.17:80/TCP)\n"
         " 1. pod default/client\n"
-        "    eth0 10.244.3.3 -> veth -> cni0\n"
+        "    eth0 10.244.3.3 -> veth -> node3\n"
         " 2. node3: netfilter\n"
         '    kproxy services: "ClusterIP" (goto x)\n'
         "    conntrack: tcp ESTABLISHED ...\n"

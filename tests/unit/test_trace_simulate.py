@@ -12,6 +12,7 @@ import nft_tracer
 import pytest
 
 from controllers.fabric_state import FabricHost, FabricLink, FabricState, Vip
+from k8snet import naming
 from k8snet.api.service import Service, ServicePort
 from k8snet.apiserver.store import Store
 from k8snet.cli.trace_sim import PARTIAL_NOTE, applied_ruleset, sim_inputs_of, sim_target_of
@@ -109,7 +110,11 @@ def inputs(policy: bool = False, mode: str = "nftables") -> SimInputs:
         pod_cidrs={n: cidr for n, (_, cidr) in NODES.items()},
         node_rulesets={n: nft.render(proxy_state(n), fresh=True)[0] for n in NODES},
         fabric_state=fabric_state(), proxy_mode=mode, switch_names=SWITCHES,
-        host_ips={"gw": "172.18.0.2", "ext": EXT_IP})
+        host_ips={"gw": "172.18.0.2", "ext": EXT_IP}, cluster="sim")
+
+
+def veth(pod: str) -> str:
+    return naming.host_veth("sim", "default", pod)
 
 
 CLIENT = Endpoint("pod", "default/client", "10.244.1.10", "ns-client", node="node1",
@@ -168,12 +173,12 @@ def test_pod_to_pod_across_nodes():
     assert route[-1] == "-> node2"
     hop = next(h for h in result.hops if h.title == "node1: route")
     assert hop.path[0] == ("node1", "leaf1") and hop.path[-1] == ("leaf2", "node2")
-    assert lines(result, "node2: route") == ["route 10.244.2.7: dev cni0 (10.244.2.0/24, "
-                                             "this node's pods)"]
+    assert lines(result, "node2: route") == [
+        f"route 10.244.2.7: dev {veth('web-b')} (the pod's /32 in 10.244.2.0/24)"]
     assert "NetworkPolicy ingress: default/web-b is not isolated for ingress" in \
         lines(result, "node2: netfilter")
     assert lines(result, "node2: to pod default/web-b") == [
-        "cni0 -> veth -> default/web-b eth0 10.244.2.7:8080, container app listening"]
+        f"veth {veth('web-b')} -> default/web-b eth0 10.244.2.7:8080, container app listening"]
     assert "=> simulated: delivered to default/web-b" in story.render(result)
 
 
@@ -194,7 +199,7 @@ def test_pod_to_cluster_ip_lists_every_endpoint():
     assert '     kproxy cluster-ip-2: "one of 2 ready endpoints" (dnat to 10.244.1.5:8080)' \
         in nf
     assert lines(result, "node1: route (1 of 2)") == [
-        "route 10.244.1.5: dev cni0 (10.244.1.0/24, this node's pods)"]
+        f"route 10.244.1.5: dev {veth('web-a')} (the pod's /32 in 10.244.1.0/24)"]
     assert result.verdict == "simulated: delivered to one of 2: default/web-a, default/web-b"
     assert result.delivered and result.backend == "default/web-a, default/web-b"
     assert ("default/client", "svc:default/web") in result.hops[0].path
@@ -353,10 +358,11 @@ def test_sim_inputs_of_a_cluster():
         store=new_store(), proxy_mode="nftables", proxies=agents,
         network=SimpleNamespace(nodes=nodes, net=SimpleNamespace(switches=switches),
                                 fabric_state=lambda: state),
-        spec=SimpleNamespace(network=SimpleNamespace(gateway_router="172.18.0.2",
-                                                     ext_ip=EXT_IP,
-                                                     cluster_domain="cluster.local")))
+        spec=SimpleNamespace(name="sim", network=SimpleNamespace(gateway_router="172.18.0.2",
+                                                                 ext_ip=EXT_IP,
+                                                                 cluster_domain="cluster.local")))
     sim = sim_inputs_of(cluster)
+    assert sim.cluster == "sim"
     assert sim.node_ips == {n: ip for n, (ip, _) in NODES.items()}
     assert sim.switch_names == SWITCHES and sim.fabric_state is state
     assert sim.node_rulesets["node2"] == nft.render(proxy_state("node2"), fresh=True)[0]
