@@ -25,14 +25,15 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from controllers.fabric_plan import ETH_IPV4, Flow
+from controllers.fabric_plan import ETH_IPV4
 from controllers.fabric_state import FabricHost, FabricState
 from k8snet import naming
 from k8snet.netpol import oracle
 from k8snet.netpol.snapshot import Snapshot, from_store
 from k8snet.trace import nftsim, story
 from k8snet.trace.model import Endpoint, Hop, Target, TraceResult
-from k8snet.trace.ofsim import FakeFabric, SwitchHop
+from k8snet.trace.ofsim import FakeFabric
+from k8snet.trace.ofsim_text import switch_lines
 from k8snet.trace.picture import EXT, GATEWAY, service_id
 from k8snet.trace.story import pod_at, service_at
 from kproxy.nft_names import CLUSTER_IPS_CHECK, REJECT_CHAIN
@@ -192,45 +193,6 @@ def _netpol(snap: Snapshot, inputs: SimInputs, direction: str, src: str, dst: st
 
 # ------------------------------------------------------------------ the fabric
 
-def _action_text(action: tuple) -> str:
-    """An action as ``ovs-ofctl`` writes it (``set_field:V->F``, ``dec_ttl``...)."""
-    kind = action[0]
-    if kind == "set_field":
-        return f"set_field:{action[2]}->{action[1]}"
-    if kind == "move":
-        return f"move:{action[1]}->{action[2]}"
-    if kind == "dec_nw_ttl":
-        return "dec_ttl"
-    return f"{kind}:{action[1]}"
-
-
-def _flow_text(flow: Flow) -> str:
-    """A flow as the live trace shows one (``ovstrace.OfFlow``)."""
-    acts = [_action_text(a) for a in flow.actions]
-    if flow.goto is not None:
-        acts.append(f"goto_table:{flow.goto}")
-    match = ",".join(f"{k}={v:#06x}" if k == "eth_type" else f"{k}={v}"
-                     for k, v in flow.match) or "*"
-    return (f"table {flow.table} priority {flow.priority} cookie {flow.cookie:#x} "
-            f"match {match} actions {', '.join(acts) or 'drop'}")
-
-
-def _switch_lines(inputs: SimInputs, step: SwitchHop, state: FabricState) -> list[str]:
-    name = inputs.switch_names.get(step.dpid, f"dpid {step.dpid}")
-    lines = [f"switch {name} (in_port {step.in_port}):"]
-    lines += [f"  {_flow_text(f)}" for f in step.flows]
-    if step.group is not None:
-        macs = {h.mac: h.name for h in state.hosts}
-        names = [next((macs.get(a[2], a[2]) for a in bucket if a[:2] == ("set_field", "eth_dst")),
-                      "?") for bucket in step.group.buckets]
-        lines.append(f"  group:{step.group.group_id} is an ECMP select group: the switch hashes "
-                     f"each connection onto one bucket, one of {len(names)}: "
-                     f"{', '.join(names)}; the simulation follows {names[step.bucket]}")
-    ports = [str(port) for port, _ in step.outputs]
-    lines.append(f"  output: {', '.join(ports) if ports else 'none (dropped)'}")
-    return lines
-
-
 def _fabric_host(state: FabricState | None, name: str) -> FabricHost | None:
     return next((h for h in state.hosts if h.name == name), None) if state else None
 
@@ -274,7 +236,7 @@ def _route_hop(inputs: SimInputs, host: str, pkt: _Packet, title: str
         return hop, None
     prev = host
     for step in steps:
-        hop.lines += _switch_lines(inputs, step, state)
+        hop.lines += switch_lines(inputs.switch_names, step, state)
         name = inputs.switch_names.get(step.dpid, f"dpid {step.dpid}")
         hop.path.append((prev, name))
         prev = name
