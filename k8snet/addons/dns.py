@@ -14,7 +14,8 @@ CNAME is chased the same way and the upstream's answers are appended, so
 its TTL, at most 5 s); if the upstream fails, the reply is the CNAME
 alone.  ``--zone-file`` serves static zones authoritatively (the emulated
 Internet's DNS, format in ``k8snet.addons.dnszone``): NXDOMAIN under its zones,
-REFUSED outside.
+REFUSED outside, or NXDOMAIN there too with the file's ``outside: nxdomain``
+(ext's resolver, which stands for the whole Internet).
 
 Measured on this 2-vCPU machine over loopback (dnsbench, 16 in flight):
 about 80k queries/s with p99 0.35-0.45 ms from the cache, about 4.5k/s

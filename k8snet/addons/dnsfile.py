@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from k8snet.addons.dnsrecords import (
+    NXDOMAIN,
+    REFUSED,
     Record,
     _address_type,
     _describe,
@@ -25,10 +27,18 @@ from k8snet.addons.dnsrecords import (
 
 FILE_TTL = 300
 FILE_TYPES = ("A", "AAAA", "CNAME", "PTR", "TXT")
+OUTSIDE = {"refused": REFUSED, "nxdomain": NXDOMAIN}   # zone file key ``outside``
 
 
 class FileZone(_Records):
-    """Zones from a zone file, answered authoritatively, never forwarded."""
+    """Zones from a zone file, answered authoritatively, never forwarded.
+
+    ``outside_rcode``: the answer to a name under none of the zones, from the
+    file's ``outside`` key: ``refused`` (the default: an authoritative
+    server's answer for a zone it does not serve) or ``nxdomain`` (a
+    recursive resolver's answer for a name that does not exist, which is
+    what the emulated Internet's resolver says: its zones are all there is).
+    """
 
     forwards = False
     upstream: tuple[str, int] | None = None
@@ -39,6 +49,11 @@ class FileZone(_Records):
             data = {"zones": []}
         if not isinstance(data, Mapping):
             raise ValueError("zone file: expected a mapping with 'zones' or 'origin'")
+        outside = data.get("outside", "refused")
+        if outside not in OUTSIDE:
+            raise ValueError(f"zone file: outside: Unsupported value: {outside!r}: "
+                             f"supported values: {', '.join(map(repr, OUTSIDE))}")
+        self.outside_rcode = OUTSIDE[outside]
         zones = data.get("zones") if "zones" in data else [data]
         if not isinstance(zones, list):
             raise ValueError("zone file: 'zones' must be a list")
@@ -136,6 +151,8 @@ def default_ext_zone(ext_ip: str) -> str:
     kind = _address_type(ip)
     lines = [
         "# Zone file for python -m k8snet.addons.dns --zone-file (see k8snet/addons/dnszone.py).",
+        "# These zones are the whole emulated Internet: any other name does not exist.",
+        "outside: nxdomain",
         "zones:",
         "  - origin: example.com",
         "    records:",

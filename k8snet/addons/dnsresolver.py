@@ -307,7 +307,8 @@ class Resolver:
         result = self.zone.resolve(_qname_text(question.qname.label), question.qtype)
         if result is None:
             if not self.zone.forwards:
-                reply = self._error(request, REFUSED, data, qend)
+                reply = self._error(request, getattr(self.zone, "outside_rcode", REFUSED),
+                                    data, qend)
                 if cacheable:
                     self._store(data, qend, tcp, reply)
                 return reply

@@ -74,6 +74,12 @@ JSON)::
         records:
           - {name: "10", type: PTR, value: example.com}
 
+A top-level ``outside: nxdomain`` answers names under none of the zones
+NXDOMAIN (not authoritative), as a recursive resolver does for a name that
+does not exist; the default ``outside: refused`` is an authoritative
+server's answer.  The lab's ext writes ``nxdomain``: its zones are the
+whole emulated Internet.
+
 A single zone may also be written at the top level (``origin`` and
 ``records`` without ``zones``).  Types: A, AAAA, CNAME, PTR, TXT.  A name
 ending in ``.``, equal to the origin or ending in ``.<origin>`` is

@@ -509,14 +509,31 @@ def test_malformed_and_unusual_queries(zone: Zone) -> None:
 
 
 def test_zone_file_refuses_other_names() -> None:
+    resolver = Resolver(FileZone({"zones": [{"origin": "example.com", "records": [
+        {"name": "www", "type": "A", "value": "203.0.113.10"}]}]}))
+    for _ in range(2):                                   # the second from the cache
+        reply = parsed(resolver.respond(query("www.google.com")))
+        assert reply.header.rcode == 5 and reply.header.aa == 0 and reply.header.ra == 0
+    ok = parsed(resolver.respond(query("www.example.com")))
+    assert ok.header.aa == 1 and ok.header.ra == 0 and str(ok.rr[0].rdata) == "203.0.113.10"
+
+
+def test_ext_zone_says_other_names_do_not_exist() -> None:
+    """ext's resolver stands for the Internet: a name it has not is NXDOMAIN,
+    not authoritative, as a recursive resolver answers."""
     import yaml
 
     resolver = Resolver(FileZone(yaml.safe_load(default_ext_zone("203.0.113.10"))))
     for _ in range(2):
         reply = parsed(resolver.respond(query("www.google.com")))
-        assert reply.header.rcode == 5 and reply.header.aa == 0 and reply.header.ra == 0
-    ok = parsed(resolver.respond(query("www.example.com")))
-    assert ok.header.aa == 1 and ok.header.ra == 0 and str(ok.rr[0].rdata) == "203.0.113.10"
+        assert reply.header.rcode == NXDOMAIN and reply.header.aa == 0 and not reply.rr
+    assert parsed(resolver.respond(query("www.example.com"))).header.aa == 1
+
+
+def test_zone_file_outside_must_be_known() -> None:
+    with pytest.raises(ValueError, match="outside: Unsupported value: 'drop'"):
+        FileZone({"outside": "drop", "zones": []})
+    assert FileZone({"zones": []}).outside_rcode == 5
 
 
 def test_no_upstream_means_servfail(zone: Zone) -> None:
@@ -722,16 +739,17 @@ def test_server_forwards_and_chases_external_names(snapshot_file: Path,
         assert rdata(ask(cluster.port, "web.default")) == ["192.0.2.80"]
         # Reverse names the cluster does not know, too.
         assert rdata(ask(cluster.port, "10.113.0.203.in-addr.arpa", "PTR")) == ["example.com."]
-        # The upstream's NXDOMAIN and REFUSED are relayed as they are.
+        # The upstream's NXDOMAIN is relayed as it is, under its zones and
+        # outside them (ext's zone file: outside: nxdomain).
         assert ask(cluster.port, "nope.example.com").header.rcode == NXDOMAIN
-        assert ask(cluster.port, "example.org").header.rcode == 5
+        assert ask(cluster.port, "example.org").header.rcode == NXDOMAIN
         # ExternalName: the CNAME, and the upstream's answer for its target.
         for tcp in (False, True):
             reply = ask(cluster.port, f"db-ext.default.svc.{Z}", tcp=tcp)
             assert [(QTYPE[rr.rtype], str(rr.rdata)) for rr in reply.rr] == [
                 ("CNAME", "db.example.com."), ("A", "203.0.113.10")]
-        # The zone-file server itself refuses names outside its zones.
-        assert ask(ext.port, f"web.default.svc.{Z}").header.rcode == 5
+        # ext itself knows nothing of the cluster's names: they do not exist there.
+        assert ask(ext.port, f"web.default.svc.{Z}").header.rcode == NXDOMAIN
 
 
 def test_chased_external_names_are_cached_for_their_ttl(snapshot_file: Path,
