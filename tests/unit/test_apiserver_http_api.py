@@ -3,6 +3,7 @@ patch types, Status bodies; and the pure parts (strategic merge, field
 selectors, protobuf bodies, Status causes)."""
 from __future__ import annotations
 
+import copy
 import json
 import struct
 import urllib.error
@@ -208,6 +209,35 @@ def test_status_subresource_and_pod_streams(api):
     code, obj = call(server, "GET", "/api/v1/namespaces/shop/pods/p/log")
     assert code == 501
     assert call(server, "GET", "/api/v1/namespaces/shop/pods/p/nope")[0] == 404
+
+
+def test_namespace_finalizers_change_only_through_finalize(api):
+    """A Namespace stuck in Terminating on a finalizer nobody removes: an
+    update or patch of the Namespace keeps spec.finalizers (upstream's
+    PrepareForUpdate); PUT .../finalize frees it."""
+    server, store = api
+    store.create({"apiVersion": "v1", "kind": "Namespace",
+                  "metadata": {"name": "stuck"}, "spec": {"finalizers": ["example.com/hold"]}})
+    core = {r["name"]: r for r in call(server, "GET", "/api/v1")[1]["resources"]}
+    assert core["namespaces/finalize"]["verbs"] == ["update"]
+    store.delete("Namespace", "", "stuck")
+    assert store.get("Namespace", "", "stuck")["status"]["phase"] == "Terminating"
+    code, obj = call(server, "PATCH", "/api/v1/namespaces/stuck",
+                     {"metadata": {"labels": {"a": "b"}}, "spec": {"finalizers": []}},
+                     "application/merge-patch+json")
+    assert code == 200 and obj["metadata"]["labels"]["a"] == "b"
+    assert obj["spec"]["finalizers"] == ["example.com/hold", "kubernetes"]
+    assert call(server, "GET", "/api/v1/namespaces/stuck/finalize")[0] == 405
+    ns = copy.deepcopy(store.get("Namespace", "", "stuck"))
+    ns["spec"]["finalizers"] = ["kubernetes"]
+    ns["status"] = {"phase": "Active"}
+    code, obj = call(server, "PUT", "/api/v1/namespaces/stuck/finalize", ns)
+    assert code == 200 and obj["spec"]["finalizers"] == ["kubernetes"]
+    assert obj["status"]["phase"] == "Terminating"              # the status is kept
+    ns = copy.deepcopy(store.get("Namespace", "", "stuck"))
+    ns["spec"]["finalizers"] = []
+    code, obj = call(server, "PUT", "/api/v1/namespaces/stuck/finalize", ns)
+    assert code == 200 and store.find("Namespace", "", "stuck") is None
 
 
 # --- pure parts -------------------------------------------------------------------

@@ -77,6 +77,8 @@ def handler_for(method: str, target: Target, watching: bool) -> Handler | None:
         return attachws.attach
     if target.sub == "portforward":
         return portforward.portforward
+    if target.sub == "finalize":
+        return writes.update if method == "PUT" else None
     by_method: dict[str, Handler] = {"GET": _sync(reads.get), "PUT": writes.update,
                                      "PATCH": patch.patch}
     if not target.sub:

@@ -44,6 +44,7 @@ SUBRESOURCE_KINDS = {
     "exec": ("", "v1", "PodExecOptions", ["create", "get"]),
     "attach": ("", "v1", "PodAttachOptions", ["create", "get"]),
     "portforward": ("", "v1", "PodPortForwardOptions", ["create", "get"]),
+    "finalize": ("", "v1", "Namespace", ["update"]),
 }
 
 

@@ -76,6 +76,8 @@ def subresources(kind: Kind) -> list[str]:
         subs.append("status")
     if kind.kind in SCALE_KINDS:
         subs.append("scale")
+    if kind.kind == "Namespace":
+        subs.append("finalize")
     if kind.kind == "Pod":
         subs.extend(POD_STREAMS)
     return subs

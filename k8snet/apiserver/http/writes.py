@@ -4,12 +4,18 @@ and deletecollection, each with ``?dryRun=All``.
     POST   /api/v1/namespaces/ns/services          body: Service      -> 201 Service
     PUT    /api/v1/namespaces/ns/services/x        body: Service      -> 200 Service
     PUT    /api/v1/namespaces/ns/pods/x/status     body: Pod          -> 200 Pod (status only)
+    PUT    /api/v1/namespaces/ns/finalize          body: Namespace    -> 200 Namespace
+                                                   (all but the status)
     DELETE /apis/apps/v1/namespaces/ns/deployments/x  body: DeleteOptions -> 200 Status|object
     DELETE /api/v1/namespaces/ns/configmaps?labelSelector=a%3Db     -> 200 ConfigMapList
 
 An update of an object whose kind has a status subresource keeps the stored
 status; an update of the status keeps everything else (kube-apiserver's
-``PrepareForUpdate`` in the registry strategies).  DeleteOptions come from
+``PrepareForUpdate`` in the registry strategies).  A Namespace's
+``spec.finalizers`` change only through ``/finalize``
+(pkg/registry/core/namespace/strategy.go: namespaceStrategy and
+namespaceFinalizeStrategy); that is how a Namespace stuck in Terminating is
+freed by hand.  DeleteOptions come from
 the body or the query: ``propagationPolicy`` (Orphan, Background,
 Foreground), ``gracePeriodSeconds``, ``preconditions`` (uid,
 resourceVersion).  Source: api-concepts ("Dry-run", "Resource versions"),
@@ -130,7 +136,13 @@ def stored_only_warnings(obj: dict) -> list[str]:
 
 def keep_parts(target: Target, old: dict, new: dict) -> dict:
     """What an update may change: only the status through ``/status``; all
-    but the status through the object, for kinds with a status subresource."""
+    but the status through the object, for kinds with a status subresource,
+    and through a Namespace's ``/finalize``; a Namespace's update keeps its
+    ``spec.finalizers``."""
+    if target.sub == "finalize":                 # namespaceFinalizeStrategy: all but status
+        new = dict(new)
+        new["status"] = old.get("status") or {}
+        return new
     if target.sub == "status":
         out = copy.deepcopy(old)
         if "status" in new:
@@ -147,6 +159,12 @@ def keep_parts(target: Target, old: dict, new: dict) -> dict:
             new["status"] = old["status"]
         else:
             new.pop("status", None)
+    if target.kind.kind == "Namespace":
+        old_finalizers = (old.get("spec") or {}).get("finalizers")
+        spec = {k: v for k, v in (new.get("spec") or {}).items() if k != "finalizers"}
+        if old_finalizers is not None:
+            spec["finalizers"] = list(old_finalizers)
+        new["spec"] = spec
     return new
 
 
