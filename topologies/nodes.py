@@ -53,12 +53,15 @@ class K8sNode(NamedHost):
                pod_gateway: str = "10.244.1.1",
                fabric_gateway: str = "172.18.0.1", **params):
         result = super().config(**params)
-        self.pod_cidr = pod_cidr
-        self.pod_gateway = pod_gateway
+        self.pod_cidr = pod_cidr          # pod_gateway: held by the pods' veths (the kubelet)
         self.cmd("ip link set lo up")
         self.cmd(f"ip route replace unreachable {pod_cidr}")
         self.cmd(f"ip route replace default via {fabric_gateway}")
         _sysctl(self, "net.ipv4.ip_forward", "1")
+        # A pod reaching itself through a Service or host port leaves by the
+        # veth it came in on: no ICMP redirect naming the pod as its own gateway.
+        for conf in ("all", "default"):
+            _sysctl(self, f"net.ipv4.conf.{conf}.send_redirects", "0")
         return result
 
 

@@ -18,7 +18,8 @@ costs.  ADD is three batched netlink round trips, no subprocess, no thread:
 2. on the node's socket, kept open for the node's life: the veth created
    with its node end up, its peer ``eth0`` made straight in the pod's
    namespace, and a look-up giving both indexes; then the gateway on the node
-   end and the route to the pod IP;
+   end, and the route to the pod IP (retried while a pod just deleted still
+   holds it);
 3. on the pod's socket: ``lo`` up, the pod IP on eth0, eth0 up, the routes.
 
 DEL unpins the namespace.  With no process left in it the kernel destroys
@@ -155,12 +156,32 @@ class PodNetwork:
                     raise
                 replies = node.transact(steps)  # the old sandbox's veth went meanwhile
             link = rtnl.parse_link(replies[1][0])
-            node.transact([rtnl.add_address(link.index, gateway, 32, veth),
-                           rtnl.add_route(f"{ip}/32", oif=link.index, what=veth)])
+            route = rtnl.add_route(f"{ip}/32", oif=link.index, what=veth)
+            try:
+                node.transact([rtnl.add_address(link.index, gateway, 32, veth), route])
+            except rtnl.NetlinkFailure as exc:
+                if exc.code != errno.EEXIST:      # only the route can exist: a fresh veth
+                    raise
+                self._retry_route(node, route)
         except rtnl.NetlinkFailure:
             self._drop()                        # the next ADD opens the node's socket again
             raise
         return link.peer
+
+    def _retry_route(self, node: rtnl.RtnlSocket, route: rtnl.Request) -> None:
+        """The node's /32 route to the pod, which exists: an address freed by a
+        pod just deleted keeps its route until the kernel has destroyed that
+        pod's namespace, so it is retried until then (STALE_VETH_WAIT); one
+        that stays is a real double allocation, refused (EEXIST)."""
+        deadline = time.monotonic() + STALE_VETH_WAIT
+        while True:
+            time.sleep(POLL)
+            try:
+                node.transact([route])
+                return
+            except rtnl.NetlinkFailure as exc:
+                if exc.code != errno.EEXIST or time.monotonic() >= deadline:
+                    raise
 
     def _wait_gone(self, node: rtnl.RtnlSocket, veth: str) -> bool:
         """A veth of this name left by a namespace the kernel is still

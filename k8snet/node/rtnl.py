@@ -3,9 +3,10 @@
 Pod set-up is a handful of small netlink requests.  Through pyroute2 each
 costs about 0.25 ms of Python (an asyncio loop per call) and a round trip;
 here the requests of one namespace are packed into one ``send`` and their
-acknowledgements read back together, so a pod costs two round trips.  The
-kernel handles the messages of one send in order and answers each
-(``netlink_rcv_skb``), an error in one not stopping the rest.
+acknowledgements read back together, so a pod costs three round trips
+(k8snet.node.cni).  The kernel handles the messages of one send in order
+and answers each (``netlink_rcv_skb``), an error in one not stopping the
+rest.
 
 The encoders are pure (``bytes`` out, checked in the unit tests by decoding
 them with pyroute2's parsers); ``RtnlSocket`` is the thin apply layer.

@@ -127,7 +127,7 @@ def _node_cluster(dot: graphviz.Digraph, node: NodeBox,
                  style="rounded", color=frame.get("color", "black"),
                  fontcolor=frame.get("fontcolor", "black"))
         lines = [node.name, f"eth0 {node.ip}"]
-        if node.pod_gateway:
+        if node.pod_gateway and any(not pod.host_network and pod.ip for pod in node.pods):
             lines.append(f"pods' gateway {node.pod_gateway}")
         box.node(svg_id(node.name), _label(*lines), id=svg_id(node.name),
                  shape="box", **style(node.name))

@@ -84,11 +84,14 @@ def _in(ip: str, cidr: str) -> bool:
 
 
 def _local_ips(inputs: SimInputs, node: str) -> list[str]:
-    """The node's own addresses: InternalIP and the pods' gateway (the pod
-    CIDR's first, on each pod's veth)."""
+    """The node's own addresses: InternalIP, and the pods' gateway (the pod
+    CIDR's first) while a pod on the pod network has a veth there to hold it."""
     out = [inputs.node_ips[node]]
     cidr = inputs.pod_cidrs.get(node)
-    if cidr:
+    if cidr and inputs.store.list("Pod", where=lambda p: (
+            (p.get("spec") or {}).get("nodeName") == node
+            and not (p.get("spec") or {}).get("hostNetwork")
+            and _in((p.get("status") or {}).get("podIP", ""), cidr))):
         out.append(str(ipaddress.IPv4Network(cidr, strict=False)[1]))
     return out
 
@@ -203,6 +206,9 @@ def _route_hop(inputs: SimInputs, host: str, pkt: _Packet, title: str
     the way: (the hop, the node or host reached; None when nothing is)."""
     hop = Hop(title)
     cidr = inputs.pod_cidrs.get(host, "")
+    if host in inputs.node_ips and pkt.dst in _local_ips(inputs, host):
+        hop.lines.append(f"route {pkt.dst}: local ({host}'s own address)")
+        return hop, host
     if cidr and _in(pkt.dst, cidr):
         pod = pod_at(inputs.store, pkt.dst)
         if pod is None:
@@ -211,9 +217,6 @@ def _route_hop(inputs: SimInputs, host: str, pkt: _Packet, title: str
             return hop, None
         veth = naming.host_veth(inputs.cluster, *_key(pod).split("/", 1))
         hop.lines.append(f"route {pkt.dst}: dev {veth} (the pod's /32 in {cidr})")
-        return hop, host
-    if host in inputs.node_ips and pkt.dst in _local_ips(inputs, host):
-        hop.lines.append(f"route {pkt.dst}: local ({host}'s own address)")
         return hop, host
     state = inputs.fabric_state
     me = _fabric_host(state, host)

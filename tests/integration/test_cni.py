@@ -118,6 +118,21 @@ def test_the_same_pod_made_again_at_once_waits_for_its_old_veth(node):
     assert "vethcnitest2" in links(NODE) and netns.exists(pod_ns(2))
 
 
+def test_an_address_freed_at_once_is_given_to_another_pod(node):
+    """A pod deleted and another made at once with its address: the old
+    route goes with the old namespace, which the kernel destroys a moment
+    later; the new pod waits for it instead of failing."""
+    for i in range(3):
+        old, new = pod_ns(i % 2), pod_ns(i % 2 + 2)
+        node.add_pod(old, f"vethcnitest{i}a", "10.244.9.8", 24, GATEWAY)
+        node.delete_pod(old)
+        node.add_pod(new, f"vethcnitest{i}b", "10.244.9.8", 24, GATEWAY)
+        assert {"dst": "10.244.9.8", "dev": f"vethcnitest{i}b", "scope": "link"} in routes(NODE)
+        node.delete_pod(new)
+        wait_for(lambda: "10.244.9.8" not in {r["dst"] for r in routes(NODE)}, 2,
+                 "the route gone with the namespace")
+
+
 def test_failures_leave_nothing_behind(node):
     node.add_pod(pod_ns(3), "vethcnitest3", "10.244.9.5", 24, GATEWAY)
     before = sorted(links(NODE))

@@ -384,3 +384,34 @@ def test_auth_can_i_whoami_and_default_service_accounts(cluster):
     got = kubectl(cluster, "get", "pod", "web-1", "-o",
                   "jsonpath={.spec.serviceAccountName}", check=True)
     assert got.stdout == "default"
+
+
+def test_a_namespace_stuck_on_a_finalizer_is_freed_through_finalize(cluster):
+    """The usual fix for a Namespace stuck in Terminating, with the real
+    kubectl: patching spec.finalizers changes nothing, ``replace --raw
+    .../finalize`` does, and the namespace controller then removes it."""
+    manifest = ('{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "stuck"}, '
+                '"spec": {"finalizers": ["example.com/hold"]}}')
+    made = subprocess.run([KUBECTL, "apply", "-f", "-"], input=manifest, capture_output=True,
+                          text=True, timeout=60, env=env_of(cluster))
+    assert made.returncode == 0, made.stderr
+    kubectl(cluster, "delete", "ns", "stuck", "--wait=false", check=True)
+    wait_for(lambda: "example.com/hold" in kubectl(
+        cluster, "get", "ns", "stuck", "-o", "jsonpath={.spec.finalizers}").stdout
+             and "kubernetes" not in kubectl(
+        cluster, "get", "ns", "stuck", "-o", "jsonpath={.spec.finalizers}").stdout, 15,
+             "the namespace controller done, our finalizer left")
+    assert kubectl(cluster, "get", "ns", "stuck", "-o",
+                   "jsonpath={.status.phase}").stdout == "Terminating"
+    kubectl(cluster, "patch", "ns", "stuck", "--type=merge", "-p",
+            '{"spec": {"finalizers": []}}', check=True)
+    assert "example.com/hold" in kubectl(cluster, "get", "ns", "stuck", "-o",
+                                         "jsonpath={.spec.finalizers}").stdout
+    ns = json.loads(kubectl(cluster, "get", "ns", "stuck", "-o", "json", check=True).stdout)
+    ns["spec"]["finalizers"] = []
+    freed = subprocess.run([KUBECTL, "replace", "--raw", "/api/v1/namespaces/stuck/finalize",
+                            "-f", "-"], input=json.dumps(ns), capture_output=True, text=True,
+                           timeout=60, env=env_of(cluster))
+    assert freed.returncode == 0, freed.stderr
+    wait_for(lambda: kubectl(cluster, "get", "ns", "stuck").returncode != 0, 10,
+             "the namespace gone")

@@ -23,7 +23,7 @@ def _ifinfo(req: rtnl.Request, seq: int = 1) -> ifinfmsg:
     return msg
 
 
-def test_create_veth_puts_the_peer_in_the_pod_namespace_and_the_node_end_on_the_bridge():
+def test_create_veth_puts_the_peer_in_the_pod_namespace_and_the_node_end_on_a_master():
     msg = _ifinfo(rtnl.create_veth("veth1a2b3c4d", 7, "eth0", 42), seq=9)
     assert msg["header"]["type"] == rtnl.RTM_NEWLINK
     assert msg["header"]["sequence_number"] == 9
@@ -49,8 +49,8 @@ def test_create_veth_without_master_leaves_the_node_end_unenslaved():
 def test_link_up_and_get():
     up = _ifinfo(rtnl.link_up(rtnl.LOOPBACK_IFINDEX, "lo"))
     assert (up["index"], up["flags"], up["change"]) == (1, rtnl.IFF_UP, rtnl.IFF_UP)
-    get = _ifinfo(rtnl.get_link("cni0"))
-    assert get["header"]["type"] == rtnl.RTM_GETLINK and get.get_attr("IFLA_IFNAME") == "cni0"
+    get = _ifinfo(rtnl.get_link("veth0"))
+    assert get["header"]["type"] == rtnl.RTM_GETLINK and get.get_attr("IFLA_IFNAME") == "veth0"
 
 
 def test_address_is_local_and_peer_without_broadcast():

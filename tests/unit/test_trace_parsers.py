@@ -834,7 +834,7 @@ def test_render_ten_hops_and_no_hops():
 
 
 def test_probe_entries_drop_another_connection_on_the_same_source_port():
-    # CI saw a kubelet probe (node2's bridge address -> the pod) holding the
+    # CI saw a kubelet probe (node2's pods' gateway address -> the pod) holding the
     # trace's random source port in TIME_WAIT; the story then told that one.
     text = ("tcp      6 119 TIME_WAIT src=10.244.2.1 dst=10.244.2.2 sport=47180 dport=80 "
             "src=10.244.2.2 dst=10.244.2.1 sport=80 dport=47180 [ASSURED] mark=0 use=1\n"

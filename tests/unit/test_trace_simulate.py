@@ -182,6 +182,21 @@ def test_pod_to_pod_across_nodes():
     assert "=> simulated: delivered to default/web-b" in story.render(result)
 
 
+def test_the_pods_gateway_is_the_node_while_a_pod_holds_it():
+    result = simulate(inputs(), CLIENT, target("10.244.2.1", 10250))
+    assert lines(result, "node2: route") == ["route 10.244.2.1: local (node2's own address)"]
+    assert result.delivered
+    free = simulate(inputs(), CLIENT, target("10.244.2.99", 80))
+    assert lines(free, "node2: route") == [
+        "route 10.244.2.99: unreachable (10.244.2.0/24: this node's pods, none has this address)"]
+    assert not free.delivered
+    bare = inputs()
+    for name in ("web-b", "db"):                     # node2 without pods: no veth holds .1
+        bare.store.delete("Pod", "default", name, grace_seconds=0)
+    gone = simulate(bare, CLIENT, target("10.244.2.1", 10250))
+    assert lines(gone, "node2: route")[0].startswith("route 10.244.2.1: unreachable")
+
+
 def test_pod_to_cluster_ip_lists_every_endpoint():
     result = simulate(inputs(), CLIENT, target(WEB_IP, 80))
     assert titles(result) == [
