@@ -246,19 +246,21 @@ class ServiceStrategy(GenericStrategy):
         # shouldAllocateNodePorts: a LoadBalancer may opt out (those asked for stay)
         allocate = not (spec.get("type") == "LoadBalancer"
                         and spec.get("allocateLoadBalancerNodePorts") is False)
-        for i, p in enumerate(spec.get("ports") or []):
-            proto = p.get("protocol", "TCP")
-            port = p.get("nodePort")
-            if not port and not allocate:
+        ports = list(enumerate(spec.get("ports") or []))
+        for i, p in ports:                       # those asked for first, wherever they are
+            port, proto = p.get("nodePort"), p.get("protocol", "TCP")
+            if not port:
                 continue
-            if port:
-                if (port, proto) in taken:
-                    errors.append(FieldError(f"spec.ports[{i}].nodePort", "FieldValueInvalid",
-                                             port, "provided port is already allocated"))
-                elif (port, proto) in mine:
-                    errors.append(FieldError(f"spec.ports[{i}].nodePort",
-                                             "FieldValueDuplicate", port, ""))
-                mine.add((port, proto))
+            if (port, proto) in taken:
+                errors.append(FieldError(f"spec.ports[{i}].nodePort", "FieldValueInvalid",
+                                         port, "provided port is already allocated"))
+            elif (port, proto) in mine:
+                errors.append(FieldError(f"spec.ports[{i}].nodePort",
+                                         "FieldValueDuplicate", port, ""))
+            mine.add((port, proto))
+        for i, p in ports:
+            proto = p.get("protocol", "TCP")
+            if p.get("nodePort") or not allocate:
                 continue
             free = next((n for n in range(lo, hi + 1) if (n, proto) not in taken
                          and (n, proto) not in mine and (n, proto) not in spare), None)

@@ -109,12 +109,14 @@ def patch_allocated_values(old: dict, new: dict) -> None:
             not spec.get("clusterIP") and old_spec.get("clusterIP"):
         spec["clusterIP"] = old_spec["clusterIP"]
     if needs_node_ports(old_spec) and needs_node_ports(spec):
-        held = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
-                for p in _ports(old_spec)}
+        # By the port's name, as upstream: its number or protocol may change.
+        # A NodePort the update gives to another port is not handed out twice.
+        used = set(_node_ports(old_spec)) & set(_node_ports(spec))
+        held = {p.get("name", ""): p.get("nodePort") for p in _ports(old_spec)}
         for p in _ports(spec):
-            key = (p.get("port"), p.get("protocol", "TCP"))
-            if not p.get("nodePort") and held.get(key):
-                p["nodePort"] = held[key]
+            kept = held.get(p.get("name", ""))
+            if not p.get("nodePort") and kept and kept not in used:
+                p["nodePort"] = kept
     if needs_health_check(old_spec) and needs_health_check(spec) and \
             not spec.get("healthCheckNodePort") and old_spec.get("healthCheckNodePort"):
         spec["healthCheckNodePort"] = old_spec["healthCheckNodePort"]

@@ -113,3 +113,23 @@ def test_a_malformed_node_port_is_left_to_validation(store) -> None:
     store.create(_service("web", "NodePort"))
     with pytest.raises(Invalid, match=r"spec.ports\[0\].nodePort"):
         _retype(store, "web", "ClusterIP", ports=[{"port": 80, "nodePort": [1]}])
+
+
+def test_an_update_without_node_ports_keeps_them_by_port_name(store) -> None:
+    """patchAllocatedValues: an update that leaves nodePort out (kubectl
+    apply of the original manifest) keeps each port's NodePort by the port's
+    name, even when its number changed; one the update gives to another port
+    is not handed out twice."""
+    made = store.create(_service("web", "NodePort", ports=[
+        {"name": "http", "port": 80}, {"name": "metrics", "port": 9090}]))
+    held = {p["name"]: p["nodePort"] for p in made["spec"]["ports"]}
+    obj = copy.deepcopy(made)
+    obj["spec"]["ports"] = [{"name": "http", "port": 8080}, {"name": "metrics", "port": 9090}]
+    kept = {p["name"]: p["nodePort"] for p in store.update(obj)["spec"]["ports"]}
+    assert kept == held                                   # http moved to 8080, same NodePort
+    obj = copy.deepcopy(store.get("Service", "default", "web"))
+    obj["spec"]["ports"] = [{"name": "http", "port": 8080},
+                            {"name": "metrics", "port": 9090, "nodePort": held["http"]}]
+    swapped = {p["name"]: p["nodePort"] for p in store.update(obj)["spec"]["ports"]}
+    assert swapped["metrics"] == held["http"]
+    assert swapped["http"] not in (held["http"], 0)       # a fresh one, not the taken one
