@@ -207,16 +207,17 @@ class K8sCLI(CLI):
 
     # --- pods as CLI targets -------------------------------------------------------
 
-    def name_map(self) -> dict[str, str]:
+    def name_map(self, namespace: str | None = None) -> dict[str, str]:
+        """Node and pod names to IPs, for a command in a pod of ``namespace``."""
         names = {n.name: n.ip for n in self.cluster.network.nodes.values()}
-        names.update(self.cluster.pods.ips())
+        names.update(self.cluster.pods.ips(namespace))
         return names
 
     def run_in_pod(self, pod_name: str, words: list[str]) -> int:
         pods = self.cluster.pods
         pod = pods.find(pod_name)
         rt = pods.runtime(pod)
-        command = " ".join(substitute(words, self.name_map()))
+        command = " ".join(substitute(words, self.name_map(pod["metadata"]["namespace"])))
         sys.stdout.flush()
         proc, pump = streams.popen(["ip", "netns", "exec", rt.netns, "sh", "-c", command],
                                    env=pods.env(pod))

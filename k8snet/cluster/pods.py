@@ -8,6 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from k8snet.api.podnames import pod_ips
 from k8snet.apiserver.store import Store
 from k8snet.errors import K8snetError
 
@@ -104,15 +105,11 @@ class Pods:
         except FileNotFoundError:
             return ""
 
-    def ips(self) -> dict[str, str]:
-        """Pod names (and ``ns/name``) to pod IPs, for ``POD CMD`` substitution."""
-        out = {}
-        for pod in self.store.list("Pod"):
-            ip = (pod.get("status") or {}).get("podIP")
-            if ip:
-                out[pod["metadata"]["name"]] = ip
-                out[f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"] = ip
-        return out
+    def ips(self, namespace: str | None = None) -> dict[str, str]:
+        """Pod names (and ``ns/name``) to pod IPs, for ``POD CMD`` substitution
+        in a pod of ``namespace`` (k8snet.api.podnames: a Service's name there
+        is left alone, the namespace's own pods first)."""
+        return pod_ips(self.store, namespace)
 
 
 class KubeletLogs:

@@ -14,6 +14,7 @@ import sys
 from urllib.parse import urlsplit
 
 from k8snet import naming
+from k8snet.api.podnames import AmbiguousPodName, pod_named
 from k8snet.errors import K8snetError
 from k8snet.trace import kernel
 from k8snet.trace.model import Endpoint, Hop, Lab, Target
@@ -31,19 +32,6 @@ def run_probe(netns: str, request: dict) -> dict:
     return json.loads(res.stdout)
 
 
-def _pod(store, text: str) -> dict | None:
-    if "/" in text:
-        ns, _, name = text.partition("/")
-        return store.find("Pod", ns, name)
-    found = store.list("Pod", where=lambda p: p["metadata"]["name"] == text)
-    if len(found) > 1:
-        default = [p for p in found if p["metadata"]["namespace"] == "default"]
-        if len(default) == 1:
-            return default[0]
-        raise K8snetError(f'pod name "{text}" is in several namespaces; say NAMESPACE/NAME')
-    return found[0] if found else None
-
-
 def source_of(lab: Lab, text: str) -> Endpoint:
     """The source endpoint; K8snetError naming what is not a pod, node or ext."""
     if text == EXT:
@@ -52,7 +40,7 @@ def source_of(lab: Lab, text: str) -> Endpoint:
     if text in lab.node_netns:
         return Endpoint("node", text, lab.node_ips[text], lab.node_netns[text], node=text,
                         element=text)
-    pod = _pod(lab.store, text)
+    pod = pod_named(lab.store, text)
     if pod is None:
         raise K8snetError(f"trace: '{text}' is not a pod, a node or ext")
     meta, status = pod["metadata"], pod.get("status") or {}
@@ -170,10 +158,11 @@ def target_of(lab: Lab, source: Endpoint, text: str, protocol: str = "TCP") -> T
     else:
         pod = None
         if "." not in host or "/" in host:
+            seen_from = source.name.partition("/")[0] if source.kind == "pod" else None
             try:
-                pod = _pod(lab.store, host)
-            except K8snetError:
-                pod = None
+                pod = pod_named(lab.store, host, seen_from)
+            except AmbiguousPodName:
+                pod = None                       # left to the source's resolver
         if pod is not None and (pod.get("status") or {}).get("podIP"):
             ip = pod["status"]["podIP"]
         else:
