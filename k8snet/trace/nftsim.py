@@ -67,7 +67,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from k8snet.trace.nftsim_load import (
@@ -193,6 +193,7 @@ class _Tracer:
             raise ValueError(f"proto must be tcp or udp, not {proto!r}")
         self.proto, self.dport = proto, int(dport)
         self.local, self.node_ip = local, node_ip
+        self.masq_source: Callable[[str], str] = lambda _dst: node_ip
         self.sets, self.numgen = sets, numgen
         self.mark = self.ct_mark = 0
         self.dnat: str | None = None
@@ -360,8 +361,8 @@ class _Tracer:
                     self.dport = st.port
                 self.dnat = f"{st.ip}:{st.port}" if st.port is not None else str(st.ip)
             elif out.kind == "masquerade":
-                self.masq = self.node_ip
-                self.src = ipaddress.IPv4Address(self.node_ip)
+                self.masq = self.masq_source(str(self.dst))
+                self.src = ipaddress.IPv4Address(self.masq)
         return None
 
     def run(self, hook_path: str) -> str:
@@ -386,8 +387,13 @@ class _Tracer:
 def trace(text: str | Table, *, src_ip: str, dst_ip: str, proto: str, dport: int,
           hook_path: str, local_ips: Iterable[str], node_ip: str,
           affinity: Mapping[str, Iterable[str]] | None = None,
-          numgen: int = 0) -> TraceResult:
+          numgen: int = 0, masq_source: Callable[[str], str] | None = None) -> TraceResult:
     """Trace one (new-connection) packet through the rendered ruleset.
+
+    ``masq_source`` gives the address ``masquerade`` takes for the packet's
+    (translated) destination, the source address of the node's route out:
+    the pods' gateway towards one of its own pods (the veth's address),
+    ``node_ip`` (the default) for everything else.
 
     ``affinity`` gives the current contents of dynamic sets (set name ->
     client IPs), e.g. a client already remembered by an endpoint; the table
@@ -404,6 +410,8 @@ def trace(text: str | Table, *, src_ip: str, dst_ip: str, proto: str, dport: int
         sets[name] |= {ipaddress.IPv4Network(ip) for ip in ips}
     local = {ipaddress.IPv4Address(ip) for ip in local_ips} | {ipaddress.IPv4Address(node_ip)}
     tracer = _Tracer(table, src_ip, dst_ip, proto, dport, local, node_ip, sets, numgen)
+    if masq_source is not None:
+        tracer.masq_source = masq_source
     verdict = tracer.run(hook_path)
     return TraceResult(verdict, tracer.dnat, tracer.masq, tracer.chains,
                        str(tracer.src), str(tracer.dst), tracer.dport, tracer.mark,

@@ -96,6 +96,19 @@ def _local_ips(inputs: SimInputs, node: str) -> list[str]:
     return out
 
 
+def _route_source(inputs: SimInputs, node: str):
+    """The source address of ``node``'s route to a destination, which
+    masquerade takes: the pods' gateway (on the pod's veth) towards one of the
+    node's own pods, the node's InternalIP otherwise."""
+    cidr = inputs.pod_cidrs.get(node, "")
+
+    def source(dst: str) -> str:
+        if cidr and _in(dst, cidr):
+            return str(ipaddress.IPv4Network(cidr, strict=False)[1])
+        return inputs.node_ips[node]
+    return source
+
+
 def _node_of_ip(inputs: SimInputs, ip: str) -> str:
     return next((n for n, a in inputs.node_ips.items() if a == ip), "")
 
@@ -164,7 +177,8 @@ def _netfilter(inputs: SimInputs, node: str, pkt: _Packet, proto: str, hook_path
         return notes, nftsim.trace_all(text, src_ip=pkt.src, dst_ip=pkt.dst,
                                        proto=proto.lower(), dport=pkt.port,
                                        hook_path=hook_path, local_ips=_local_ips(inputs, node),
-                                       node_ip=inputs.node_ips[node])
+                                       node_ip=inputs.node_ips[node],
+                                       masq_source=_route_source(inputs, node))
     except nftsim.NftError as exc:
         return notes + [f"the simulator cannot walk this ruleset: {exc}"], None
 

@@ -382,3 +382,15 @@ def test_sim_inputs_of_a_cluster():
     assert sim.switch_names == SWITCHES and sim.fabric_state is state
     assert sim.node_rulesets["node2"] == nft.render(proxy_state("node2"), fresh=True)[0]
     assert simulate(sim, CLIENT, target(WEB_IP, 80)).delivered
+
+
+def test_hairpin_is_masqueraded_to_the_pods_gateway():
+    """A pod reaching itself through its Service: masquerade takes the address
+    of the veth the packet leaves by, the pods' gateway (as the live trace and
+    the kernel say), not the node's InternalIP."""
+    web_a = Endpoint("pod", "default/web-a", "10.244.1.5", "ns-web-a", node="node1",
+                     veth="vethweba", element="default/web-a")
+    result = simulate(inputs(), web_a, target(WEB_IP, 80))
+    nf = lines(result, "node1: netfilter")
+    assert "     SNAT: the source becomes 10.244.1.1 (masquerade)" in nf, nf
+    assert not any("172.18.0.11 (masquerade)" in line for line in nf)
