@@ -246,7 +246,10 @@ class Resolver:
         """Answer from ``zone`` from now on (a new cache generation)."""
         self.zone = zone
         self.upstream = (self.cli_upstream or zone.upstream) if zone.forwards else None
-        self.ra = 1 if zone.forwards else 0
+        # Recursion available: a forwarder, or a zone file standing for the
+        # whole Internet (outside: nxdomain), as a cluster's upstream resolver.
+        self.ra = 1 if zone.forwards or getattr(zone, "outside_rcode", REFUSED) == NXDOMAIN \
+            else 0
         self._udp_cache: dict[bytes, tuple[int, bytes, Any, Any]] = {}
         self._tcp_cache: dict[bytes, tuple[int, bytes, Any, Any]] = {}
 
