@@ -62,6 +62,9 @@ class K8sNode(NamedHost):
         # veth it came in on: no ICMP redirect naming the pod as its own gateway.
         for conf in ("all", "default"):
             _sysctl(self, f"net.ipv4.conf.{conf}.send_redirects", "0")
+        # localhost:hostPort on the node reaches the pod (DNAT, then
+        # masquerade), as kube-proxy and portmap's snat set it.
+        _sysctl(self, "net.ipv4.conf.all.route_localnet", "1")
         return result
 
 

@@ -6,7 +6,10 @@ only, when set) on that port and protocol is DNATed to the pod's IP and
 container port, before kproxy's Service rules (as portmap's chain comes
 first in PREROUTING), both arriving (prerouting) and from the node itself
 (output).  A pod that reaches its own host port is masqueraded on the way
-back in (hairpin), so its reply returns through the node and is un-NATed.
+back in (hairpin), so its reply returns through the node and is un-NATed;
+so is a connection from the node's localhost (``curl 127.0.0.1:HOSTPORT``
+on the node), which the node may route to a pod because it sets
+``route_localnet`` (topologies/nodes.py), as portmap with ``snat`` does.
 A hostNetwork pod's ports are the node's own: nothing to map.  Pure.
 
     table ip k8snet-hostport
@@ -14,7 +17,8 @@ A hostNetwork pod's ports are the node's own: nothing to map.  Pure.
       chain output       nat, output, -101:     fib daddr type local jump hostports
       chain hostports    tcp dport 8080 dnat to 10.244.1.3:80 (comment: pod, port)
       chain postrouting  nat, postrouting, 99: ip saddr 10.244.1.3 ip daddr 10.244.1.3
-                         masquerade (hairpin)
+                         masquerade (hairpin); ip saddr 127.0.0.0/8 ct status dnat
+                         masquerade (localhost)
 
 Sources: https://kubernetes.io/docs/concepts/configuration/overview/#services
 (hostPort), the CNI plugins' portmap (plugins/meta/portmap: DNAT, hairpin SNAT).
@@ -85,5 +89,6 @@ def render(found: list[HostPortMapping]) -> str:
               f"    type nat hook postrouting priority {SRCNAT_FIRST}; policy accept;"]
     for ip in sorted({m.pod_ip for m in found}):
         lines.append(f'    ip saddr {ip} ip daddr {ip} masquerade comment "hairpin"')
-    lines += ["  }", "}"]
+    lines += ['    ip saddr 127.0.0.0/8 ct status dnat masquerade comment "from localhost"',
+              "  }", "}"]
     return "\n".join(lines) + "\n"

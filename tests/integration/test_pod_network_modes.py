@@ -148,6 +148,9 @@ def test_a_host_port_reaches_the_pod_from_everywhere_and_goes_with_it(cluster):
         for pod in ("web-1", "web-2", "hp"):
             assert in_pod(cluster, pod, f"{curl} {url}").stdout == "hp", pod
         assert sh(f"ip netns exec {node_ns} {curl} {url}").stdout == "hp"
+        # the node's localhost too, as portmap's snat does (route_localnet, masquerade)
+        local = sh(f"ip netns exec {node_ns} {curl} http://127.0.0.1:8088/hostname")
+        assert local.stdout == "hp", local
         ext = cluster.net["ext"]
         assert ext.cmd(f"{curl} {url}").strip() == "hp"
     finally:

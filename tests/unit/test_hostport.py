@@ -37,6 +37,7 @@ def test_the_table_dnats_local_addresses_first_and_masquerades_hairpin() -> None
             in text)
     assert "ip daddr 172.18.0.12 udp dport 53 dnat to 10.244.2.6:53" in text
     assert "ip saddr 10.244.2.5 ip daddr 10.244.2.5 masquerade" in text
+    assert "ip saddr 127.0.0.0/8 ct status dnat masquerade" in text     # node localhost
 
 
 def test_no_host_port_left_removes_the_table() -> None:
