@@ -453,8 +453,8 @@ def simulate(inputs: SimInputs, source: Endpoint, target: Target, protocol: str 
     ``delivered`` is True when every choice reaches its destination and
     ``backend`` names them all, comma-separated."""
     hops: list[Hop] = [target.dns] if target.dns is not None else []
-    loopback = target.ip.startswith("127.") and source.kind == "pod"
-    hops.append(story.leaving(None, source, loopback))
+    loopback = story.is_loopback(source, target.ip)
+    hops.append(story.leaving(None, source, loopback, target.ip))
     result = TraceResult(source, target, protocol, hops, False)
     if loopback:
         _loopback(inputs, source, target, result)

@@ -19,8 +19,20 @@ from k8snet.trace.picture import EXT, GATEWAY, service_id
 from kproxy.nft_names import CLUSTER_IPS_CHECK
 
 
-def leaving(lab: Lab, source: Endpoint, loopback: bool = False) -> Hop:
-    """The source's own hop: its eth0, and for a pod the veth into its node."""
+def is_loopback(source: Endpoint, ip: str) -> bool:
+    """A pod's packet that never leaves it: to 127.0.0.0/8, or to its own
+    address (``ip route get`` in the pod: ``local ... dev lo``)."""
+    return source.kind == "pod" and (ip.startswith("127.") or ip == source.ip)
+
+
+def leaving(lab: Lab, source: Endpoint, loopback: bool = False, ip: str = "") -> Hop:
+    """The source's own hop: its eth0, and for a pod the veth into its node;
+    ``loopback`` (to ``ip``): the pod's lo."""
+    if loopback and ip == source.ip:
+        return Hop(f"pod {source.name}",
+                   [f"lo (namespace {source.netns}): {ip} is the pod's own address, so the "
+                    "kernel delivers it locally; it never reaches eth0 or the node"],
+                   [(source.element, source.element)])
     if loopback:
         return Hop(f"pod {source.name}",
                    [f"lo 127.0.0.1 (namespace {source.netns}): the pod's containers share "
@@ -280,7 +292,7 @@ def _loopback(lab: Lab, result: TraceResult) -> None:
 def tell(lab: Lab, result: TraceResult, sport: int) -> None:
     """Append the hops after the source's and set ``backend`` and ``verdict``."""
     src, tgt, proto = result.source, result.target, result.protocol
-    if tgt.ip.startswith("127.") and src.kind == "pod":
+    if is_loopback(src, tgt.ip):
         _loopback(lab, result)
         return
     replies = {(e.reply.src, str(e.reply.sport)) for e in result.conntrack}

@@ -28,7 +28,7 @@ def trace(lab: Lab, source: Endpoint, target: Target, protocol: str = "TCP",
     sport = random.randint(40000, 59999)
     if target.dns is not None:
         hops.append(target.dns)
-    hops.append(story.leaving(lab, source, target.ip.startswith("127.")))
+    hops.append(story.leaving(lab, source, story.is_loopback(source, target.ip), target.ip))
     http = {"host": target.host, "path": target.path} if protocol == "TCP" else None
     request = {"action": "connect", "ip": target.ip, "port": target.port,
                "protocol": protocol, "sport": sport, "http": http, "timeout": timeout}

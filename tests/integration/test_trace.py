@@ -225,6 +225,10 @@ def test_container_to_container_stays_in_the_pod(cluster):
     assert result.backend == "default/app-sidecar"
     result, text = run(cluster, "client", "127.0.0.1:9000")
     assert not result.delivered and "nothing listens" in result.verdict
+    result, text = run(cluster, "web-1", "web-1:8080")          # its own pod IP: lo too
+    assert result.delivered, text
+    assert "is the pod's own address" in text and "veth" not in text
+    assert result.backend == "default/web-1"
 
 
 def test_simulate_agrees_with_the_live_trace(cluster):

@@ -394,3 +394,12 @@ def test_hairpin_is_masqueraded_to_the_pods_gateway():
     nf = lines(result, "node1: netfilter")
     assert "     SNAT: the source becomes 10.244.1.1 (masquerade)" in nf, nf
     assert not any("172.18.0.11 (masquerade)" in line for line in nf)
+
+
+def test_a_pod_to_its_own_address_stays_in_the_pod():
+    web_a = Endpoint("pod", "default/web-a", "10.244.1.5", "ns-web-a", node="node1",
+                     veth="vethweba", element="default/web-a")
+    result = simulate(inputs(), web_a, target("10.244.1.5", 8080))
+    assert titles(result) == ["pod default/web-a", "pod default/web-a: 10.244.1.5:8080"]
+    assert "is the pod's own address" in result.hops[0].lines[0]
+    assert result.delivered and result.backend == "default/web-a"
