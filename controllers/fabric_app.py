@@ -7,6 +7,11 @@ pass then deletes the other generation.  After both passes the switch holds
 exactly the planned flows: a restarted controller reconciles to the same
 table with no duplicates and no gap.  Later state changes are sent as diffs.
 
+The one packet-in is a routed packet whose TTL ran out at ``dec_nw_ttl``: the
+app answers it with ICMP time exceeded from the fabric gateway
+(``controllers.ttl_exceeded``), injected into the switch's own pipeline, so
+traceroute shows the fabric as the router it is.
+
 The orchestrator talks to the app over a JSON-lines socket on 127.0.0.1.
 """
 from __future__ import annotations
@@ -24,6 +29,7 @@ from os_ken.ofproto import ofproto_v1_3
 from controllers import ofp_convert
 from controllers.fabric_plan import COOKIE, Flow, Group, diff_flows, plan_switch
 from controllers.fabric_state import FabricState
+from controllers.ttl_exceeded import time_exceeded
 
 LOG = logging.getLogger("k8snet.fabric")
 GEN_BIT = 0x1_0000_0000  # cookie bit that tells the two generations apart
@@ -54,7 +60,31 @@ class FabricRouter(app_manager.OSKenApp):
     def switch_features_handler(self, ev):
         datapath = ev.msg.datapath
         self.datapaths[datapath.id] = datapath
+        self._ask_for_invalid_ttl(datapath)
         self._reconcile(datapath)
+
+    @staticmethod
+    def _ask_for_invalid_ttl(datapath) -> None:
+        """Packet-ins for a TTL run out (and only those: no flow sends any
+        other), whatever the switch's default asynchronous configuration."""
+        ofp, parser = datapath.ofproto, datapath.ofproto_parser
+        pin = 1 << ofp.OFPR_INVALID_TTL
+        status = (1 << ofp.OFPPR_ADD) | (1 << ofp.OFPPR_DELETE) | (1 << ofp.OFPPR_MODIFY)
+        datapath.send_msg(parser.OFPSetAsync(datapath, [pin, 0], [status, status], [0, 0]))
+
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def packet_in_handler(self, ev):
+        msg = ev.msg
+        datapath = msg.datapath
+        ofp, parser = datapath.ofproto, datapath.ofproto_parser
+        if msg.reason != ofp.OFPR_INVALID_TTL or self.state is None:
+            return
+        reply = time_exceeded(bytes(msg.data), self.state.gateway_ip, self.state.gateway_mac)
+        if reply is None:
+            return
+        datapath.send_msg(parser.OFPPacketOut(
+            datapath=datapath, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
+            actions=[parser.OFPActionOutput(ofp.OFPP_TABLE)], data=reply))
 
     @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER])
     def state_change_handler(self, ev):

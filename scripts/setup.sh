@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(mininet openvswitch-switch iperf3 nftables iptables conntrack ethtool
           tcpdump fping python3-venv python3-pip iproute2 iputils-ping curl
-          dnsutils procps kmod nginx-light graphviz bubblewrap)
+          dnsutils procps kmod nginx-light graphviz bubblewrap traceroute)
 VENV=.venv
 
 if [ "$(id -u)" != 0 ]; then

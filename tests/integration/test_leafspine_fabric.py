@@ -133,3 +133,22 @@ def test_ecmp_spreads_load_balancer_traffic_over_both_spines(fabric):
     after = counts()
     grew = {s: after[s] - before[s] for s in after}
     assert grew["spine1"] > 0 and grew["spine2"] > 0, grew
+
+
+def test_traceroute_shows_the_fabric_as_one_routed_hop(fabric):
+    """The fabric routes with dec_nw_ttl and answers a TTL run out with ICMP
+    time exceeded from the fabric gateway (controllers.ttl_exceeded): across
+    leaves, the pod's node, the fabric (one hop, whatever the spine), the
+    destination's node, the pod."""
+    cluster = fabric
+    src, dst = "web-1", "web-3"
+    nodes = {p["metadata"]["name"]: p["spec"]["nodeName"]
+             for p in cluster.store.list("Pod", "default")}
+    assert nodes[src] != nodes[dst]
+    out = in_pod(cluster, src, f"traceroute -n -w 2 -q 1 {pod_ip(cluster, dst)}")
+    assert out.returncode == 0, out.stderr
+    hops = [line.split()[1] for line in out.stdout.splitlines()[1:]]
+    gateway = cluster.spec.network.fabric_gateway
+    dst_node_ip = next(n.ip for n in cluster.spec.nodes if n.name == nodes[dst])
+    src_gateway = pod_ip(cluster, src).rsplit(".", 1)[0] + ".1"
+    assert hops == [src_gateway, gateway, dst_node_ip, pod_ip(cluster, dst)], out.stdout
