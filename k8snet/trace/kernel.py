@@ -73,13 +73,23 @@ def parse_conntrack(node: str, text: str) -> list[ConntrackEntry]:
     return out
 
 
-def probe_entries(entries: list[ConntrackEntry], source_ip: str) -> list[ConntrackEntry]:
-    """The entries of the probe sent from ``source_ip``, among those with its
-    source port: another connection may hold the same port at the same time
-    (a kubelet probe from the node, say).  A source whose packets leave with
-    another address (a node choosing the pods' gateway) keeps every entry."""
-    ours = [e for e in entries if e.original.src == source_ip]
-    return ours or entries
+def probe_entries(entries: list[ConntrackEntry], source_ip: str, dst: str = "",
+                  dport: int = 0) -> list[ConntrackEntry]:
+    """The entries of the probe sent from ``source_ip`` to ``dst``:``dport``,
+    among those with its source port: another connection may hold the same
+    port at the same time (a kubelet probe from the node, an earlier trace
+    from the same source still in TIME_WAIT).  Kept: the entries of the
+    connection to ``dst``, and on later nodes those to where they were
+    DNATed.  A source whose packets leave with another address (a node
+    choosing the pods' gateway) keeps every entry; so does a destination
+    no entry names."""
+    ours = [e for e in entries if e.original.src == source_ip] or entries
+    first = [e for e in ours if (e.original.dst, e.original.dport) == (dst, dport)]
+    if not dst or not first:
+        return ours
+    onward = {(e.reply.src, e.reply.sport) for e in first}
+    return [e for e in ours
+            if e in first or (e.original.dst, e.original.dport) in onward]
 
 
 def conntrack_entries(node: str, netns: str, protocol: str, sport: int) -> list[ConntrackEntry]:

@@ -36,7 +36,8 @@ def trace(lab: Lab, source: Endpoint, target: Target, protocol: str = "TCP",
         outcome = run_probe(source.netns, request)
     entries = kernel.probe_entries(
         [e for node, ns in lab.node_netns.items()
-         for e in kernel.conntrack_entries(node, ns, protocol, sport)], source.ip)
+         for e in kernel.conntrack_entries(node, ns, protocol, sport)], source.ip,
+        target.ip, target.port)
     result = TraceResult(source, target, protocol, hops, bool(outcome.get("connected")),
                          outcome.get("error", ""), outcome.get("reply", ""),
                          events=tracing.events, conntrack=entries)

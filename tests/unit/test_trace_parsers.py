@@ -848,6 +848,25 @@ def test_probe_entries_drop_another_connection_on_the_same_source_port():
     assert kernel.probe_entries(entries, "172.18.0.12") == entries
 
 
+def test_probe_entries_keep_the_probes_connection_not_an_earlier_one_of_its_port():
+    # CI: an earlier trace from the same pod with the same random source port,
+    # still in TIME_WAIT, to another Service; the story told that one's DNAT.
+    text = ("tcp      6 119 TIME_WAIT src=10.244.3.3 dst=10.96.0.18 sport=45266 dport=80 "
+            "src=10.244.2.3 dst=10.244.3.3 sport=8080 dport=45266 [ASSURED] mark=0 use=1\n"
+            "tcp      6 119 TIME_WAIT src=10.244.3.3 dst=10.244.1.3 sport=45266 dport=8080 "
+            "src=10.244.1.3 dst=10.244.3.3 sport=8080 dport=45266 [ASSURED] mark=0 use=1\n")
+    node3 = kernel.parse_conntrack("node3", text)
+    node2 = kernel.parse_conntrack(
+        "node2", "tcp      6 119 TIME_WAIT src=10.244.3.3 dst=10.244.2.3 sport=45266 "
+        "dport=8080 src=10.244.2.3 dst=10.244.3.3 sport=8080 dport=45266 [ASSURED] mark=0\n")
+    ours = kernel.probe_entries(node3 + node2, "10.244.3.3", "10.244.1.3", 8080)
+    assert [(e.node, e.original.dst) for e in ours] == [("node3", "10.244.1.3")]
+    # through the Service: its entry and, on the endpoint's node, the DNATed one
+    via = kernel.probe_entries(node3 + node2, "10.244.3.3", "10.96.0.18", 80)
+    assert [(e.node, e.original.dst) for e in via] == [("node3", "10.96.0.18"),
+                                                       ("node2", "10.244.2.3")]
+
+
 def test_a_select_groups_bucket_is_said_to_come_from_the_hash() -> None:
     line = ("table 0 priority 133 match ip,nw_dst=198.51.100.1 actions dec_ttl, group:1000, "
             "-> no live bucket")
