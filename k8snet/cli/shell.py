@@ -208,9 +208,17 @@ class K8sCLI(CLI):
     # --- pods as CLI targets -------------------------------------------------------
 
     def name_map(self, namespace: str | None = None) -> dict[str, str]:
-        """Node and pod names to IPs, for a command in a pod of ``namespace``."""
-        names = {n.name: n.ip for n in self.cluster.network.nodes.values()}
-        names.update(self.cluster.pods.ips(namespace))
+        """Node, pod, ``gw`` and ``ext`` names to IPs (Mininet's hosts, as its
+        CLI substitutes them), for a command in a pod of ``namespace``: a pod
+        or a Service of the name there comes first (k8snet.api.podnames)."""
+        cluster = self.cluster
+        names = {n.name: n.ip for n in cluster.network.nodes.values()}
+        names.update(cluster.pods.ips(namespace))
+        plan = cluster.spec.network
+        for host, ip in (("gw", plan.gateway_router), ("ext", plan.ext_ip)):
+            if host not in names and not (
+                    namespace and cluster.store.find("Service", namespace, host)):
+                names[host] = ip
         return names
 
     def run_in_pod(self, pod_name: str, words: list[str]) -> int:

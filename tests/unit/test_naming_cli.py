@@ -136,3 +136,30 @@ def test_substitute_inside_url_and_host_port() -> None:
 def test_substitute_without_names_is_identity() -> None:
     words = ["ping", "-c1", "web-1"]
     assert substitute(words, {}) == words
+
+
+def test_name_map_has_mininets_hosts_unless_the_namespace_names_them() -> None:
+    """``client traceroute ext`` works as a Mininet host command would; a
+    Service called ext in the pod's namespace is left to its resolver."""
+    from types import SimpleNamespace
+
+    from control_helpers import api_store
+
+    from k8snet.cli.shell import K8sCLI
+    from k8snet.cluster.pods import Pods
+
+    store = api_store()
+    store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
+    store.create({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ext",
+                  "namespace": "shop"}, "spec": {"ports": [{"port": 80}]}})
+    cluster = SimpleNamespace(
+        store=store, pods=Pods(store, {}),
+        network=SimpleNamespace(nodes={"node1": SimpleNamespace(name="node1",
+                                                                ip="172.18.0.11")}),
+        spec=SimpleNamespace(network=SimpleNamespace(gateway_router="172.18.0.2",
+                                                     ext_ip="203.0.113.10")))
+    shell = SimpleNamespace(cluster=cluster)
+    names = K8sCLI.name_map(shell, "default")
+    assert (names["ext"], names["gw"], names["node1"]) == (
+        "203.0.113.10", "172.18.0.2", "172.18.0.11")
+    assert "ext" not in K8sCLI.name_map(shell, "shop")
