@@ -44,16 +44,16 @@ class NamedHost(Host):
 
 class K8sNode(NamedHost):
     """A Kubernetes node: ``eth0`` on the node network; its pods on routed
-    veths (k8snet.node.cni), each holding ``pod_gateway``/32 on the node's
-    end.  The pod CIDR itself is unreachable here but for the pods' own /32
-    routes, so a packet to a free pod address ends at its node (ICMP host
-    unreachable) instead of going back to the fabric."""
+    veths (k8snet.node.cni), each holding the pods' gateway /32 on the node's
+    end (the kubelet's job, not the host's).  The pod CIDR itself is
+    unreachable here but for the pods' own /32 routes, so a packet to a free
+    pod address ends at its node (ICMP host unreachable) instead of going
+    back to the fabric."""
 
     def config(self, pod_cidr: str = "10.244.1.0/24",
-               pod_gateway: str = "10.244.1.1",
                fabric_gateway: str = "172.18.0.1", **params):
         result = super().config(**params)
-        self.pod_cidr = pod_cidr          # pod_gateway: held by the pods' veths (the kubelet)
+        self.pod_cidr = pod_cidr
         self.cmd("ip link set lo up")
         self.cmd(f"ip route replace unreachable {pod_cidr}")
         self.cmd(f"ip route replace default via {fabric_gateway}")

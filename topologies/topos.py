@@ -45,7 +45,6 @@ class ClusterTopo(Topo):
                 node["name"], cls=K8sNode, ip=f"{node['ip']}/{node_prefix}",
                 mac=node_mac(node["index"]),
                 pod_cidr=node["pod_cidr"],
-                pod_gateway=str(ipaddress.ip_network(node["pod_cidr"])[1]),
                 fabric_gateway=plan["fabric_gateway"],
                 netns_name=f"k8snet-{self.cluster}-{node['name']}")
             self.addLink(host, edge_switches[self.edge_for(i, len(plan["nodes"]))],

@@ -84,10 +84,15 @@ class Node:
 
     @property
     def pod_gateway(self) -> str:
-        """First address of the pod CIDR: the pods' gateway, held by the node end
-        of each pod's veth (k8snet.node.cni)."""
-        net = ipaddress.ip_network(self.pod_cidr)
-        return str(net.network_address + 1)
+        """The pods' gateway (``pod_gateway_of``)."""
+        return pod_gateway_of(self.pod_cidr)
+
+
+def pod_gateway_of(pod_cidr: str) -> str:
+    """The first address of a node's pod CIDR (``10.244.1.0/24`` ->
+    ``10.244.1.1``): the pods' gateway, held by the node end of each pod's
+    veth (k8snet.node.cni).  ValueError for a malformed CIDR."""
+    return str(ipaddress.ip_network(pod_cidr, strict=False)[1])
 
 
 @dataclass(frozen=True)

@@ -211,7 +211,7 @@ class Network:
         edge = self.net.switches[0]
         host = self.net.addHost(
             name, cls=K8sNode, ip=f"{node.ip}/{node_net.prefixlen}", mac=node_mac(index),
-            pod_cidr=cidr, pod_gateway=node.pod_gateway, fabric_gateway=plan.fabric_gateway,
+            pod_cidr=cidr, fabric_gateway=plan.fabric_gateway,
             netns_name=naming.node_netns(self.spec.name, name))
         self.rundir.record_pid(host.pid)
         link = self.net.addLink(host, edge, intfName1="eth0")

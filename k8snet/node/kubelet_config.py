@@ -2,9 +2,10 @@
 its node's facts (``NodeFacts``), and nothing else, as kindnetd's agents are."""
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field
+
+from k8snet.api.model import pod_gateway_of
 
 
 @dataclass(frozen=True)
@@ -43,4 +44,4 @@ class NodeFacts:
 
     @property
     def gateway(self) -> str:
-        return str(ipaddress.ip_network(self.pod_cidr).network_address + 1)
+        return pod_gateway_of(self.pod_cidr)

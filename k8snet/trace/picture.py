@@ -16,11 +16,11 @@ Element ids, the names a ``Path`` uses and the picture draws (``element_ids``):
 """
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 
 from k8snet import naming
 from k8snet.api.convert import is_ready, node_ip, slices_of
+from k8snet.api.model import pod_gateway_of
 from k8snet.errors import K8snetError
 
 GATEWAY = "gw"
@@ -68,7 +68,7 @@ class NodeBox:
         """The pods' gateway, held by the node end of each pod's veth: the
         first host of the pod CIDR ("" when unknown)."""
         try:
-            return str(ipaddress.ip_network(self.pod_cidr, strict=False)[1])
+            return pod_gateway_of(self.pod_cidr)
         except ValueError:
             return ""
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from controllers.fabric_plan import ETH_IPV4
 from controllers.fabric_state import FabricHost, FabricState
 from k8snet import naming
+from k8snet.api.model import pod_gateway_of
 from k8snet.netpol import oracle
 from k8snet.netpol.snapshot import Snapshot, from_store
 from k8snet.trace import nftsim, story
@@ -92,7 +93,7 @@ def _local_ips(inputs: SimInputs, node: str) -> list[str]:
             (p.get("spec") or {}).get("nodeName") == node
             and not (p.get("spec") or {}).get("hostNetwork")
             and _in((p.get("status") or {}).get("podIP", ""), cidr))):
-        out.append(str(ipaddress.IPv4Network(cidr, strict=False)[1]))
+        out.append(pod_gateway_of(cidr))
     return out
 
 
@@ -104,7 +105,7 @@ def _route_source(inputs: SimInputs, node: str):
 
     def source(dst: str) -> str:
         if cidr and _in(dst, cidr):
-            return str(ipaddress.IPv4Network(cidr, strict=False)[1])
+            return pod_gateway_of(cidr)
         return inputs.node_ips[node]
     return source
 
